@@ -1,0 +1,1 @@
+"""Attention models: scorers, encoders, decoders, search and Lightning modules (torch only)."""

@@ -1,0 +1,90 @@
+"""Typed model and optimisation settings.
+
+Plain dataclasses that validate themselves, so ``models/`` needs nothing but torch. The experiment
+config in ``pipelines/`` embeds them; ``__pydantic_config__`` (a plain dict, no import) makes
+pydantic reject unknown keys there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.attention import ATTENTION_NAMES
+from models.decoder import DECODERS
+from models.encoder import RNN_TYPES
+
+SCHEDULERS = ("constant", "plateau", "cosine")
+
+
+def _check_choice(key: str, value: object, allowed: tuple[str, ...] | list[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
+
+
+def _check_range(key: str, value: float, low: float, high: float | None = None) -> None:
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{key}={value!r} must be {bounds}")
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Shape of an attentional RNN encoder-decoder."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    attention: str = "additive"
+    """Decoder attention variant (models.attention.ATTENTION_NAMES)."""
+    decoder: str = "bahdanau"
+    """Decoder style: bahdanau (attend, then update) or luong (update, attend, input feeding)."""
+    rnn_type: str = "gru"
+    """Recurrent unit of encoder and decoder: gru or lstm."""
+    embedding_dim: int = 256
+    """Token embedding size (source and target)."""
+    hidden_size: int = 512
+    """Decoder state size; each encoder direction has half of it."""
+    encoder_layers: int = 1
+    """Stacked bidirectional encoder layers."""
+    self_attention: str | None = None
+    """Attention variant of a self-attention layer over the encoder states, or None for no layer."""
+    num_heads: int = 4
+    """Heads of any multihead attention."""
+    dropout: float = 0.3
+    """Dropout on embeddings, encoder states and the output layer."""
+
+    def __post_init__(self) -> None:
+        _check_choice("attention", self.attention, ATTENTION_NAMES)
+        _check_choice("decoder", self.decoder, list(DECODERS))
+        _check_choice("rnn_type", self.rnn_type, list(RNN_TYPES))
+        if self.self_attention is not None:
+            _check_choice("self_attention", self.self_attention, ATTENTION_NAMES)
+        for key in ("embedding_dim", "hidden_size", "encoder_layers", "num_heads"):
+            _check_range(key, getattr(self, key), 1)
+        if self.hidden_size % 2:
+            raise ValueError(f"hidden_size={self.hidden_size} must be even (it is split across directions)")
+        _check_range("dropout", self.dropout, 0.0, 0.9)
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser, learning-rate schedule and loss settings."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    lr: float = 1e-3
+    """Peak Adam learning rate."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    scheduler: str = "plateau"
+    """constant, plateau (halve when val_loss stalls) or cosine (decay to 0 over training)."""
+    warmup_steps: int = 0
+    """Linear warm-up steps before the schedule (cosine only)."""
+    label_smoothing: float = 0.1
+    """Label smoothing of the cross-entropy."""
+
+    def __post_init__(self) -> None:
+        _check_range("lr", self.lr, 1e-8, 10.0)
+        _check_range("weight_decay", self.weight_decay, 0.0)
+        _check_choice("scheduler", self.scheduler, SCHEDULERS)
+        _check_range("warmup_steps", self.warmup_steps, 0)
+        _check_range("label_smoothing", self.label_smoothing, 0.0, 0.5)

@@ -1,0 +1,1 @@
+"""Tracked pipelines: data → tokenizer → train → evaluate (each stage a typed function)."""

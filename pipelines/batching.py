@@ -1,0 +1,97 @@
+"""Length-bucketed batches of tokenized sentence pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from models.seq2seq import SpecialTokens
+from models.translation import Seq2SeqBatch
+
+
+@dataclass
+class PairDataset(Dataset):
+    """Tokenized pairs plus the raw target text (the reference for BLEU)."""
+
+    sources: list[list[int]]
+    targets: list[list[int]]
+    references: list[str]
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[list[int], list[int], str]:
+        return self.sources[index], self.targets[index], self.references[index]
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar source length, to keep padding low.
+
+    Indices are shuffled (differently each epoch when ``shuffle``), cut into pools of
+    ``pool_batches`` batches, sorted by length inside each pool and split into batches; the batch
+    order is shuffled again.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0, pool_batches: int = 50):
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.pool = batch_size * pool_batches
+        self.epoch = 0
+
+    def _batches(self) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist() if self.shuffle else list(range(len(self.lengths)))
+        batches = []
+        for start in range(0, len(order), self.pool):
+            pool = sorted(order[start : start + self.pool], key=lambda i: self.lengths[i])
+            batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+        if self.shuffle:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._batches()
+        self.epoch += 1
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+def pad_rows(rows: list[list[int]], pad: int) -> torch.Tensor:
+    """Right-pad id lists into a ``(N, max length)`` tensor."""
+    out = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+def pad_sources(sources: list[list[int]], special: SpecialTokens) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source ids ``(B, S)`` and mask ``(B, S)``; an empty source becomes ``<unk>`` (no empty rows)."""
+    src = pad_rows([s or [special.unk] for s in sources], special.pad)
+    return src, src != special.pad
+
+
+def collate(items: list[tuple[list[int], list[int], str]], special: SpecialTokens) -> Seq2SeqBatch:
+    """Pad a list of ``(source ids, target ids, reference)`` into a :class:`Seq2SeqBatch`."""
+    sources, targets, references = zip(*items)
+    src, src_mask = pad_sources(list(sources), special)
+    return Seq2SeqBatch(
+        src=src,
+        src_mask=src_mask,
+        tgt_in=pad_rows([[special.bos, *t] for t in targets], special.pad),  # (B, T)
+        tgt_out=pad_rows([[*t, special.eos] for t in targets], special.pad),  # (B, T)
+        references=list(references),
+    )
+
+
+def make_loader(dataset: PairDataset, batch_size: int, shuffle: bool, special: SpecialTokens, seed: int = 0) -> DataLoader:
+    """A DataLoader over length buckets (shuffled for training, in corpus order otherwise)."""
+    lengths = [len(s) for s in dataset.sources]
+    sampler = BucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=lambda items: collate(items, special))

@@ -1,0 +1,157 @@
+"""The experiment config: one YAML file → a typed tree, with ``--set key=value`` overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from models.config import OptimConfig, Seq2SeqConfig
+from pipelines.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR_ENV = "ATTNOPS_DATA_DIR"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TokenizerConfig(_Section):
+    joint: bool = False
+    """One BPE vocabulary for both languages (True) or one per language (False)."""
+    vocab_size: int = Field(8000, ge=100)
+    """BPE vocabulary size (per tokenizer)."""
+    min_frequency: int = Field(2, ge=1)
+    """Minimum pair frequency for a BPE merge."""
+
+
+class DataConfig(_Section):
+    dataset: str = "multi30k"
+    """A folder under the data root (local copy) or a Hugging Face hub dataset id."""
+    root: str | None = None
+    """Data root; default $ATTNOPS_DATA_DIR, else ../shared/data beside the repository."""
+    source_lang: Literal["de", "en"] = "de"
+    target_lang: Literal["de", "en"] = "en"
+    hub_splits: dict[str, str] = {"train": "train", "val": "validation", "test_2016_flickr": "test"}
+    """For a hub dataset: our split name → the hub's split name."""
+    max_train_examples: int | None = Field(None, ge=1)
+    """Use only the first N training pairs (None: all)."""
+    max_eval_examples: int | None = Field(None, ge=1)
+    """Use only the first N pairs of validation and test splits (None: all)."""
+    max_tokens: int = Field(100, ge=4)
+    """Training pairs with a longer (tokenized) side are dropped."""
+    tokenizer: TokenizerConfig = TokenizerConfig()
+
+    def data_root(self) -> Path:
+        """Resolve the data root from the config, the environment or the default."""
+        root = self.root or os.environ.get(DATA_DIR_ENV) or str(REPO_ROOT.parent / "shared" / "data")
+        return Path(root).expanduser().resolve()
+
+
+class TrainConfig(_Section):
+    max_epochs: int = Field(10, ge=1)
+    max_steps: int = Field(-1, ge=-1)
+    """Stop after this many optimizer steps (-1: no limit)."""
+    batch_size: int = Field(64, ge=1)
+    grad_clip: float = Field(1.0, ge=0.0)
+    """Gradient norm clipping (0: off)."""
+    seed: int = 42
+    optim: OptimConfig = OptimConfig()
+    early_stopping_patience: int = Field(3, ge=0)
+    """Stop when val BLEU has not improved for this many epochs (0: never)."""
+    eval_beam_size: int = Field(4, ge=1, le=16)
+    """Beam size of the final test evaluation."""
+    max_decode_length: int = Field(80, ge=1)
+    """Longest translation search may produce."""
+    length_penalty: float = Field(0.6, ge=0.0)
+    """GNMT length-penalty alpha for beam search."""
+    num_threads: int | None = Field(None, ge=1)
+    """Torch CPU threads (None: all cores)."""
+
+
+class TrackingConfig(_Section):
+    experiment: str = "attnops-translation"
+    """MLflow experiment name."""
+    run_name: str | None = None
+    heatmap_sentences: int = Field(4, ge=0)
+    """Attention heat-maps logged for the first N test sentences."""
+    system_metrics: bool = True
+    """Log CPU/memory (and GPU) usage while training."""
+
+
+class ExperimentConfig(_Section):
+    task: Literal["translation"] = "translation"
+    model: Seq2SeqConfig = Seq2SeqConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    def flat(self) -> dict[str, Any]:
+        """Every resolved value as ``{"dotted.key": value}`` (what is logged as MLflow params)."""
+        return _flatten(self.model_dump(mode="json"))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and key != "hub_splits":
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _apply_override(tree: dict[str, Any], override: str) -> None:
+    key, sep, raw = override.partition("=")
+    if not sep or not key:
+        raise UserError(f"bad --set {override!r}: expected KEY=VALUE, e.g. train.max_epochs=2")
+    *parents, leaf = key.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f"bad --set {override!r}: {part!r} is not a section")
+    node[leaf] = yaml.safe_load(raw) if raw else None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            message = "unknown key"
+        problems.append(f"{key}: {message}")
+    return "; ".join(problems)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read a YAML experiment file (or the defaults when ``path`` is None) and apply overrides.
+
+    Raises:
+        UserError: a missing or malformed file, unknown keys, or invalid values.
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"config file not found: {path}")
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise UserError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        if not isinstance(tree, dict):
+            raise UserError(f"config file {path} must hold a mapping of sections, got {type(tree).__name__}")
+    for override in overrides:
+        _apply_override(tree, override)
+    try:
+        return ExperimentConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise UserError(f"invalid config{f' {path}' if path else ''}: {_describe(exc)}") from exc

@@ -1,0 +1,1 @@
+"""Ray Serve inference service (built in a later issue)."""
