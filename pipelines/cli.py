@@ -23,6 +23,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from pipelines import tracking
     from pipelines.evaluate import evaluate_run
 
     result = evaluate_run(args.run_id, args.split, args.beam_size)
@@ -30,6 +31,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"{name}: {value:.2f}")
     for sample in result.samples:
         print(f"SRC: {sample.source}\nHYP: {sample.text}")
+    if result.heatmaps:
+        print(f"attention heat-map: {tracking.artifact_location(args.run_id, f'attention/{result.heatmaps[0].name}')}")
 
 
 def build_parser() -> argparse.ArgumentParser:

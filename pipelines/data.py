@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,22 @@ class ParallelSplit:
         return self if n is None else ParallelSplit(self.sources[:n], self.targets[:n])
 
 
-def _load_local(folder: Path, config: DataConfig) -> dict[str, ParallelSplit]:
+def _read_lines(path: Path) -> list[str]:
+    """One sentence per line of a (possibly gzipped) text file, through the ``text`` builder."""
     from datasets import load_dataset
+    from datasets.exceptions import DatasetGenerationError
 
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        if not handle.read(1):
+            return []  # the text builder cannot build an empty dataset
+    try:
+        return load_dataset("text", data_files=str(path), split="train", keep_linebreaks=False)["text"]
+    except DatasetGenerationError as exc:
+        raise UserError(f"cannot read {path}: {exc.__cause__ or exc}") from exc
+
+
+def _load_local(folder: Path, config: DataConfig) -> dict[str, ParallelSplit]:
     raw = folder / "raw"
     corpus = {}
     for split in SPLITS:
@@ -40,10 +54,7 @@ def _load_local(folder: Path, config: DataConfig) -> dict[str, ParallelSplit]:
         missing = [str(f) for f in files.values() if not f.is_file()]
         if missing:
             raise UserError(f"data split {split!r} is missing: {', '.join(missing)}")
-        sides = {
-            lang: load_dataset("text", data_files=str(path), split="train", keep_linebreaks=False)["text"]
-            for lang, path in files.items()
-        }
+        sides = {lang: _read_lines(path) for lang, path in files.items()}
         src, tgt = sides[config.source_lang], sides[config.target_lang]
         if len(src) != len(tgt):
             raise UserError(f"data split {split!r} is not aligned: {len(src)} vs {len(tgt)} lines")

@@ -91,6 +91,8 @@ def evaluate_run(run_id: str, split: str | None = None, beam_size: int | None = 
         raise UserError(f"--beam-size {beam_size} must be between 1 and 16")
     stored = load_run_model(run_id)
     corpus = load_corpus(stored.config.data)
+    if split is not None and split not in corpus:
+        raise UserError(f"dataset {stored.config.data.dataset!r} has no split {split!r}")
     names = [split] if split else [s for s in TEST_SPLITS if s in corpus]
     settings = search_settings(stored.config, stored.codec, beam_size)
     result = evaluate_backend(

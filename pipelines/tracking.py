@@ -20,8 +20,8 @@ def _mlflow():
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        mlflow.set_tracking_uri(DEFAULT_TRACKING_URI)
+    # Set on every call: mlflow keeps a process-wide URI that would otherwise shadow a changed env.
+    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
     return mlflow
 
 
@@ -53,6 +53,12 @@ def check_run(run_id: str) -> None:
         mlflow.get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
         raise UserError(f"unknown run id {run_id!r} at {mlflow.get_tracking_uri()}") from exc
+
+
+def artifact_location(run_id: str, artifact_path: str) -> str:
+    """Where an artifact of a run lives: a local path for a local store, else its URI."""
+    uri = f"{_mlflow().get_run(run_id).info.artifact_uri}/{artifact_path}"
+    return uri.removeprefix("file://")
 
 
 def log_params(params: dict[str, Any]) -> None:

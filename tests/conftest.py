@@ -1,0 +1,95 @@
+"""Shared fixtures: real Multi30k data, tiny models, an isolated MLflow store, a real MLflow server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.config import Seq2SeqConfig
+from pipelines.config import DataConfig, TokenizerConfig
+from pipelines.data import ParallelSplit, load_corpus
+from pipelines.tokenizer import TextCodec
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def tiny_model_config(**overrides) -> Seq2SeqConfig:
+    """A model small enough for unit tests (dropout off so outputs are deterministic)."""
+    settings = dict(embedding_dim=16, hidden_size=24, num_heads=2, dropout=0.0)
+    return Seq2SeqConfig(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="session")
+def multi30k() -> dict[str, ParallelSplit]:
+    """The real local Multi30k copy, first 2,000 training pairs and 50 of each other split."""
+    return load_corpus(DataConfig(max_train_examples=2000, max_eval_examples=50))
+
+
+@pytest.fixture(scope="session")
+def codec(multi30k) -> TextCodec:
+    train = multi30k["train"]
+    return TextCodec.train(train.sources, train.targets, TokenizerConfig(vocab_size=400))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_tracking(tmp_path, monkeypatch):
+    """Every test tracks into its own SQLite store unless it sets MLFLOW_TRACKING_URI itself."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    torch.set_num_threads(1)  # tiny models: threads only add overhead, and CI has 2 cores
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """A real ``mlflow server`` process on a free loopback port; yields its URI."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--backend-store-uri", f"sqlite:///{root / 'store.db'}",
+        "--artifacts-destination", str(root / "artifacts"),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+    log = open(root / "server.log", "w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    import urllib.request
+
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+    yield uri
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()

@@ -1,0 +1,75 @@
+"""The ``attnops`` command line: help, and one-line errors with a non-zero exit that change nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipelines.config import REPO_ROOT
+
+DEMO = str(REPO_ROOT / "pipelines/configs/translation/demo.yaml")
+
+
+def attnops(*args: str, env_overrides: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, **(env_overrides or {})}
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_help_lists_the_commands():
+    result = attnops("--help")
+    assert result.returncode == 0
+    assert "train" in result.stdout and "evaluate" in result.stdout
+    train_help = attnops("train", "--help").stdout
+    assert "--set KEY=VALUE" in train_help and "train.max_epochs" in train_help
+
+
+@pytest.fixture
+def existing_run():
+    """A store that already holds one finished run; bad commands must leave it untouched."""
+    import mlflow
+
+    mlflow.set_tracking_uri(__import__("os").environ["MLFLOW_TRACKING_URI"])
+    mlflow.set_experiment("attnops-demo")
+    with mlflow.start_run() as run:
+        mlflow.log_param("kept", "yes")
+        mlflow.log_metric("bleu", 1.0)
+    return run.info.run_id
+
+
+def _snapshot():
+    import mlflow
+
+    runs = mlflow.search_runs(search_all_experiments=True)
+    return sorted(map(tuple, runs[["run_id", "status", "metrics.bleu"]].astype(str).values.tolist()))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "missing.yaml"], "config file not found: missing.yaml"),
+        (["train", DEMO, "--set", "model.attention=cosine"], "choose one of: dot, general, additive"),
+        (["train", DEMO, "--set", "train.epochs=3"], "train.epochs: unknown key"),
+        (["train", DEMO, "--set", "train.batch_size=big"], "train.batch_size: Input should be a valid integer"),
+        (["train", DEMO, "--set", "data.root=/nonexistent"], "data folder not found: /nonexistent/multi30k"),
+        (["evaluate", "0123456789abcdef0123456789abcdef"], "unknown run id '0123456789abcdef0123456789abcdef'"),
+        (["evaluate", "x", "--split", "test_2099"], "unknown split 'test_2099'"),
+    ],
+)
+def test_bad_input_is_one_line_nonzero_and_changes_nothing(args, message, existing_run):
+    before = _snapshot()
+    result = attnops(*args)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("attnops: error: ") and message in last
+    assert "Traceback" not in result.stderr
+    assert _snapshot() == before
+
+
+def test_evaluate_of_a_run_without_a_checkpoint_says_so(existing_run):
+    result = attnops("evaluate", existing_run)
+    assert result.returncode == 2
+    assert f"run {existing_run} has no artifact 'config.yaml'" in result.stderr
