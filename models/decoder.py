@@ -10,8 +10,8 @@ Two styles, registered in :data:`DECODERS`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Callable
 
 import torch
 from torch import Tensor, nn

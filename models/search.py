@@ -7,6 +7,7 @@ wrapped to take and return the same tensors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import torch
@@ -69,7 +70,9 @@ def _source_length(state: DecoderState, row: int) -> int:
 
 
 @torch.no_grad()
-def greedy_search(backend: DecodingBackend, src: Tensor, src_mask: Tensor, settings: SearchSettings) -> list[Hypothesis]:
+def greedy_search(
+    backend: DecodingBackend, src: Tensor, src_mask: Tensor, settings: SearchSettings
+) -> list[Hypothesis]:
     """Pick the most likely token at each step for every sentence of ``src (B, S)``."""
     state = backend.encode(src, src_mask)
     batch = src.shape[0]
@@ -154,13 +157,15 @@ def beam_search(backend: DecodingBackend, src: Tensor, src_mask: Tensor, setting
         beam_scores = torch.tensor([s for _, _, s in next_beams], device=device).view(batch, k)
         history = torch.cat([history.index_select(0, rows), tokens.unsqueeze(1)], dim=1)
         attention = attention.index_select(0, rows)
-        state = map_state(out.state, lambda t: t.index_select(0, rows))
+        state = map_state(out.state, partial(torch.index_select, dim=0, index=rows))
     results = []
     for b in range(batch):
         if not done[b]:  # max_length reached before any beam ended: take the best live beam
             row = b * k + int(beam_scores[b].argmax())
             penalty = _length_penalty(history.shape[1], settings.length_penalty)
-            done[b].append(Hypothesis(history[row].tolist(), attention[row].cpu(), float(beam_scores[b].max()) / penalty))
+            done[b].append(
+                Hypothesis(history[row].tolist(), attention[row].cpu(), float(beam_scores[b].max()) / penalty)
+            )
         best = max(done[b], key=lambda h: h.score)
         source_length = _source_length(state, b * k)
         results.append(Hypothesis(best.tokens, best.attention[:, :source_length], best.score))

@@ -27,9 +27,7 @@ class Seq2Seq(nn.Module):
     ``encode`` and ``decode_step`` are the two boundaries that search drives and that are exported.
     """
 
-    def __init__(
-        self, config: Seq2SeqConfig, src_vocab_size: int, tgt_vocab_size: int, special: SpecialTokens
-    ) -> None:
+    def __init__(self, config: Seq2SeqConfig, src_vocab_size: int, tgt_vocab_size: int, special: SpecialTokens) -> None:
         super().__init__()
         self.config = config
         self.special = special

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import pytorch_lightning as pl
 import torch
@@ -64,9 +64,7 @@ class TranslationModule(pl.LightningModule):
         self.optim = optim
         self.special = special
         self.text_metric = text_metric
-        self.val_settings = SearchSettings(
-            bos=special.bos, eos=special.eos, pad=special.pad, max_length=val_max_length
-        )
+        self.val_settings = SearchSettings(bos=special.bos, eos=special.eos, pad=special.pad, max_length=val_max_length)
         self._val_hypotheses: list[list[int]] = []
         self._val_references: list[str] = []
 
@@ -78,7 +76,9 @@ class TranslationModule(pl.LightningModule):
             ignore_index=self.special.pad,
             label_smoothing=self.optim.label_smoothing,
         )
-        self.log(f"{stage}_loss", loss, prog_bar=True, on_step=stage == "train", on_epoch=True, batch_size=batch.src.shape[0])
+        self.log(
+            f"{stage}_loss", loss, prog_bar=True, on_step=stage == "train", on_epoch=True, batch_size=batch.src.shape[0]
+        )
         return loss
 
     def training_step(self, batch: Seq2SeqBatch, batch_idx: int) -> Tensor:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -45,7 +45,11 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def _batches(self) -> list[list[int]]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(len(self.lengths), generator=generator).tolist() if self.shuffle else list(range(len(self.lengths)))
+        order = (
+            torch.randperm(len(self.lengths), generator=generator).tolist()
+            if self.shuffle
+            else list(range(len(self.lengths)))
+        )
         batches = []
         for start in range(0, len(order), self.pool):
             pool = sorted(order[start : start + self.pool], key=lambda i: self.lengths[i])
@@ -90,7 +94,9 @@ def collate(items: list[tuple[list[int], list[int], str]], special: SpecialToken
     )
 
 
-def make_loader(dataset: PairDataset, batch_size: int, shuffle: bool, special: SpecialTokens, seed: int = 0) -> DataLoader:
+def make_loader(
+    dataset: PairDataset, batch_size: int, shuffle: bool, special: SpecialTokens, seed: int = 0
+) -> DataLoader:
     """A DataLoader over length buckets (shuffled for training, in corpus order otherwise)."""
     lengths = [len(s) for s in dataset.sources]
     sampler = BucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed)

@@ -68,7 +68,9 @@ def evaluate_backend(
         if not samples:
             samples = translations[:heatmap_sentences]
             heatmaps = [
-                plot_attention(t.attention, t.source_tokens, t.target_tokens, folder / f"{split}_{i:03d}.png", title=t.text)
+                plot_attention(
+                    t.attention, t.source_tokens, t.target_tokens, folder / f"{split}_{i:03d}.png", title=t.text
+                )
                 for i, t in enumerate(samples)
             ]
     return EvaluationResult(metrics, samples, heatmaps)

@@ -11,7 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 
-def plot_attention(weights: Tensor, source_tokens: list[str], target_tokens: list[str], path: Path, title: str = "") -> Path:
+def plot_attention(
+    weights: Tensor, source_tokens: list[str], target_tokens: list[str], path: Path, title: str = ""
+) -> Path:
     """Save ``weights (T, S)`` as a heat-map: rows are target tokens, columns source tokens."""
     rows, cols = weights.shape
     fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * cols + 2), max(3.0, 0.4 * rows + 1.5)))

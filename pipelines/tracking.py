@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytorch_lightning as pl
 
@@ -88,7 +89,9 @@ def download(run_id: str, artifact_path: str, destination: Path | None = None) -
     check_run(run_id)
     destination = destination or Path(tempfile.mkdtemp(prefix="attnops-"))
     try:
-        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(destination)))
+        return Path(
+            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(destination))
+        )
     except (mlflow.exceptions.MlflowException, OSError) as exc:
         raise UserError(f"run {run_id} has no artifact {artifact_path!r}") from exc
 

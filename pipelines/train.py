@@ -54,7 +54,9 @@ def train(config: ExperimentConfig, config_path: Path | None = None) -> TrainRes
         torch.set_num_threads(config.train.num_threads)
     corpus = load_corpus(config.data)
     work = Path(tempfile.mkdtemp(prefix="attnops-train-"))
-    with tracking.start_run(config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics) as run_id:
+    with tracking.start_run(
+        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics
+    ) as run_id:
         tracking.log_params(config.flat())
         tracking.log_params({f"data.size.{split}": len(data) for split, data in corpus.items()})
         tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
@@ -85,7 +87,9 @@ def train(config: ExperimentConfig, config_path: Path | None = None) -> TrainRes
         )
         callbacks: list[pl.Callback] = [checkpoint, tracking.EpochMetrics()]
         if config.train.early_stopping_patience:
-            callbacks.append(EarlyStopping(monitor="val_bleu", mode="max", patience=config.train.early_stopping_patience))
+            callbacks.append(
+                EarlyStopping(monitor="val_bleu", mode="max", patience=config.train.early_stopping_patience)
+            )
         trainer = pl.Trainer(
             max_epochs=config.train.max_epochs,
             max_steps=config.train.max_steps,

@@ -16,7 +16,9 @@ def attnops(*args: str, env_overrides: dict[str, str] | None = None) -> subproce
     import os
 
     env = {**os.environ, **(env_overrides or {})}
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_help_lists_the_commands():

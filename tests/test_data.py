@@ -78,7 +78,9 @@ def test_bucketing_covers_every_example_once_and_cuts_padding(codec, multi30k):
 
 def test_collate_builds_shifted_targets(codec, multi30k):
     split = multi30k["val"]
-    items = list(PairDataset(codec.encode_source(split.sources[:4]), codec.encode_target(split.targets[:4]), split.targets[:4]))
+    items = list(
+        PairDataset(codec.encode_source(split.sources[:4]), codec.encode_target(split.targets[:4]), split.targets[:4])
+    )
     batch = collate(items, codec.special)
     assert (batch.tgt_in[:, 0] == codec.special.bos).all()
     assert (batch.tgt_in[:, 1:] == batch.tgt_out[:, :-1]).logical_or(batch.tgt_out[:, :-1] == codec.special.eos).all()

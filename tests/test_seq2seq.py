@@ -111,7 +111,9 @@ def test_beam_search_finds_at_least_the_greedy_score(codec, multi30k):
     model = _model(codec).eval()
     batch = _batch(codec, multi30k, n=12, offset=200)
     greedy = greedy_search(model, batch.src, batch.src_mask, _settings(codec, max_length=12))
-    beam = beam_search(model, batch.src, batch.src_mask, _settings(codec, beam_size=4, max_length=12, length_penalty=0.0))
+    beam = beam_search(
+        model, batch.src, batch.src_mask, _settings(codec, beam_size=4, max_length=12, length_penalty=0.0)
+    )
     for g, b in zip(greedy, beam):
         if len(g.tokens) < 12:  # greedy ended with EOS inside the limit
             assert b.score >= g.score - 1e-4

@@ -1,0 +1,45 @@
+# Common commands. `make demo` and `make test` set everything up themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU wheel lies on the reference machine; elsewhere pip resolves this spec from the index.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+DEMO_CONFIG := pipelines/configs/translation/demo.yaml
+export HF_DATASETS_OFFLINE ?= 1
+export MLFLOW_DISABLE_TELEMETRY ?= true
+
+.PHONY: setup demo test test-fast lint format clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"  # first, so the rest never pulls another torch build
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: setup
+	@set -e; start=$$(date +%s); \
+	run_id=$$($(BIN)/attnops train $(DEMO_CONFIG) | tee /dev/stderr | tail -n 1); \
+	echo "== evaluate run $$run_id again (greedy) =="; \
+	$(BIN)/attnops evaluate $$run_id --split test_2016_flickr --beam-size 1; \
+	echo "== run id: $$run_id (finished in $$(( $$(date +%s) - start )) s)"; \
+	echo "== MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"; \
+	echo "   then open http://127.0.0.1:5000 and the 'attnops-demo' experiment"
+
+test: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q --durations=10
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) mlruns mlflow.db lightning_logs .pytest_cache
