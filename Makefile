@@ -1,4 +1,5 @@
 # Common commands. `make demo` and `make test` set everything up themselves.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	@set -e; start=$$(date +%s); \
+	@set -eo pipefail; start=$$(date +%s); \
 	run_id=$$($(BIN)/attnops train $(DEMO_CONFIG) | tee /dev/stderr | tail -n 1); \
 	echo "== evaluate run $$run_id again (greedy) =="; \
 	$(BIN)/attnops evaluate $$run_id --split test_2016_flickr --beam-size 1; \

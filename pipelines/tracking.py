@@ -26,10 +26,6 @@ def _mlflow():
     return mlflow
 
 
-def tracking_uri() -> str:
-    return _mlflow().get_tracking_uri()
-
-
 @contextlib.contextmanager
 def start_run(experiment: str, run_name: str | None, system_metrics: bool) -> Iterator[str]:
     """Open a new run (marked FAILED if the block raises) and yield its id."""
