@@ -51,8 +51,8 @@ class TextCodec:
     def encode_target(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.target.encode_batch(texts)]
 
-    def source_tokens(self, text: str) -> list[str]:
-        return self.source.encode(text).tokens
+    def source_tokens(self, ids: list[int]) -> list[str]:
+        return [self.source.id_to_token(i) for i in ids]
 
     def target_tokens(self, ids: list[int]) -> list[str]:
         return [self.target.id_to_token(i) for i in ids]

@@ -38,7 +38,7 @@ def translate(
             results[i] = Translation(
                 source=texts[i],
                 text=text,
-                source_tokens=codec.source_tokens(texts[i]),
+                source_tokens=codec.source_tokens(ids[i]),
                 target_tokens=[*codec.target_tokens(hypothesis.tokens), "</s>"],
                 attention=hypothesis.attention,
             )
