@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -73,8 +74,6 @@ def mlflow_server(tmp_path_factory) -> str:
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
-    import urllib.request
-
     while True:
         try:
             with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def existing_run():
     """A store that already holds one finished run; bad commands must leave it untouched."""
     import mlflow
 
-    mlflow.set_tracking_uri(__import__("os").environ["MLFLOW_TRACKING_URI"])
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     mlflow.set_experiment("attnops-demo")
     with mlflow.start_run() as run:
         mlflow.log_param("kept", "yes")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from pipelines.config import REPO_ROOT, load_config
@@ -28,16 +26,12 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def server_run(mlflow_server, tmp_path_factory) -> tuple[str, TrainResult]:
-    previous = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL")}
-    os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
-    os.environ["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"] = "1"
-    try:
+def server_run(mlflow_server) -> tuple[str, TrainResult]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+        env.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
         config_path = REPO_ROOT / "pipelines/configs/translation/demo.yaml"
         yield mlflow_server, train(load_config(config_path, TINY), config_path)
-    finally:
-        for key, value in previous.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 @pytest.fixture
