@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 DEMO_CONFIG := pipelines/configs/translation/demo.yaml
+DEMO_MODEL := translation-de-en-demo
+DEMO_SENTENCE := Ein kleiner Junge spielt mit einem Ball im Park.
 export HF_DATASETS_OFFLINE ?= 1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
@@ -25,9 +27,17 @@ demo: setup
 	run_id=$$($(BIN)/attnops train $(DEMO_CONFIG) | tee /dev/stderr | tail -n 1); \
 	echo "== evaluate run $$run_id again (greedy) =="; \
 	$(BIN)/attnops evaluate $$run_id --split test_2016_flickr --beam-size 1; \
-	echo "== run id: $$run_id (finished in $$(( $$(date +%s) - start )) s)"; \
+	echo "== export to ONNX: parity check against PyTorch, plus INT8 graphs =="; \
+	$(BIN)/attnops export $$run_id --quantize int8; \
+	echo "== register and promote behind the quality gate =="; \
+	version=$$($(BIN)/attnops register $$run_id | tee /dev/stderr | awk '{print $$4}'); \
+	$(BIN)/attnops promote $(DEMO_MODEL) $$version; \
+	$(BIN)/attnops models $(DEMO_MODEL); \
+	echo "== translate through models:/$(DEMO_MODEL)@champion (ONNX Runtime) =="; \
+	$(BIN)/attnops translate --model models:/$(DEMO_MODEL)@champion --show-attention "$(DEMO_SENTENCE)"; \
+	echo "== run id: $$run_id, $(DEMO_MODEL) version $$version (finished in $$(( $$(date +%s) - start )) s)"; \
 	echo "== MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"; \
-	echo "   then open http://127.0.0.1:5000 and the 'attnops-demo' experiment"
+	echo "   then open http://127.0.0.1:5000: the 'attnops-demo' experiment and the model registry"
 
 test: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

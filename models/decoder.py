@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.attention import build_attention
@@ -37,6 +38,10 @@ class DecoderState:
     keys: Tensor
     memory_mask: Tensor
     feed: Tensor | None = None
+
+
+RECURRENT_FIELDS = ("rnn", "feed")
+"""The :class:`DecoderState` fields a step replaces; the others are fixed once a sentence is encoded."""
 
 
 def map_state(state: DecoderState, fn: Callable[[Tensor], Tensor]) -> DecoderState:
@@ -70,9 +75,17 @@ class RecurrentCell(nn.Module):
 
     def forward(self, x: Tensor, state: Tensor) -> Tensor:
         if self.is_lstm:
-            h, c = self.cell(x, (state[:, 0], state[:, 1]))
-            return torch.stack([h, c], dim=1)  # (B, 2, H)
+            return torch.stack(self._lstm_step(x, state[:, 0], state[:, 1]), dim=1)  # (B, 2, H)
         return self.cell(x, state[:, 0]).unsqueeze(1)  # (B, 1, H)
+
+    def _lstm_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """``nn.LSTMCell``'s maths on its own parameters, written out: ONNX export of ``lstm_cell``
+        fails with a dynamic batch axis."""
+        cell = self.cell
+        gates = F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh)
+        i, f, g, o = gates.split(cell.hidden_size, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
 
 
 class AttentionalDecoder(nn.Module):

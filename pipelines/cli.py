@@ -35,6 +35,113 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"attention heat-map: {tracking.artifact_location(args.run_id, f'attention/{result.heatmaps[0].name}')}")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from pipelines.export import export_run
+
+    result = export_run(args.run_id, args.quantize, args.overwrite)
+    parity = result.bundle.manifest.parity
+    print(
+        f"parity passed: max |dlogits| {parity.max_abs_logits:.2e} (tolerance {parity.tolerance:g}), "
+        f"greedy identical on {parity.greedy_sentences}/{parity.greedy_sentences} sentences"
+    )
+    for name, value in sorted(result.metrics.items()):
+        if "bleu" in name:
+            print(f"{name}: {value:.2f}")
+    print(result.model_uri)
+
+
+def _register(args: argparse.Namespace) -> None:
+    from pipelines.registry import register
+
+    created = register(args.run_id, args.name)
+    print(f"registered {created.name} version {created.version} (models:/{created.name}/{created.version})")
+
+
+def _promote(args: argparse.Namespace) -> None:
+    from pipelines.registry import promote
+
+    done = promote(args.name, args.version, args.alias, args.force)
+    before = f" (was v{done.previous})" if done.previous else ""
+    forced = " [forced past the quality gate]" if done.forced else ""
+    print(f"{done.name}@{done.alias} -> version {done.version}{before}{forced}")
+
+
+def _rollback(args: argparse.Namespace) -> None:
+    from pipelines.registry import rollback
+
+    done = rollback(args.name, args.alias)
+    print(f"{done.name}@{done.alias} -> version {done.version} (was v{done.previous})")
+
+
+def _models(args: argparse.Namespace) -> None:
+    from pipelines.registry import list_versions
+
+    rows = list_versions(args.name)
+    if not rows:
+        print("no registered models")
+        return
+    header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "CREATED")
+    table = [header] + [
+        (
+            r.name,
+            r.version,
+            ",".join(r.aliases) or "-",
+            r.task,
+            r.attention,
+            r.gate_metric,
+            r.gate_value,
+            r.parity,
+            r.created,
+        )  # fmt: skip
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _translate(args: argparse.Namespace) -> None:
+    from pipelines.alignment import text_grid
+    from pipelines.registry import resolve
+    from pipelines.translate import search_settings, translate
+
+    if not args.texts or not all(t.strip() for t in args.texts):
+        raise UserError("give at least one non-empty sentence to translate")
+    bundle = resolve(args.model).bundle
+    runtime = bundle.config.runtime.model_copy(update={"precision": args.precision or bundle.config.runtime.precision})
+    settings = search_settings(bundle.config, bundle.codec, args.beam_size)
+    for result in translate(bundle.backend(runtime), bundle.codec, args.texts, settings):
+        print(result.text)
+        if args.show_attention:
+            print(text_grid(result.attention, result.source_tokens, result.target_tokens), file=sys.stderr)
+
+
+def _bench_decode(args: argparse.Namespace) -> None:
+    from pipelines.bench_decode import bench_decode, format_report
+    from pipelines.registry import resolve
+
+    batch_sizes = tuple(args.batch_sizes)
+    result = bench_decode(resolve(args.model).bundle, args.sentences, batch_sizes, args.threads)
+    print(format_report(result, batch_sizes))
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _beam_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 16, got {value}")
+    return value
+
+
+MODEL_URI_HELP = "model URI: runs:/RUN_ID, models:/NAME/VERSION or models:/NAME@ALIAS"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attnops",
@@ -68,13 +175,98 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", help="one split (default: every test split)")
     evaluate.add_argument("--beam-size", type=int, help="beam size (default: the run's train.eval_beam_size)")
     evaluate.set_defaults(func=_evaluate)
+
+    export = commands.add_parser(
+        "export",
+        help="export a run to ONNX (parity-checked) as an MLflow model",
+        description="Export a run's best checkpoint as two ONNX graphs (encoder, decoder step), check that "
+        "ONNX Runtime matches PyTorch (logits on fresh shapes, greedy output on the parity split), and log "
+        "graphs, tokenizer and config to the run as one MLflow pyfunc model. Prints that model's URI.",
+    )
+    export.add_argument("run_id", help="MLflow run id printed by 'attnops train'")
+    export.add_argument("--quantize", choices=["int8"], help="also write dynamically INT8-quantized graphs")
+    export.add_argument("--overwrite", action="store_true", help="replace the run's existing export")
+    export.set_defaults(func=_export)
+
+    register = commands.add_parser(
+        "register",
+        help="register a run's export as a new model version",
+        description="Create a model version from an exported run (one that passed its parity check), tagged "
+        "with task, attention variant, gate metric, parity figures and source run.",
+    )
+    register.add_argument("run_id", help="an exported run")
+    register.add_argument("--name", help="registered model name (default: the run's registry.model_name)")
+    register.set_defaults(func=_register)
+
+    promote = commands.add_parser(
+        "promote",
+        help="point an alias at a version, behind the quality gate",
+        description="Move ALIAS to VERSION if its gate metric (e.g. test BLEU) is at least the current "
+        "holder's minus the configured tolerance. The previous holder is remembered for 'rollback'.",
+    )
+    promote.add_argument("name", help="registered model name")
+    promote.add_argument("version", help="version number")
+    promote.add_argument("--alias", default="champion", help="alias to move (default: champion)")
+    promote.add_argument("--force", action="store_true", help="promote past the gate; recorded as a version tag")
+    promote.set_defaults(func=_promote)
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="move an alias back to its previous holder",
+        description="Point ALIAS back at the version that held it before the current one.",
+    )
+    rollback.add_argument("name", help="registered model name")
+    rollback.add_argument("--alias", default="champion", help="alias to move back (default: champion)")
+    rollback.set_defaults(func=_rollback)
+
+    models = commands.add_parser(
+        "models",
+        help="list registered models and versions",
+        description="Print versions, aliases, task, attention variant, gate metric and creation time.",
+    )
+    models.add_argument("name", nargs="?", help="only this registered model")
+    models.set_defaults(func=_models)
+
+    translate = commands.add_parser(
+        "translate",
+        help="translate sentences locally with an exported model (ONNX Runtime)",
+        description="Translate each TEXT with an exported model; one translation per line on stdout.",
+    )
+    translate.add_argument("texts", nargs="*", metavar="TEXT", help="source sentences")
+    translate.add_argument("--model", required=True, help=MODEL_URI_HELP)
+    translate.add_argument("--beam-size", type=_beam_size, help="beam size (default: the model's config)")
+    translate.add_argument("--precision", choices=["fp32", "int8"], help="graphs to run (default: config)")
+    translate.add_argument(
+        "--show-attention", action="store_true", help="print each alignment as a text grid (on stderr)"
+    )
+    translate.set_defaults(func=_translate)
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    decode = benches.add_parser(
+        "decode",
+        help="decode speed: PyTorch eager vs ONNX Runtime fp32 vs INT8",
+        description="Milliseconds per sentence for greedy and beam-4 search at several batch sizes, on "
+        "test_2016_flickr sentences, for PyTorch eager (the source run's checkpoint), ONNX Runtime fp32 and "
+        "INT8 (quantized on the fly if the export has none), with the ratios and BLEU.",
+    )
+    decode.add_argument("--model", required=True, help=MODEL_URI_HELP)
+    decode.add_argument("--sentences", type=_positive, default=200, help="sentences to decode (default 200)")
+    decode.add_argument("--batch-sizes", type=_positive, nargs="+", default=[1, 8, 32], help="default: 1 8 32")
+    decode.add_argument(
+        "--threads", type=_positive, default=os.cpu_count() or 1, help="threads for every backend (default: all)"
+    )
+    decode.set_defaults(func=_bench_decode)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipelines").setLevel(logging.INFO)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines narrate internals
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -83,12 +83,47 @@ class TrackingConfig(_Section):
     """Log CPU/memory (and GPU) usage while training."""
 
 
+class RuntimeConfig(_Section):
+    """ONNX Runtime session settings, used wherever an exported model runs."""
+
+    intra_op_threads: int = Field(0, ge=0)
+    """Threads per operator (0: ONNX Runtime's default, one per physical core)."""
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    spin_wait: bool = False
+    """Let idle ONNX Runtime threads spin. Off by default: search runs PyTorch ops between graph calls,
+    and spinning threads take the cores from them (3x slower greedy decoding on 2 cores)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto: the CUDA execution provider when onnxruntime has it, the CPU provider otherwise."""
+    precision: Literal["fp32", "int8"] = "fp32"
+    """Which exported graphs to run (int8 needs an export made with --quantize int8)."""
+
+
+class ExportConfig(_Section):
+    opset: int = Field(18, ge=17)
+    parity_tolerance: float = Field(1e-4, gt=0.0)
+    """Largest allowed |logits(PyTorch) - logits(ONNX Runtime)| on fresh inputs."""
+    parity_split: str = "test_2016_flickr"
+    """Split whose greedy translations must be identical between PyTorch and ONNX Runtime."""
+
+
+class RegistryConfig(_Section):
+    model_name: str = Field("translation-de-en", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """Default registered model name for ``attnops register``."""
+    gate_metric: str = "test_2016_flickr_bleu"
+    """Run metric the promotion gate compares (higher is better)."""
+    gate_tolerance: float = Field(0.0, ge=0.0)
+    """A candidate may score this much below the alias holder and still be promoted."""
+
+
 class ExperimentConfig(_Section):
     task: Literal["translation"] = "translation"
     model: Seq2SeqConfig = Seq2SeqConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     tracking: TrackingConfig = TrackingConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    export: ExportConfig = ExportConfig()
+    registry: RegistryConfig = RegistryConfig()
 
     def flat(self) -> dict[str, Any]:
         """Every resolved value as ``{"dotted.key": value}`` (what is logged as MLflow params)."""

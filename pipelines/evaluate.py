@@ -16,7 +16,7 @@ from pipelines.heatmaps import plot_attention
 from pipelines.metrics import bleu_scores
 from pipelines.run_model import load_run_model
 from pipelines.tokenizer import TextCodec
-from pipelines.translate import Translation, translate
+from pipelines.translate import Translation, search_settings, translate
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +28,6 @@ class EvaluationResult:
     metrics: dict[str, float]
     samples: list[Translation]
     heatmaps: list[Path]
-
-
-def search_settings(config: ExperimentConfig, codec: TextCodec, beam_size: int | None = None) -> SearchSettings:
-    special = codec.special
-    return SearchSettings(
-        bos=special.bos,
-        eos=special.eos,
-        pad=special.pad,
-        beam_size=beam_size or config.train.eval_beam_size,
-        max_length=config.train.max_decode_length,
-        length_penalty=config.train.length_penalty,
-    )
 
 
 def metric_suffix(config: ExperimentConfig, beam_size: int | None) -> str:

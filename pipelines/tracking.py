@@ -92,6 +92,65 @@ def download(run_id: str, artifact_path: str, destination: Path | None = None) -
         raise UserError(f"run {run_id} has no artifact {artifact_path!r}") from exc
 
 
+def download_uri(uri: str, destination: Path | None = None) -> Path:
+    """Download anything an artifact or model URI names (``runs:/``, ``models:/``); UserError if it does not resolve."""
+    mlflow = _mlflow()
+    destination = destination or Path(tempfile.mkdtemp(prefix="attnops-"))
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
+    except (mlflow.exceptions.MlflowException, OSError) as exc:
+        where = mlflow.get_tracking_uri()
+        raise UserError(f"model URI {uri!r} does not resolve at {where}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def run_tags(run_id: str) -> dict[str, str]:
+    check_run(run_id)
+    return dict(_mlflow().get_run(run_id).data.tags)
+
+
+def set_tags(tags: dict[str, str]) -> None:
+    """Tag the active run."""
+    _mlflow().set_tags(tags)
+
+
+def client():
+    """An ``MlflowClient`` for the configured tracking (and registry) URI."""
+    return _mlflow().MlflowClient()
+
+
+def log_pyfunc_model(
+    name: str,
+    python_model: Path,
+    artifacts: dict[str, Path],
+    input_example: Any,
+    output_example: Any,
+    params: dict[str, Any],
+    pip_requirements: list[str],
+) -> str:
+    """Log a pyfunc model (``python_model``: a models-from-code file) with a signature and an input example
+    to the active run; return its URI."""
+    mlflow = _mlflow()
+    info = mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(python_model),
+        artifacts={key: str(path) for key, path in artifacts.items()},
+        signature=mlflow.models.infer_signature(input_example, output_example, params),
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+    )
+    return info.model_uri
+
+
+def create_model_version(name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> Any:
+    """A new version of registered model ``name`` from a logged model (``models:/<model_id>``)."""
+    model_id = model_uri.removeprefix("models:/")
+    return client().create_model_version(name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id)
+
+
 class EpochMetrics(pl.Callback):
     """Log the epoch-level metrics Lightning collected (losses, BLEU, learning rate) per epoch."""
 

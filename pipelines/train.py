@@ -17,10 +17,11 @@ from pipelines.batching import PairDataset, make_loader
 from pipelines.config import ExperimentConfig
 from pipelines.data import TEST_SPLITS, ParallelSplit, load_corpus
 from pipelines.errors import UserError
-from pipelines.evaluate import EvaluationResult, evaluate_backend, log_evaluation, search_settings
+from pipelines.evaluate import EvaluationResult, evaluate_backend, log_evaluation
 from pipelines.metrics import bleu_metric
 from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT, TOKENIZER_ARTIFACT, load_weights
 from pipelines.tokenizer import TextCodec
+from pipelines.translate import search_settings
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,13 @@ def train(config: ExperimentConfig, config_path: Path | None = None) -> TrainRes
             callbacks.append(
                 EarlyStopping(monitor="val_bleu", mode="max", patience=config.train.early_stopping_patience)
             )
+        train_loader = make_loader(train_set, config.train.batch_size, True, codec.special, config.train.seed)
+        steps_per_epoch = len(train_loader)
         trainer = pl.Trainer(
             max_epochs=config.train.max_epochs,
             max_steps=config.train.max_steps,
+            # A step limit shorter than an epoch still ends with a validation (checkpoint and BLEU need it).
+            val_check_interval=min(config.train.max_steps, steps_per_epoch) if config.train.max_steps > 0 else None,
             gradient_clip_val=config.train.grad_clip or None,
             callbacks=callbacks,
             logger=False,
@@ -102,7 +107,7 @@ def train(config: ExperimentConfig, config_path: Path | None = None) -> TrainRes
         )
         trainer.fit(
             module,
-            train_dataloaders=make_loader(train_set, config.train.batch_size, True, codec.special, config.train.seed),
+            train_dataloaders=train_loader,
             val_dataloaders=make_loader(_pairs(codec, corpus["val"]), config.train.batch_size, False, codec.special),
         )
         best = Path(checkpoint.best_model_path)

@@ -8,7 +8,21 @@ from torch import Tensor
 
 from models.search import DecodingBackend, SearchSettings, decode
 from pipelines.batching import pad_sources
+from pipelines.config import ExperimentConfig
 from pipelines.tokenizer import TextCodec
+
+
+def search_settings(config: ExperimentConfig, codec: TextCodec, beam_size: int | None = None) -> SearchSettings:
+    """The config's decoding settings, with an optional other beam size."""
+    special = codec.special
+    return SearchSettings(
+        bos=special.bos,
+        eos=special.eos,
+        pad=special.pad,
+        beam_size=beam_size or config.train.eval_beam_size,
+        max_length=config.train.max_decode_length,
+        length_penalty=config.train.length_penalty,
+    )
 
 
 @dataclass

@@ -134,3 +134,12 @@ def test_search_returns_attention_rows_per_step_over_the_real_source(codec, mult
 def test_search_settings_reject_bad_values():
     with pytest.raises(ValueError, match="beam_size"):
         SearchSettings(bos=1, eos=2, pad=0, beam_size=0)
+
+
+def test_written_out_lstm_step_matches_torch_lstm_cell():
+    from models.decoder import RecurrentCell
+
+    cell = RecurrentCell("lstm", 5, 7)
+    x, state = torch.randn(3, 5), torch.randn(3, 2, 7)
+    h, c = cell.cell(x, (state[:, 0], state[:, 1]))
+    torch.testing.assert_close(cell(x, state), torch.stack([h, c], dim=1))

@@ -1,0 +1,258 @@
+"""The MLflow Model Registry: register exports, promote by alias behind a quality gate, roll back.
+
+Aliases only (stages are deprecated). Each registered model remembers, per alias, the versions that
+held it (tag ``attnops.alias_history.<alias>``), which is what ``rollback`` walks back.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from pipelines import tracking
+from pipelines.bundle import Bundle, load_bundle
+from pipelines.errors import UserError
+from pipelines.export import EXPORT_TAG
+from pipelines.pyfunc_model import BUNDLE_ARTIFACT
+
+DEFAULT_ALIAS = "champion"
+HISTORY_TAG = "attnops.alias_history.{alias}"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+@dataclass
+class ResolvedModel:
+    """An exported model fetched from a URI, with where it came from in the registry (if it did)."""
+
+    uri: str
+    bundle: Bundle
+    name: str | None = None
+    version: str | None = None
+    alias: str | None = None
+
+
+@dataclass
+class Promotion:
+    name: str
+    alias: str
+    version: str
+    previous: str | None
+    forced: bool
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise UserError(f"bad model name {name!r}: use letters, digits, '.', '_' and '-'")
+
+
+def _check_alias(alias: str) -> None:
+    if not _ALIAS.match(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+        raise UserError(f"bad alias {alias!r}: letters, digits, '_' and '-', not 'latest' or 'v<number>'")
+
+
+def _check_registered(name: str) -> None:
+    _check_name(name)
+    try:
+        tracking.client().get_registered_model(name)
+    except MlflowException as exc:
+        raise UserError(f"unknown registered model {name!r}") from exc
+
+
+def _version(name: str, version: str) -> ModelVersion:
+    _check_registered(name)
+    try:
+        return tracking.client().get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise UserError(f"model {name!r} has no version {version!r}") from exc
+
+
+def _alias_holder(name: str, alias: str) -> ModelVersion | None:
+    try:
+        return tracking.client().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _history(name: str, alias: str) -> list[str]:
+    tag = tracking.client().get_registered_model(name).tags.get(HISTORY_TAG.format(alias=alias), "")
+    return [v for v in tag.split(",") if v]
+
+
+def register(run_id: str, name: str | None = None) -> ModelVersion:
+    """Create a model version from ``run_id``'s ONNX export, tagged with its task, variant and figures."""
+    tags = tracking.run_tags(run_id)
+    model_uri = tags.get(EXPORT_TAG)
+    if not model_uri:
+        raise UserError(f"run {run_id} has no ONNX export; run 'attnops export {run_id}' first")
+    bundle = fetch_bundle(model_uri)
+    if not bundle.manifest.parity.passed:
+        raise UserError(f"run {run_id}'s export did not pass its parity check; it cannot be registered")
+    config = bundle.config
+    name = name or config.registry.model_name
+    _check_name(name)
+    metrics = tracking.client().get_run(run_id).data.metrics
+    gate = config.registry.gate_metric
+    if gate not in metrics:
+        raise UserError(f"run {run_id} has no {gate!r} metric, which the promotion gate needs")
+    parity = bundle.manifest.parity
+    version_tags = {
+        "task": config.task,
+        "attention": config.model.attention,
+        "decoder": config.model.decoder,
+        "gate_metric": gate,
+        "gate_value": f"{metrics[gate]:.4f}",
+        "gate_tolerance": f"{config.registry.gate_tolerance:g}",
+        "parity": "passed",
+        "parity_max_abs_logits": f"{parity.max_abs_logits:.3g}",
+        "parity_greedy": f"{parity.greedy_sentences - parity.greedy_mismatches}/{parity.greedy_sentences}",
+        "precisions": ",".join(bundle.manifest.precisions),
+        "source_run": run_id,
+    }
+    client = tracking.client()
+    try:
+        client.get_registered_model(name)
+        created = False
+    except MlflowException:
+        client.create_registered_model(name, tags={"task": config.task})
+        created = True
+    try:
+        return tracking.create_model_version(name, model_uri, run_id, version_tags)
+    except Exception:
+        if created:  # leave no empty registered model behind
+            client.delete_registered_model(name)
+        raise
+
+
+def promote(name: str, version: str, alias: str = DEFAULT_ALIAS, force: bool = False) -> Promotion:
+    """Point ``alias`` at ``version`` if it is at least as good as the current holder (or ``force``)."""
+    _check_alias(alias)
+    candidate = _version(name, version)
+    version = str(candidate.version)
+    if candidate.tags.get("parity") != "passed":
+        raise UserError(f"{name} version {version} has no passing parity check; it cannot be promoted")
+    holder = _alias_holder(name, alias)
+    previous = str(holder.version) if holder else None
+    if previous == version:
+        raise UserError(f"{name} version {version} already holds @{alias}")
+    client = tracking.client()
+    forced = False
+    if holder is not None:
+        metric = candidate.tags.get("gate_metric", "?")
+        if holder.tags.get("gate_metric") != metric and not force:
+            raise UserError(
+                f"cannot compare {name} v{version} ({metric}) with @{alias} holder v{previous} "
+                f"({holder.tags.get('gate_metric')}); pass --force to promote anyway"
+            )
+        ours, theirs = float(candidate.tags["gate_value"]), float(holder.tags.get("gate_value", "-inf"))
+        tolerance = float(candidate.tags.get("gate_tolerance", "0"))
+        if ours < theirs - tolerance:
+            if not force:
+                raise UserError(
+                    f"quality gate: {name} v{version} has {metric} {ours:.2f}, below @{alias} holder "
+                    f"v{previous} at {theirs:.2f} (tolerance {tolerance:g}); pass --force to promote anyway"
+                )
+            forced = True
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            note = f"{stamp} over v{previous} ({metric} {ours:.2f} < {theirs:.2f})"
+            client.set_model_version_tag(name, version, f"forced_{alias}", note)
+    client.set_registered_model_alias(name, alias, version)
+    history = [v for v in _history(name, alias) if v != version] + [version]
+    client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history))
+    return Promotion(name, alias, version, previous, forced)
+
+
+def rollback(name: str, alias: str = DEFAULT_ALIAS) -> Promotion:
+    """Move ``alias`` back to the version that held it before the current one."""
+    _check_alias(alias)
+    _check_registered(name)
+    holder = _alias_holder(name, alias)
+    if holder is None:
+        raise UserError(f"{name} has no @{alias} alias to roll back")
+    current = str(holder.version)
+    client = tracking.client()
+    existing = {str(v.version) for v in client.search_model_versions(f"name='{name}'")}
+    history = [v for v in _history(name, alias) if v in existing]
+    if history and history[-1] == current:
+        history.pop()
+    if not history:
+        raise UserError(f"{name}@{alias} (v{current}) has no earlier holder to roll back to")
+    client.set_registered_model_alias(name, alias, history[-1])
+    client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history))
+    return Promotion(name, alias, history[-1], current, forced=False)
+
+
+def fetch_bundle(model_uri: str) -> Bundle:
+    """Download an exported model (any URI MLflow resolves) and open its bundle."""
+    root = tracking.download_uri(model_uri)
+    folder = root / "artifacts" / BUNDLE_ARTIFACT
+    if not folder.is_dir():
+        raise UserError(f"{model_uri} is not an attnops ONNX export")
+    return load_bundle(folder)
+
+
+def resolve(uri: str) -> ResolvedModel:
+    """Fetch the export ``uri`` names: ``runs:/RUN_ID``, ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``."""
+    if uri.startswith("runs:/") and "/" not in uri.removeprefix("runs:/").strip("/"):
+        run_id = uri.removeprefix("runs:/").strip("/")
+        exported = tracking.run_tags(run_id).get(EXPORT_TAG)
+        if not exported:
+            raise UserError(f"run {run_id} has no ONNX export; run 'attnops export {run_id}' first")
+        return ResolvedModel(uri, fetch_bundle(exported))
+    match = re.fullmatch(r"models:/([^/@]+)(?:/(\d+)|@([^/]+))", uri)
+    if match:
+        name, version, alias = match.groups()
+        found = _version(name, version) if version else _alias_version(name, alias)
+        return ResolvedModel(uri, fetch_bundle(f"models:/{name}/{found.version}"), name, str(found.version), alias)
+    return ResolvedModel(uri, fetch_bundle(uri))
+
+
+def _alias_version(name: str, alias: str) -> ModelVersion:
+    _check_registered(name)
+    holder = _alias_holder(name, alias)
+    if holder is None:
+        raise UserError(f"model {name!r} has no alias @{alias}")
+    return holder
+
+
+@dataclass
+class VersionRow:
+    name: str
+    version: str
+    aliases: list[str]
+    task: str
+    attention: str
+    gate_metric: str
+    gate_value: str
+    parity: str
+    created: str
+
+
+def list_versions(name: str | None = None) -> list[VersionRow]:
+    """Every version of ``name`` (or of every registered model), newest first within a model."""
+    client = tracking.client()
+    if name is not None:
+        _check_registered(name)
+    names = [name] if name else sorted(m.name for m in client.search_registered_models())
+    rows = []
+    for model in names:
+        aliases = client.get_registered_model(model).aliases  # {alias: version}
+        for v in sorted(client.search_model_versions(f"name='{model}'"), key=lambda v: -int(v.version)):
+            rows.append(
+                VersionRow(
+                    name=model,
+                    version=str(v.version),
+                    aliases=sorted(a for a, held in aliases.items() if str(held) == str(v.version)),
+                    task=v.tags.get("task", ""),
+                    attention=v.tags.get("attention", ""),
+                    gate_metric=v.tags.get("gate_metric", ""),
+                    gate_value=v.tags.get("gate_value", ""),
+                    parity=v.tags.get("parity", "missing"),
+                    created=time.strftime("%Y-%m-%d %H:%M", time.localtime(v.creation_timestamp / 1000)),
+                )
+            )
+    return rows
