@@ -76,3 +76,20 @@ def test_evaluate_of_a_run_without_a_checkpoint_says_so(existing_run):
     result = attnops("evaluate", existing_run)
     assert result.returncode == 2
     assert f"run {existing_run} has no artifact 'config.yaml'" in result.stderr
+
+
+def test_export_of_a_run_without_a_checkpoint_says_so_and_tags_nothing(existing_run, capsys):
+    import mlflow
+
+    from pipelines.cli import main
+
+    assert main(["export", existing_run]) == 2
+    assert f"run {existing_run} has no artifact" in capsys.readouterr().err
+    assert not any(key.startswith("attnops.") for key in mlflow.get_run(existing_run).data.tags)
+
+
+def test_translate_needs_a_sentence(capsys):
+    from pipelines.cli import main
+
+    assert main(["translate", "--model", "models:/any@champion", " "]) == 2
+    assert "give at least one non-empty sentence" in capsys.readouterr().err
