@@ -23,14 +23,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	@set -eo pipefail; start=$$(date +%s); \
-	run_id=$$($(BIN)/attnops train $(DEMO_CONFIG) | tee /dev/stderr | tail -n 1); \
+	@set -eo pipefail; start=$$(date +%s); out=$$(mktemp); \
+	$(BIN)/attnops train $(DEMO_CONFIG) | tee $$out; run_id=$$(tail -n 1 $$out); \
 	echo "== evaluate run $$run_id again (greedy) =="; \
 	$(BIN)/attnops evaluate $$run_id --split test_2016_flickr --beam-size 1; \
 	echo "== export to ONNX: parity check against PyTorch, plus INT8 graphs =="; \
 	$(BIN)/attnops export $$run_id --quantize int8; \
 	echo "== register and promote behind the quality gate =="; \
-	version=$$($(BIN)/attnops register $$run_id | tee /dev/stderr | awk '{print $$4}'); \
+	$(BIN)/attnops register $$run_id | tee $$out; version=$$(awk '{print $$4}' $$out); \
 	$(BIN)/attnops promote $(DEMO_MODEL) $$version; \
 	$(BIN)/attnops models $(DEMO_MODEL); \
 	echo "== translate through models:/$(DEMO_MODEL)@champion (ONNX Runtime) =="; \
