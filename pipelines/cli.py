@@ -125,6 +125,15 @@ def _bench_decode(args: argparse.Namespace) -> None:
     print(format_report(result, batch_sizes))
 
 
+def _serve(args: argparse.Namespace) -> None:
+    from serving.server import reload_running_service, run_service
+
+    if args.reload:
+        print(reload_running_service(args.port or 8000))
+        return
+    run_service(Path(args.config), args.port, args.model)
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -241,6 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     translate.set_defaults(func=_translate)
 
+    serve = commands.add_parser(
+        "serve",
+        help="run the REST inference service (Ray Serve) in the foreground",
+        description="Start a local Ray and the Serve app described by the Serve config (the same file "
+        "'serve run' takes) on 127.0.0.1, until Ctrl-C or SIGTERM. The model comes from the registry "
+        "(default models:/translation-de-en@champion) and follows its alias. --reload asks a running "
+        "service to pick up a new alias holder now.",
+    )
+    serve.add_argument("--config", default="serving/serve_config.yaml", help="Serve config YAML")
+    serve.add_argument("--port", type=_positive, help="HTTP port (default: the config's, 8000)")
+    serve.add_argument("--model", help="model URI to serve instead of the config's")
+    serve.add_argument("--reload", action="store_true", help="tell the service on --port to reload its model")
+    serve.set_defaults(func=_serve)
+
     bench = commands.add_parser("bench", help="benchmarks that print figures")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     decode = benches.add_parser(
@@ -264,9 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines narrate internals
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pipelines").setLevel(logging.INFO)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines narrate internals
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

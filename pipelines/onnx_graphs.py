@@ -6,6 +6,7 @@ exporter, the ONNX Runtime backend and the parity check all read it.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -155,5 +156,11 @@ def quantize_graphs(specs: GraphSpecs, folder: Path) -> None:
     """Write dynamically INT8-quantized copies (``*.int8.onnx``) of both graphs beside the fp32 ones."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    for spec in (specs.encoder, specs.decoder):
-        quantize_dynamic(folder / spec.file("fp32"), folder / spec.file("int8"), weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer logs per-tensor notes and a pre-processing hint on the root logger
+    try:
+        for spec in (specs.encoder, specs.decoder):
+            quantize_dynamic(folder / spec.file("fp32"), folder / spec.file("int8"), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)

@@ -22,6 +22,7 @@ from pipelines.pyfunc_model import BUNDLE_ARTIFACT
 DEFAULT_ALIAS = "champion"
 HISTORY_TAG = "attnops.alias_history.{alias}"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_REGISTRY_URI = re.compile(r"models:/([^/@]+)(?:/(\d+)|@([^/]+))")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -203,12 +204,21 @@ def resolve(uri: str) -> ResolvedModel:
         if not exported:
             raise UserError(f"run {run_id} has no ONNX export; run 'attnops export {run_id}' first")
         return ResolvedModel(uri, fetch_bundle(exported))
-    match = re.fullmatch(r"models:/([^/@]+)(?:/(\d+)|@([^/]+))", uri)
+    match = _REGISTRY_URI.fullmatch(uri)
     if match:
         name, version, alias = match.groups()
         found = _version(name, version) if version else _alias_version(name, alias)
         return ResolvedModel(uri, fetch_bundle(f"models:/{name}/{found.version}"), name, str(found.version), alias)
     return ResolvedModel(uri, fetch_bundle(uri))
+
+
+def current_version(uri: str) -> str | None:
+    """The registry version ``uri`` names right now; None for a URI outside the registry."""
+    match = _REGISTRY_URI.fullmatch(uri)
+    if not match:
+        return None
+    name, version, alias = match.groups()
+    return version or str(_alias_version(name, alias).version)
 
 
 def _alias_version(name: str, alias: str) -> ModelVersion:
