@@ -134,6 +134,13 @@ def _serve(args: argparse.Namespace) -> None:
     run_service(Path(args.config), args.port, args.model)
 
 
+def _bench_serve(args: argparse.Namespace) -> None:
+    from serving.bench import bench_serve, format_report
+
+    clients = tuple(args.clients)
+    print(format_report(bench_serve(args.model, args.requests, args.time_limit, clients), clients))
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -280,6 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=_positive, default=os.cpu_count() or 1, help="threads for every backend (default: all)"
     )
     decode.set_defaults(func=_bench_decode)
+    serve_bench = benches.add_parser(
+        "serve",
+        help="REST throughput and latency: batching vs no batching vs mlflow models serve",
+        description="Start the service on 127.0.0.1 with dynamic batching (a) and with max_batch_size=1 (b), "
+        "then 'mlflow models serve' on the same model (c); send test_2016_flickr sentences (greedy) at each "
+        "client count, bounded by --requests and --time-limit per level; print throughput, p50/p99 latency, "
+        "the ratios, single-client latency for 12-word sentences and achieved FLOP/s against the measured "
+        "matrix-multiply peak.",
+    )
+    serve_bench.add_argument("--model", default="models:/translation-de-en@champion", help=MODEL_URI_HELP)
+    serve_bench.add_argument("--requests", type=_positive, default=300, help="requests per level (default 300)")
+    serve_bench.add_argument("--time-limit", type=float, default=60.0, help="seconds per level (default 60)")
+    serve_bench.add_argument("--clients", type=_positive, nargs="+", default=[1, 16, 64], help="default: 1 16 64")
+    serve_bench.set_defaults(func=_bench_serve)
     return parser
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from models.config import Seq2SeqConfig
 from pipelines.config import DataConfig, TokenizerConfig
 from pipelines.data import ParallelSplit, load_corpus
 from pipelines.tokenizer import TextCodec
+from serving.server import free_port
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -49,17 +49,11 @@ def _isolated_tracking(tmp_path, monkeypatch):
     torch.set_num_threads(1)  # tiny models: threads only add overhead, and CI has 2 cores
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory) -> str:
     """A real ``mlflow server`` process on a free loopback port; yields its URI."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     command = [
         str(Path(sys.executable).parent / "mlflow"),

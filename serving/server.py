@@ -1,0 +1,112 @@
+"""``attnops serve``: start Ray and the Serve app from the Serve config, run until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.errors import UserError
+from pipelines.tracking import DEFAULT_TRACKING_URI
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path(__file__).with_name("serve_config.yaml")
+
+
+def read_serve_config(path: Path) -> dict[str, Any]:
+    """The Serve config YAML (the same file ``serve run`` takes), checked for what we rely on."""
+    if not path.is_file():
+        raise UserError(f"serve config not found: {path}")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"serve config {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    apps = (config or {}).get("applications") or []
+    if len(apps) != 1:
+        raise UserError(f"serve config {path} must define exactly one application")
+    return config
+
+
+def deployment_options(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-deployment options of the application, keyed by deployment name."""
+    return {
+        entry["name"]: {key: value for key, value in entry.items() if key != "name"}
+        for entry in config["applications"][0].get("deployments", [])
+    }
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """Replicas run in other folders: a relative SQLite path becomes absolute."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(Path(uri.removeprefix(prefix)).resolve())
+    return uri
+
+
+def run_service(config_path: Path, port: int | None, model_uri: str | None) -> None:
+    """Start a local Ray, deploy the app on 127.0.0.1 (or the config's host), block until a signal."""
+    import ray
+    from ray import serve
+
+    from serving.app import application
+
+    config = read_serve_config(config_path)
+    http = {**config.get("http_options", {}), **({"port": port} if port else {})}
+    http.setdefault("host", "127.0.0.1")
+    options = deployment_options(config)
+    if model_uri:
+        translator = options.setdefault("Translator", {})
+        translator["user_config"] = {**translator.get("user_config", {}), "model_uri": model_uri}
+    env = {key: os.environ[key] for key in ("ATTNOPS_API_TOKEN",) if key in os.environ}
+    env["MLFLOW_TRACKING_URI"] = absolute_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    ray.init(include_dashboard=False, runtime_env={"env_vars": {**env, "MLFLOW_DISABLE_TELEMETRY": "true"}})
+    try:
+        serve.start(http_options=http)
+        app_config = config["applications"][0]
+        serve.run(
+            application(options),
+            name=app_config.get("name", "attnops"),
+            route_prefix=app_config.get("route_prefix", "/"),
+        )
+        print(
+            f"attnops serving on http://{http['host']}:{http.get('port', 8000)} (docs at /docs); Ctrl-C stops it",
+            flush=True,
+        )
+        stop.wait()
+    finally:
+        log.info("shutting down")
+        serve.shutdown()
+        ray.shutdown()
+
+
+def reload_running_service(port: int) -> str:
+    """Ask the service on 127.0.0.1:``port`` to follow its registry alias now; returns its answer."""
+    import httpx
+
+    headers = (
+        {"Authorization": f"Bearer {os.environ['ATTNOPS_API_TOKEN']}"} if "ATTNOPS_API_TOKEN" in os.environ else {}
+    )
+    try:
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/models/reload", headers=headers, timeout=120)
+    except httpx.HTTPError as exc:
+        raise UserError(f"no attnops service answers on 127.0.0.1:{port}: {exc}") from exc
+    if response.status_code != 200:
+        raise UserError(f"reload failed with HTTP {response.status_code}: {response.text}")
+    return response.text

@@ -1,0 +1,219 @@
+"""The Ray Serve app on 127.0.0.1, serving a registered model: HTTP, batching, bad input, swaps, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from pipelines.config import REPO_ROOT, load_config
+from pipelines.export import export_run
+from pipelines.registry import promote, register
+from pipelines.train import train
+from serving.server import free_port
+
+pytestmark = pytest.mark.slow
+
+NAME = "translation-serve-it"
+TOKEN = "test-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+MAX_TEXTS, MAX_TOKENS = 4, 30
+TINY = [
+    "data.max_train_examples=2000",
+    "data.max_eval_examples=12",
+    "data.tokenizer.vocab_size=400",
+    "model.embedding_dim=32",
+    "model.hidden_size=48",
+    "train.max_epochs=2",
+    "train.batch_size=32",
+    "train.eval_beam_size=2",
+    "train.max_decode_length=20",
+    "tracking.heatmap_sentences=0",
+    "tracking.system_metrics=false",
+]
+
+
+@dataclass
+class Service:
+    url: str
+    tracking_uri: str
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """Ray and the app, started once: a tiny trained model registered as v1 (@champion) and v2."""
+    import ray
+    from ray import serve
+
+    from serving.app import application
+
+    root = tmp_path_factory.mktemp("serve")
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        env.chdir(root)
+        run_id = train(load_config(REPO_ROOT / "pipelines/configs/translation/demo.yaml", TINY)).run_id
+        export_run(run_id)
+        promote(NAME, str(register(run_id, NAME).version))
+        register(run_id, NAME)  # v2, promoted during the swap test
+        port = free_port()
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"}},
+        )
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        options = {
+            "Gateway": {
+                "ray_actor_options": {"num_cpus": 0, "runtime_env": {"env_vars": {"ATTNOPS_API_TOKEN": TOKEN}}}
+            },
+            "Translator": {
+                "max_ongoing_requests": 16,
+                "max_queued_requests": 8,
+                "ray_actor_options": {"num_cpus": 1},
+                "user_config": {
+                    "model_uri": f"models:/{NAME}@champion",
+                    "max_texts": MAX_TEXTS,
+                    "max_source_tokens": MAX_TOKENS,
+                    "max_batch_size": 16,
+                    "batch_wait_timeout_s": 0.05,
+                    "poll_interval_s": 1,
+                },
+            },
+        }
+        serve.run(application(options), name="attnops", route_prefix="/")
+        try:
+            yield Service(f"http://127.0.0.1:{port}", tracking_uri)
+        finally:
+            serve.shutdown()
+            ray.shutdown()
+
+
+@pytest.fixture
+def service(app, monkeypatch) -> str:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", app.tracking_uri)  # the registry the service follows
+    return app.url
+
+
+def _translate(url: str, body, **kwargs) -> httpx.Response:
+    return httpx.post(f"{url}/v1/translate", json=body, headers=AUTH, timeout=60, **kwargs)
+
+
+def test_translates_over_http_and_names_the_model(service):
+    response = _translate(service, {"text": "Ein Mann fährt Fahrrad."})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["translations"]) == 1 and isinstance(body["translations"][0]["text"], str)
+    assert body["model"]["name"] == NAME and body["model"]["alias"] == "champion" and body["model"]["version"]
+    assert "attention" not in body["translations"][0]
+
+
+def test_attention_on_request_is_a_distribution_over_source_tokens(service):
+    body = _translate(
+        service, {"texts": ["Zwei Hunde spielen.", "Ein Kind."], "return_attention": True, "beam_size": 2}
+    ).json()
+    for item in body["translations"]:
+        attention = item["attention"]
+        assert len(attention["weights"]) == len(attention["target_tokens"])
+        for row in attention["weights"]:
+            assert len(row) == len(attention["source_tokens"]) and sum(row) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_concurrent_requests_form_batches(service):
+    async def burst():
+        async with httpx.AsyncClient(headers=AUTH, timeout=60) as client:
+            sentences = [f"Ein Mann mit {n} Hunden läuft durch den Park." for n in range(12)]
+            return await asyncio.gather(*(client.post(f"{service}/v1/translate", json={"text": s}) for s in sentences))
+
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [200] * 12
+    status = httpx.get(f"{service}/v1/models", headers=AUTH).json()[0]
+    assert status["largest_batch"] > 1
+
+
+@pytest.mark.parametrize(
+    "content, headers, status, fragment",
+    [
+        ('{"text": "Hallo"', {}, 422, "JSON"),
+        ('{"text": 5}', {}, 422, "text"),
+        ('{"text": "   "}', {}, 422, "must not be empty"),
+        ('{"texts": []}', {}, 422, "at least one sentence"),
+        ('{"texts": ["a", "b", "c", "d", "e"]}', {}, 422, f"at most {MAX_TEXTS}"),
+        ('{"text": "' + "Hund " * 60 + '"}', {}, 422, f"more than {MAX_TOKENS} source tokens"),
+        ('{"text": "Hallo", "beam_size": 9}', {}, 422, "beam_size"),
+        ('{"text": "Hallo", "colour": "blue"}', {}, 422, "colour"),
+        ('{"text": "Hallo", "texts": ["Hallo"]}', {}, 422, "exactly one of"),
+        ("text=Hallo", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "application/json"),
+    ],
+)
+def test_bad_input_gets_a_4xx_with_a_message(service, content, headers, status, fragment):
+    response = httpx.post(
+        f"{service}/v1/translate", content=content, headers={"Content-Type": "application/json", **AUTH, **headers}
+    )
+    assert response.status_code == status, response.text
+    assert fragment in response.text
+    assert _translate(service, {"text": "Ein Hund."}).status_code == 200  # still serving
+
+
+def test_auth_is_required_when_a_token_is_set(service):
+    assert httpx.post(f"{service}/v1/translate", json={"text": "Hallo"}).status_code == 401
+    wrong = httpx.post(f"{service}/v1/translate", json={"text": "Hallo"}, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(f"{service}/healthz").status_code == 200  # probes stay open
+
+
+def test_health_ready_and_openapi(service):
+    assert httpx.get(f"{service}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{service}/readyz")
+    assert ready.status_code == 200 and ready.json()["model"]["name"] == NAME
+    assert "/v1/translate" in httpx.get(f"{service}/openapi.json").json()["paths"]
+
+
+def test_full_queue_answers_503_with_retry_after(service):
+    async def flood():
+        async with httpx.AsyncClient(headers=AUTH, timeout=120) as client:
+            body = {"texts": ["Ein Mann fährt mit dem Fahrrad durch die große Stadt."] * MAX_TEXTS, "beam_size": 8}
+            return await asyncio.gather(*(client.post(f"{service}/v1/translate", json=body) for _ in range(60)))
+
+    responses = asyncio.run(flood())
+    codes = {r.status_code for r in responses}
+    assert codes <= {200, 503} and 503 in codes and 200 in codes
+    assert all(r.headers.get("retry-after") == "1" for r in responses if r.status_code == 503)
+    assert _translate(service, {"text": "Ein Hund."}).status_code == 200
+
+
+def test_promotion_under_load_swaps_without_a_failed_request(service):
+    before = httpx.get(f"{service}/v1/models", headers=AUTH).json()[0]["model"]["version"]
+    failures, versions, stop = [], set(), threading.Event()
+
+    def load():
+        with httpx.Client(headers=AUTH, timeout=60) as client:
+            while not stop.is_set():
+                response = client.post(f"{service}/v1/translate", json={"text": "Eine Frau liest ein Buch."})
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+                else:
+                    versions.add(response.json()["model"]["version"])
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(1.0)
+        target = "2" if before == "1" else "1"
+        promote(NAME, target)
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{service}/v1/models", headers=AUTH).json()[0]["model"]["version"] != target:
+            assert time.monotonic() < deadline, "the service did not follow the alias"
+            time.sleep(0.5)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert failures == []
+    assert {before, target} <= versions
