@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 DEMO_CONFIG := pipelines/configs/translation/demo.yaml
 DEMO_MODEL := translation-de-en-demo
 DEMO_SENTENCE := Ein kleiner Junge spielt mit einem Ball im Park.
+DEMO_PORT ?= 8000
 export HF_DATASETS_OFFLINE ?= 1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
@@ -35,6 +36,14 @@ demo: setup
 	$(BIN)/attnops models $(DEMO_MODEL); \
 	echo "== translate through models:/$(DEMO_MODEL)@champion (ONNX Runtime) =="; \
 	$(BIN)/attnops translate --model models:/$(DEMO_MODEL)@champion --show-attention "$(DEMO_SENTENCE)"; \
+	echo "== serve models:/$(DEMO_MODEL)@champion with Ray Serve on 127.0.0.1:$(DEMO_PORT) =="; \
+	$(BIN)/attnops serve --model models:/$(DEMO_MODEL)@champion --port $(DEMO_PORT) > $$out 2>&1 & server=$$!; \
+	trap 'kill -TERM $$server 2>/dev/null; wait $$server' EXIT; \
+	for i in $$(seq 1 120); do curl -sf 127.0.0.1:$(DEMO_PORT)/readyz > /dev/null && break; sleep 1; done; \
+	echo "$$ curl -s 127.0.0.1:$(DEMO_PORT)/v1/translate -H 'Content-Type: application/json' -d '{\"text\": \"$(DEMO_SENTENCE)\"}'"; \
+	curl -sf 127.0.0.1:$(DEMO_PORT)/v1/translate -H 'Content-Type: application/json' \
+		-d '{"text": "$(DEMO_SENTENCE)"}' || { tail -n 30 $$out; exit 1; }; echo; \
+	kill -TERM $$server; wait $$server; trap - EXIT; echo "== service stopped"; \
 	echo "== run id: $$run_id, $(DEMO_MODEL) version $$version (finished in $$(( $$(date +%s) - start )) s)"; \
 	echo "== MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"; \
 	echo "   then open http://127.0.0.1:5000: the 'attnops-demo' experiment and the model registry"

@@ -20,8 +20,8 @@ class ServiceSettings(BaseModel):
     """Most BPE tokens in one source sentence."""
     max_batch_size: int = Field(32, ge=1)
     """Most sentences decoded together (``@serve.batch``)."""
-    batch_wait_timeout_s: float = Field(0.005, ge=0.0)
-    """How long a batch waits to fill before it runs."""
+    batch_wait_timeout_s: float = Field(0.01, ge=0.0)
+    """How long a batch waits to fill before it runs (a lone request waits this long too)."""
     poll_interval_s: float = Field(10.0, ge=0.0)
     """How often the alias is checked for a new version (0: never)."""
     runtime: RuntimeConfig | None = None

@@ -74,22 +74,17 @@ def run_service(config_path: Path, port: int | None, model_uri: str | None) -> N
     env = {key: os.environ[key] for key in ("ATTNOPS_API_TOKEN",) if key in os.environ}
     env["MLFLOW_TRACKING_URI"] = absolute_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     ray.init(include_dashboard=False, runtime_env={"env_vars": {**env, "MLFLOW_DISABLE_TELEMETRY": "true"}})
     try:
         serve.start(http_options=http)
-        app_config = config["applications"][0]
-        serve.run(
-            application(options),
-            name=app_config.get("name", "attnops"),
-            route_prefix=app_config.get("route_prefix", "/"),
-        )
-        print(
-            f"attnops serving on http://{http['host']}:{http.get('port', 8000)} (docs at /docs); Ctrl-C stops it",
-            flush=True,
-        )
-        stop.wait()
+        app = config["applications"][0]
+        serve.run(application(options), name=app.get("name", "attnops"), route_prefix=app.get("route_prefix", "/"))
+        for signum in (signal.SIGINT, signal.SIGTERM):  # after Ray's start-up, which installs its own
+            signal.signal(signum, lambda *_: stop.set())
+        url = f"http://{http['host']}:{http.get('port', 8000)}"
+        print(f"attnops serving on {url} (API docs at {url}/docs); Ctrl-C stops it", flush=True)
+        while not stop.wait(1.0):
+            pass
     finally:
         log.info("shutting down")
         serve.shutdown()

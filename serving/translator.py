@@ -148,7 +148,7 @@ class Translator:
         # A request's sentences may straddle a swap; the first sentence's model is reported.
         return TranslateResponse(translations=[r[0] for r in results], model=results[0][1])
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
     async def batch(self, items: list[_Sentence]) -> list[tuple[Translation, ServedModel]]:
         model = self.model  # one model for the whole batch, even if a swap lands meanwhile
         self.batch_sizes.observe(len(items))
