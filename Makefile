@@ -39,7 +39,7 @@ demo: setup
 	echo "== serve models:/$(DEMO_MODEL)@champion with Ray Serve on 127.0.0.1:$(DEMO_PORT) =="; \
 	$(BIN)/attnops serve --model models:/$(DEMO_MODEL)@champion --port $(DEMO_PORT) > $$out 2>&1 & server=$$!; \
 	trap 'kill -TERM $$server 2>/dev/null; wait $$server' EXIT; \
-	for i in $$(seq 1 120); do curl -sf 127.0.0.1:$(DEMO_PORT)/readyz > /dev/null && break; sleep 1; done; \
+	for i in $$(seq 1 180); do kill -0 $$server && ! curl -sf 127.0.0.1:$(DEMO_PORT)/readyz > /dev/null || break; sleep 1; done; \
 	echo "$$ curl -s 127.0.0.1:$(DEMO_PORT)/v1/translate -H 'Content-Type: application/json' -d '{\"text\": \"$(DEMO_SENTENCE)\"}'"; \
 	curl -sf 127.0.0.1:$(DEMO_PORT)/v1/translate -H 'Content-Type: application/json' \
 		-d '{"text": "$(DEMO_SENTENCE)"}' || { tail -n 30 $$out; exit 1; }; echo; \

@@ -75,12 +75,12 @@ def run_service(config_path: Path, port: int | None, model_uri: str | None) -> N
     env["MLFLOW_TRACKING_URI"] = absolute_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
     stop = threading.Event()
     ray.init(include_dashboard=False, runtime_env={"env_vars": {**env, "MLFLOW_DISABLE_TELEMETRY": "true"}})
+    for signum in (signal.SIGINT, signal.SIGTERM):  # after ray.init, whose crash handler would abort on SIGTERM
+        signal.signal(signum, lambda *_: stop.set())
     try:
         serve.start(http_options=http)
         app = config["applications"][0]
         serve.run(application(options), name=app.get("name", "attnops"), route_prefix=app.get("route_prefix", "/"))
-        for signum in (signal.SIGINT, signal.SIGTERM):  # after Ray's start-up, which installs its own
-            signal.signal(signum, lambda *_: stop.set())
         url = f"http://{http['host']}:{http.get('port', 8000)}"
         print(f"attnops serving on {url} (API docs at {url}/docs); Ctrl-C stops it", flush=True)
         while not stop.wait(1.0):
