@@ -80,7 +80,11 @@ def run_service(config_path: Path, port: int | None, model_uri: str | None) -> N
     try:
         serve.start(http_options=http)
         app = config["applications"][0]
-        serve.run(application(options), name=app.get("name", "attnops"), route_prefix=app.get("route_prefix", "/"))
+        name = app.get("name", "attnops")
+        try:
+            serve.run(application(options), name=name, route_prefix=app.get("route_prefix", "/"))
+        except RuntimeError as exc:
+            raise UserError(f"the service did not start: {_deployment_error(name) or exc}") from exc
         url = f"http://{http['host']}:{http.get('port', 8000)}"
         print(f"attnops serving on {url} (API docs at {url}/docs); Ctrl-C stops it", flush=True)
         while not stop.wait(1.0):
@@ -89,6 +93,18 @@ def run_service(config_path: Path, port: int | None, model_uri: str | None) -> N
         log.info("shutting down")
         serve.shutdown()
         ray.shutdown()
+
+
+def _deployment_error(app: str) -> str | None:
+    """Why a deployment of ``app`` failed to start: the last line of its error (e.g. an unresolvable URI)."""
+    from ray import serve
+
+    status = serve.status().applications.get(app)
+    for deployment in status.deployments.values() if status else []:
+        lines = [line.strip() for line in (deployment.message or "").splitlines() if line.strip()]
+        if lines and deployment.status in ("DEPLOY_FAILED", "UNHEALTHY"):
+            return lines[-1].removeprefix("pipelines.errors.UserError: ")
+    return None
 
 
 def reload_running_service(port: int) -> str:

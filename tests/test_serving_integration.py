@@ -217,3 +217,22 @@ def test_promotion_under_load_swaps_without_a_failed_request(service):
             worker.join()
     assert failures == []
     assert {before, target} <= versions
+
+
+def test_a_version_that_fails_to_load_leaves_the_old_model_serving(service):
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    holder = str(client.get_model_version_by_alias(NAME, "champion").version)
+    broken = client.create_model_version(NAME, source="file:///nonexistent/attnops-model", run_id=None).version
+    try:
+        client.set_registered_model_alias(NAME, "champion", str(broken))
+        deadline = time.monotonic() + 60
+        while not (status := httpx.get(f"{service}/v1/models", headers=AUTH).json()[0])["last_error"]:
+            assert time.monotonic() < deadline, "the failed load never showed in /v1/models"
+            time.sleep(0.5)
+        assert status["model"]["version"] == holder
+        assert _translate(service, {"text": "Ein Hund."}).json()["model"]["version"] == holder
+    finally:
+        client.set_registered_model_alias(NAME, "champion", holder)
+        client.delete_model_version(NAME, str(broken))
