@@ -126,12 +126,12 @@ def _bench_decode(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from serving.server import reload_running_service, run_service
+    from serving.server import DEFAULT_CONFIG, reload_running_service, run_service
 
     if args.reload:
         print(reload_running_service(args.port or 8000))
         return
-    run_service(Path(args.config), args.port, args.model)
+    run_service(Path(args.config) if args.config else DEFAULT_CONFIG, args.port, args.model)
 
 
 def _bench_serve(args: argparse.Namespace) -> None:
@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default models:/translation-de-en@champion) and follows its alias. --reload asks a running "
         "service to pick up a new alias holder now.",
     )
-    serve.add_argument("--config", default="serving/serve_config.yaml", help="Serve config YAML")
+    serve.add_argument("--config", help="Serve config YAML (default: serving/serve_config.yaml of this package)")
     serve.add_argument("--port", type=_positive, help="HTTP port (default: the config's, 8000)")
     serve.add_argument("--model", help="model URI to serve instead of the config's")
     serve.add_argument("--reload", action="store_true", help="tell the service on --port to reload its model")

@@ -158,7 +158,7 @@ def bench_serve(model_uri: str, requests: int, time_limit_s: float, clients: tup
                 bench.single_p50_ms = run_load(
                     url, lambda i: service_body(twelve[i % len(twelve)]), 50, 1, 60
                 ).percentile(50)
-                bench.achieved_flops = _achieved_flops(bundle, sentences, bench.results["a", max(clients)], requests)
+                bench.achieved_flops = _achieved_flops(bundle, sentences, bench.results["a", max(clients)])
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -184,7 +184,7 @@ def bench_serve(model_uri: str, requests: int, time_limit_s: float, clients: tup
     return bench
 
 
-def _achieved_flops(bundle: Bundle, sentences: list[str], result: LoadResult, requests: int) -> float:
+def _achieved_flops(bundle: Bundle, sentences: list[str], result: LoadResult) -> float:
     """FLOP/s of a load level: its sentences' source tokens and (greedy) output tokens, counted locally."""
     from pipelines.translate import search_settings, translate
 

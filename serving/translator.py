@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from ray import serve
 from ray.serve import metrics
 
+from pipelines.onnx_backend import OnnxBackend
 from pipelines.registry import ResolvedModel, current_version, resolve
 from pipelines.translate import search_settings, translate
 from serving.config import DEFAULT_MODEL_URI, ServiceSettings
@@ -45,7 +46,7 @@ class RequestRejected(Exception):
 @dataclass(frozen=True)
 class _Loaded:
     resolved: ResolvedModel
-    backend: object
+    backend: OnnxBackend
     loaded_at: str
 
     def served(self) -> ServedModel:

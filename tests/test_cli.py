@@ -93,3 +93,10 @@ def test_translate_needs_a_sentence(capsys):
 
     assert main(["translate", "--model", "models:/any@champion", " "]) == 2
     assert "give at least one non-empty sentence" in capsys.readouterr().err
+
+
+def test_serve_with_a_missing_config_says_so(capsys):
+    from pipelines.cli import main
+
+    assert main(["serve", "--config", "missing.yaml"]) == 2
+    assert "serve config not found: missing.yaml" in capsys.readouterr().err
