@@ -77,7 +77,6 @@ class Translator:
         self.model: _Loaded | None = None
         self.last_error: str | None = None
         self._swap_lock = threading.Lock()
-        self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         # Exported through Ray's Prometheus endpoint beside Serve's own request counts and latencies.
         self.batch_sizes = metrics.Histogram(
@@ -100,7 +99,9 @@ class Translator:
             self._poller.start()
 
     def _follow_alias(self) -> None:
-        while not self._stop.wait(self.settings.poll_interval_s):
+        """Daemon thread: it ends with the replica process."""
+        while True:
+            time.sleep(self.settings.poll_interval_s)
             self.reload()
 
     def reload(self) -> ModelStatus:
