@@ -1,0 +1,123 @@
+"""Lightning module that trains a :class:`Captioner` with teacher forcing and the SAT attention penalty."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from models.captioning import Captioner, CaptionerConfig
+from models.config import OptimConfig
+from models.search import SearchSettings, greedy_search
+from models.seq2seq import SpecialTokens
+from models.translation import warmup_cosine
+
+CaptionMetric = Callable[[list[list[int]], list[list[str]]], dict[str, float]]
+"""Scores hypotheses (word ids) against every reference caption of their image, e.g. BLEU-4 and CIDEr."""
+
+
+@dataclass
+class CaptionBatch:
+    """A batch of images (as region grids) with one caption each.
+
+    Attributes:
+        src: ``(B, S, C)`` region features.
+        src_mask: ``(B, S)`` bool, all True.
+        tgt_in: ``(B, T)`` BOS + caption ids.
+        tgt_out: ``(B, T)`` caption ids + EOS, padded with PAD.
+        references: every reference caption of each image (normalized text), for metrics.
+    """
+
+    src: Tensor
+    src_mask: Tensor
+    tgt_in: Tensor
+    tgt_out: Tensor
+    references: list[list[str]]
+
+
+def attention_penalty(weights: Tensor, step_mask: Tensor) -> Tensor:
+    """Doubly stochastic regularizer ``mean_b mean_i (1 − Σ_t α_ti)²`` over real (unpadded) steps.
+
+    Args:
+        weights: ``(B, T, S)`` attention per step.
+        step_mask: ``(B, T)`` bool, True for real steps.
+    """
+    coverage = (weights * step_mask.unsqueeze(-1)).sum(dim=1)  # (B, S)
+    return ((1.0 - coverage) ** 2).mean()
+
+
+class CaptioningModule(pl.LightningModule):
+    """Cross-entropy + λ·attention penalty; greedy captions of the validation images for a metric."""
+
+    def __init__(
+        self,
+        model_config: CaptionerConfig,
+        optim: OptimConfig,
+        feature_dim: int,
+        vocab_size: int,
+        special: SpecialTokens,
+        text_metric: CaptionMetric | None = None,
+        val_max_length: int = 30,
+    ) -> None:
+        super().__init__()
+        self.model = Captioner(model_config, feature_dim, vocab_size, special)
+        self.optim = optim
+        self.special = special
+        self.text_metric = text_metric
+        self.val_settings = SearchSettings(bos=special.bos, eos=special.eos, pad=special.pad, max_length=val_max_length)
+        self._val_hypotheses: list[list[int]] = []
+        self._val_references: list[list[str]] = []
+
+    def losses(self, batch: CaptionBatch) -> tuple[Tensor, Tensor]:
+        """Token cross-entropy and the attention penalty of a teacher-forced batch."""
+        logits, weights = self.model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V), (B, T, S)
+        cross_entropy = F.cross_entropy(
+            logits.flatten(0, 1),
+            batch.tgt_out.flatten(),
+            ignore_index=self.special.pad,
+            label_smoothing=self.optim.label_smoothing,
+        )
+        return cross_entropy, attention_penalty(weights, batch.tgt_out != self.special.pad)
+
+    def _common_step(self, batch: CaptionBatch, stage: str) -> Tensor:
+        cross_entropy, penalty = self.losses(batch)
+        loss = cross_entropy + self.model.config.doubly_stochastic * penalty
+        log = partial(self.log, on_step=stage == "train", on_epoch=True, batch_size=batch.src.shape[0])
+        log(f"{stage}_loss", loss, prog_bar=True)
+        log(f"{stage}_xent", cross_entropy)
+        log(f"{stage}_attention_penalty", penalty)
+        return loss
+
+    def training_step(self, batch: CaptionBatch, batch_idx: int) -> Tensor:
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: CaptionBatch, batch_idx: int) -> None:
+        self._common_step(batch, "val")
+        if self.text_metric is not None:
+            hypotheses = greedy_search(self.model, batch.src, batch.src_mask, self.val_settings)
+            self._val_hypotheses += [h.tokens for h in hypotheses]
+            self._val_references += batch.references
+
+    def on_validation_epoch_end(self) -> None:
+        if self.text_metric is not None and self._val_hypotheses:
+            scores = self.text_metric(self._val_hypotheses, self._val_references)
+            self.log_dict({f"val_{name}": value for name, value in scores.items()}, prog_bar=True)
+        self._val_hypotheses, self._val_references = [], []
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+        if self.optim.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
+        if self.optim.scheduler == "cosine":
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, partial(warmup_cosine, warmup=self.optim.warmup_steps, total=total)
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimizer

@@ -1,0 +1,169 @@
+"""Captioning train stage: photos → cached grids → tokenizer → Lightning training → test figures, one MLflow run."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from torch import Tensor
+
+from models.caption_module import CaptioningModule
+from models.search import SearchSettings
+from pipelines import tracking
+from pipelines.caption_batching import caption_dataset, caption_loader
+from pipelines.caption_config import CaptioningConfig
+from pipelines.caption_evaluate import CaptionEvaluation, evaluate_captions, log_caption_evaluation
+from pipelines.caption_metrics import caption_metric
+from pipelines.captions import IMAGES_FOLDER, CaptionCodec, CaptionSplit, load_captions
+from pipelines.image_features import cached_features
+from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT, load_weights
+
+log = logging.getLogger(__name__)
+
+CAPTION_TOKENIZER_ARTIFACT = "tokenizer/captions.json"
+MONITOR = "val_cider"
+"""Validation figure that picks the best checkpoint and stops training early."""
+
+
+@dataclass
+class CaptionTrainResult:
+    """What a captioning run produced."""
+
+    run_id: str
+    checkpoint: Path
+    evaluation: CaptionEvaluation
+    train_seconds: float
+
+
+@dataclass
+class CaptionData:
+    """Every split of the caption data with its grids ``(N, S, C)``; ``flipped`` only with hflip augmentation."""
+
+    photos: Path
+    splits: dict[str, CaptionSplit]
+    grids: dict[str, Tensor]
+    flipped: Tensor | None
+
+
+def load_caption_data(config: CaptioningConfig) -> CaptionData:
+    """Read the captions, apply the size limits, and fetch (or compute) every photo's grid."""
+    folder = config.data.data_root() / config.data.dataset
+    splits = load_captions(folder)
+    splits["train"] = splits["train"].head(config.data.max_train_images)
+    for split in ("val", "test"):
+        splits[split] = splits[split].head(config.data.max_eval_images)
+    photos = folder / IMAGES_FOLDER
+    tap = config.model.tap_block
+    grids = {name: cached_features(photos, data.images, tap) for name, data in splits.items()}
+    flipped = (
+        cached_features(photos, splits["train"].images, tap, flip=True) if config.data.augment == "hflip" else None
+    )
+    return CaptionData(photos, splits, grids, flipped)
+
+
+def caption_search_settings(
+    config: CaptioningConfig, codec: CaptionCodec, beam_size: int | None = None
+) -> SearchSettings:
+    """The config's decoding settings, with an optional other beam size."""
+    special = codec.special
+    return SearchSettings(
+        bos=special.bos,
+        eos=special.eos,
+        pad=special.pad,
+        beam_size=beam_size or config.train.eval_beam_size,
+        max_length=config.train.max_decode_length,
+        length_penalty=config.train.length_penalty,
+    )
+
+
+def _flat_captions(data: CaptionSplit) -> list[str]:
+    return [caption for captions in data.captions for caption in captions]
+
+
+def train_captioner(config: CaptioningConfig, config_path: Path | None = None) -> CaptionTrainResult:
+    """Run one tracked captioning run and return its id, best checkpoint, test figures and training time."""
+    if config.model.trainable_blocks:
+        raise NotImplementedError("fine-tuning encoder blocks is not wired into training yet; use trainable_blocks=0")
+    pl.seed_everything(config.train.seed, workers=True, verbose=False)
+    if config.train.num_threads:
+        torch.set_num_threads(config.train.num_threads)
+    data = load_caption_data(config)
+    work = Path(tempfile.mkdtemp(prefix="attnops-train-"))
+    with tracking.start_run(
+        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics
+    ) as run_id:
+        tracking.log_params(config.flat())
+        tracking.log_params({f"data.size.{split}": len(split_data) for split, split_data in data.splits.items()})
+        tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
+        if config_path is not None:
+            tracking.log_artifact(config_path, "source_config")
+
+        train_split, val_split = data.splits["train"], data.splits["val"]
+        codec = CaptionCodec.train(_flat_captions(train_split), config.data.min_word_frequency)
+        tracking.log_artifact(
+            codec.save(work / CAPTION_TOKENIZER_ARTIFACT), str(Path(CAPTION_TOKENIZER_ARTIFACT).parent)
+        )
+        tracking.log_params({"vocab.target": codec.vocab_size})
+        views = [data.grids["train"]] + ([data.flipped] if data.flipped is not None else [])
+        train_set = caption_dataset(views, codec.encode(_flat_captions(train_split)), train_split.captions, True)
+        val_set = caption_dataset(
+            [data.grids["val"]], codec.encode(_flat_captions(val_split)), val_split.captions, False
+        )
+
+        feature_dim = data.grids["train"].shape[-1]
+        module = CaptioningModule(
+            config.model,
+            config.train.optim,
+            feature_dim,
+            codec.vocab_size,
+            codec.special,
+            text_metric=caption_metric(codec),
+            val_max_length=config.train.max_decode_length,
+        )
+        checkpoint = ModelCheckpoint(
+            dirpath=work / "checkpoints", filename="best", monitor=MONITOR, mode="max", save_weights_only=True
+        )
+        callbacks: list[pl.Callback] = [checkpoint, tracking.EpochMetrics()]
+        if config.train.early_stopping_patience:
+            callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.train.early_stopping_patience))
+        train_loader = caption_loader(train_set, config.train.batch_size, True, codec.special, config.train.seed)
+        steps_per_epoch = len(train_loader)
+        trainer = pl.Trainer(
+            max_epochs=config.train.max_epochs,
+            max_steps=config.train.max_steps,
+            val_check_interval=min(config.train.max_steps, steps_per_epoch) if config.train.max_steps > 0 else None,
+            gradient_clip_val=config.train.grad_clip or None,
+            callbacks=callbacks,
+            logger=False,
+            default_root_dir=work,
+            num_sanity_val_steps=0,
+            enable_model_summary=False,
+        )
+        started = time.perf_counter()
+        trainer.fit(
+            module,
+            train_dataloaders=train_loader,
+            val_dataloaders=caption_loader(val_set, config.train.batch_size, False, codec.special),
+        )
+        train_seconds = time.perf_counter() - started
+        tracking.log_metrics({"train_seconds": train_seconds, f"best_{MONITOR}": float(checkpoint.best_model_score)})
+        best = Path(checkpoint.best_model_path)
+        tracking.log_artifact(best, str(Path(CHECKPOINT_ARTIFACT).parent))
+
+        model = load_weights(module.model, best)
+        evaluation = evaluate_captions(
+            model,
+            codec,
+            {"test": (data.splits["test"], data.grids["test"])},
+            data.photos,
+            caption_search_settings(config, codec),
+            config.tracking.heatmap_sentences,
+        )
+        log_caption_evaluation(evaluation)
+    return CaptionTrainResult(run_id=run_id, checkpoint=best, evaluation=evaluation, train_seconds=train_seconds)
