@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,12 +13,28 @@ from torch import Tensor
 from models.captioning import grid_mask
 from models.search import DecodingBackend, SearchSettings, decode
 from pipelines import tracking
+from pipelines.caption_config import CaptioningConfig
 from pipelines.caption_figures import plot_caption_attention
 from pipelines.caption_metrics import caption_scores
 from pipelines.captions import CaptionCodec, CaptionSplit
 from pipelines.image_features import load_images
 
 log = logging.getLogger(__name__)
+
+
+def caption_search_settings(
+    config: CaptioningConfig, codec: CaptionCodec, beam_size: int | None = None
+) -> SearchSettings:
+    """The config's decoding settings, with an optional other beam size."""
+    special = codec.special
+    return SearchSettings(
+        bos=special.bos,
+        eos=special.eos,
+        pad=special.pad,
+        beam_size=beam_size or config.train.eval_beam_size,
+        max_length=config.train.max_decode_length,
+        length_penalty=config.train.length_penalty,
+    )
 
 
 @dataclass
@@ -41,6 +58,21 @@ def caption_grids(
         captions += [
             Caption(text, [*codec.tokens(h.tokens), "</s>"], h.attention) for h, text in zip(hypotheses, texts)
         ]
+    return captions
+
+
+def caption_photos(
+    image_encoder: Callable[[Tensor], Tensor],
+    backend: DecodingBackend,
+    codec: CaptionCodec,
+    photos: Tensor,
+    settings: SearchSettings,
+    batch_size: int = 50,
+) -> list[Caption]:
+    """Caption photos ``(N, 3, H, W)`` in [0, 1]: the image encoder (PyTorch or ONNX) makes the grids."""
+    captions = []
+    for start in range(0, photos.shape[0], batch_size):
+        captions += caption_grids(backend, codec, image_encoder(photos[start : start + batch_size]), settings)
     return captions
 
 

@@ -14,11 +14,15 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch import Tensor
 
 from models.caption_module import CaptioningModule
-from models.search import SearchSettings
 from pipelines import tracking
 from pipelines.caption_batching import caption_dataset, caption_loader
 from pipelines.caption_config import CaptioningConfig
-from pipelines.caption_evaluate import CaptionEvaluation, evaluate_captions, log_caption_evaluation
+from pipelines.caption_evaluate import (
+    CaptionEvaluation,
+    caption_search_settings,
+    evaluate_captions,
+    log_caption_evaluation,
+)
 from pipelines.caption_metrics import caption_metric
 from pipelines.captions import IMAGES_FOLDER, CaptionCodec, CaptionSplit, load_captions
 from pipelines.image_features import cached_features
@@ -65,21 +69,6 @@ def load_caption_data(config: CaptioningConfig) -> CaptionData:
         cached_features(photos, splits["train"].images, tap, flip=True) if config.data.augment == "hflip" else None
     )
     return CaptionData(photos, splits, grids, flipped)
-
-
-def caption_search_settings(
-    config: CaptioningConfig, codec: CaptionCodec, beam_size: int | None = None
-) -> SearchSettings:
-    """The config's decoding settings, with an optional other beam size."""
-    special = codec.special
-    return SearchSettings(
-        bos=special.bos,
-        eos=special.eos,
-        pad=special.pad,
-        beam_size=beam_size or config.train.eval_beam_size,
-        max_length=config.train.max_decode_length,
-        length_penalty=config.train.length_penalty,
-    )
 
 
 def _flat_captions(data: CaptionSplit) -> list[str]:
