@@ -70,7 +70,7 @@ def export_caption_run(run_id: str, overwrite: bool = False) -> CaptionExportRes
         "parity_greedy_mismatches": float(parity.greedy_mismatches),
     }
     log.info("parity: max |Δlogits| %.2e, greedy mismatches %d/%d", parity.max_abs_logits, parity.greedy_mismatches,
-             parity.greedy_images)  # fmt: skip
+             parity.greedy_sentences)  # fmt: skip
     with tracking.resume_run(run_id):
         tracking.log_metrics(metrics)
         tracking.set_tags({PARITY_TAG: "passed" if parity.passed else "failed"})
@@ -78,7 +78,7 @@ def export_caption_run(run_id: str, overwrite: bool = False) -> CaptionExportRes
         raise UserError(
             f"parity check failed for run {run_id}: max |Δlogits| {parity.max_abs_logits:.3g}, relative |Δgrid| "
             f"{parity.max_rel_grid:.3g} (tolerance {parity.tolerance:g}), greedy mismatches "
-            f"{parity.greedy_mismatches}/{parity.greedy_images} on {split}; the run was not exported"
+            f"{parity.greedy_mismatches}/{parity.greedy_sentences} on {split}; the run was not exported"
         )
     captions = caption_photos(onnx_encoder, backend, codec, photos, settings)
     scores = caption_scores([c.text for c in captions], data.captions)

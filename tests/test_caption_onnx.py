@@ -53,7 +53,7 @@ def test_parity_on_real_photos_and_fresh_shapes(exported, photos):
     )
     assert parity.passed, parity
     assert parity.max_abs_logits < 1e-4 and parity.max_rel_grid < 1e-4
-    assert parity.greedy_images == 6 and parity.greedy_mismatches == 0
+    assert parity.greedy_sentences == 6 and parity.greedy_mismatches == 0
 
 
 def test_onnx_image_encoder_takes_other_sizes_and_beam_search_runs_on_onnx(exported, photos):
