@@ -64,6 +64,18 @@ class CaptioningConfig(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+def names_captioning(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> bool:
+    """Whether the YAML file (with overrides) sets ``task: captioning``; other problems are left to the loader."""
+    try:
+        tree = yaml.safe_load(Path(path).read_text()) if path is not None and Path(path).is_file() else {}
+    except yaml.YAMLError:
+        return False
+    tree = tree if isinstance(tree, dict) else {}
+    for override in overrides:
+        _apply_override(tree, override)
+    return tree.get("task") == "captioning"
+
+
 def load_captioning_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> CaptioningConfig:
     """Read a captioning YAML file (or the defaults) and apply ``KEY=VALUE`` overrides.
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import yaml
+
 from models.captioning import Captioner
 from models.image_encoder import ImageEncoder
 from pipelines import tracking
@@ -28,6 +30,11 @@ class CaptionRunModel:
     codec: CaptionCodec
     model: Captioner
     encoder: ImageEncoder
+
+
+def is_caption_run(run_id: str) -> bool:
+    """Whether ``run_id`` trained a captioner (its logged config says ``task: captioning``)."""
+    return yaml.safe_load(tracking.download(run_id, CONFIG_ARTIFACT).read_text()).get("task") == "captioning"
 
 
 def load_caption_run(run_id: str) -> CaptionRunModel:

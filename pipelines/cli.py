@@ -12,9 +12,13 @@ from pipelines.errors import UserError
 
 
 def _train(args: argparse.Namespace) -> None:
+    from pipelines.caption_config import names_captioning
     from pipelines.config import load_config
     from pipelines.train import train
 
+    if names_captioning(args.config, args.set):
+        _train_captioner(args)
+        return
     config = load_config(args.config, args.set)
     result = train(config, Path(args.config))
     for name, value in sorted(result.evaluation.metrics.items()):
@@ -22,10 +26,29 @@ def _train(args: argparse.Namespace) -> None:
     print(result.run_id)
 
 
+def _train_captioner(args: argparse.Namespace) -> None:
+    from pipelines.caption_config import load_captioning_config
+    from pipelines.caption_train import train_captioner
+
+    result = train_captioner(load_captioning_config(args.config, args.set), Path(args.config))
+    for name, value in sorted(result.evaluation.metrics.items()):
+        print(f"{name}: {value:.3f}" if name.endswith("cider") else f"{name}: {value:.2f}")
+    print(f"training wall time: {result.train_seconds:.0f} s")
+    print(result.run_id)
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from pipelines import tracking
+    from pipelines.caption_run import evaluate_caption_run, is_caption_run
     from pipelines.evaluate import evaluate_run
 
+    if is_caption_run(args.run_id):
+        captions = evaluate_caption_run(args.run_id, args.split, args.beam_size)
+        for name, value in sorted(captions.metrics.items()):
+            print(f"{name}: {value:.3f}" if "cider" in name else f"{name}: {value:.2f}")
+        for image, caption in captions.samples:
+            print(f"{image}: {caption.text}")
+        return
     result = evaluate_run(args.run_id, args.split, args.beam_size)
     for name, value in sorted(result.metrics.items()):
         print(f"{name}: {value:.2f}")
@@ -36,8 +59,12 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    from pipelines.caption_run import is_caption_run
     from pipelines.export import export_run
 
+    if is_caption_run(args.run_id):
+        _export_captioner(args)
+        return
     result = export_run(args.run_id, args.quantize, args.overwrite)
     parity = result.bundle.manifest.parity
     print(
@@ -47,6 +74,21 @@ def _export(args: argparse.Namespace) -> None:
     for name, value in sorted(result.metrics.items()):
         if "bleu" in name:
             print(f"{name}: {value:.2f}")
+    print(result.model_uri)
+
+
+def _export_captioner(args: argparse.Namespace) -> None:
+    from pipelines.caption_export import export_caption_run
+
+    if args.quantize:
+        raise UserError("--quantize is not supported for captioning models yet")
+    result = export_caption_run(args.run_id, args.overwrite)
+    parity = result.bundle.manifest.parity
+    print(
+        f"parity passed: max |dlogits| {parity.max_abs_logits:.2e}, relative |dgrid| {parity.max_rel_grid:.2e} "
+        f"(tolerance {parity.tolerance:g}), greedy identical on {parity.greedy_sentences}/{parity.greedy_sentences} "
+        "photos"
+    )
     print(result.model_uri)
 
 
@@ -114,6 +156,40 @@ def _translate(args: argparse.Namespace) -> None:
         print(result.text)
         if args.show_attention:
             print(text_grid(result.attention, result.source_tokens, result.target_tokens), file=sys.stderr)
+
+
+def _caption(args: argparse.Namespace) -> None:
+    import torch
+
+    from pipelines.caption_bundle import CaptionBundle
+    from pipelines.caption_evaluate import caption_photos, caption_search_settings
+    from pipelines.caption_figures import plot_caption_attention
+    from pipelines.image_input import ImageRejected, open_image, photo_tensor
+    from pipelines.registry import resolve
+
+    if not args.images:
+        raise UserError("give at least one image file to caption")
+    bundle = resolve(args.model).bundle
+    if not isinstance(bundle, CaptionBundle):
+        raise UserError(f"{args.model} is a {bundle.config.task} model, not a captioning one")
+    photos = []
+    for name in args.images:
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"image file not found: {path}")
+        try:
+            photos.append(photo_tensor(open_image(path.read_bytes()), bundle.manifest.image_size))
+        except ImageRejected as exc:
+            raise UserError(f"{path}: {exc.message}") from exc
+    settings = caption_search_settings(bundle.config, bundle.codec, args.beam_size)
+    batch = torch.stack(photos)  # (N, 3, H, W)
+    captions = caption_photos(bundle.image_encoder(), bundle.backend(), bundle.codec, batch, settings)
+    for name, photo, caption in zip(args.images, batch, captions):
+        print(f"{name}\t{caption.text}" if len(args.images) > 1 else caption.text)
+        if args.figures:
+            figure = Path(args.figures) / f"{Path(name).stem}.attention.png"
+            plot_caption_attention(photo, caption.words, caption.attention, figure, title=caption.text)
+            print(f"attention: {figure}", file=sys.stderr)
 
 
 def _bench_decode(args: argparse.Namespace) -> None:
@@ -256,6 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--show-attention", action="store_true", help="print each alignment as a text grid (on stderr)"
     )
     translate.set_defaults(func=_translate)
+
+    caption = commands.add_parser(
+        "caption",
+        help="caption photos locally with an exported captioner (ONNX Runtime)",
+        description="Caption each IMAGE (JPEG, PNG or WebP) with an exported captioning model; one caption per "
+        "line on stdout (prefixed with the file name when there are several).",
+    )
+    caption.add_argument("images", nargs="*", metavar="IMAGE", help="photo files")
+    caption.add_argument("--model", required=True, help=MODEL_URI_HELP)
+    caption.add_argument("--beam-size", type=_beam_size, help="beam size (default: the model's config)")
+    caption.add_argument("--figures", metavar="DIR", help="also save each photo's per-word attention figure in DIR")
+    caption.set_defaults(func=_caption)
 
     serve = commands.add_parser(
         "serve",
