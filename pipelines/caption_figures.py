@@ -16,13 +16,18 @@ COLUMNS = 5
 
 
 def upsample_attention(weights: Tensor, height: int, width: int) -> Tensor:
-    """Square-grid weights ``(T, S)`` → maps ``(T, height, width)``, bilinear, each scaled to a maximum of 1."""
+    """Square-grid weights ``(T, S)`` → maps ``(T, height, width)``, bilinear, each stretched to [0, 1].
+
+    The stretch (as in the SAT figures) shows where a word looked most and least, however flat its
+    distribution is; the figure titles give each word's largest weight so flat maps are not mistaken.
+    """
     side = math.isqrt(weights.shape[1])
     if side * side != weights.shape[1]:
         raise ValueError(f"attention over {weights.shape[1]} regions is not a square grid")
     grid = weights.float().view(-1, 1, side, side)  # (T, 1, h, w)
     maps = F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False).squeeze(1)
-    return maps / maps.flatten(1).amax(dim=1).clamp(min=1e-12).view(-1, 1, 1)  # (T, H, W)
+    low, high = maps.flatten(1).amin(dim=1).view(-1, 1, 1), maps.flatten(1).amax(dim=1).view(-1, 1, 1)
+    return (maps - low) / (high - low).clamp(min=1e-12)  # (T, H, W)
 
 
 def plot_caption_attention(photo: Tensor, words: list[str], weights: Tensor, path: Path, title: str = "") -> Path:
@@ -37,11 +42,11 @@ def plot_caption_attention(photo: Tensor, words: list[str], weights: Tensor, pat
         ax.axis("off")
     axes.flat[0].imshow(picture)
     axes.flat[0].set_title("photo", fontsize=9)
-    for panel, (word, heat) in enumerate(zip(words[:steps], maps), start=1):
+    peaks = weights[:steps].amax(dim=1).tolist()
+    for panel, (word, heat, peak) in enumerate(zip(words[:steps], maps, peaks), start=1):
         ax = axes.flat[panel]
-        ax.imshow(picture)
-        ax.imshow(heat.numpy(), cmap="gray", alpha=0.65, vmin=0.0, vmax=1.0)
-        ax.set_title(word, fontsize=10)
+        ax.imshow(picture * (0.15 + 0.85 * heat.unsqueeze(-1).numpy()))  # dark where the word did not look
+        ax.set_title(f"{word}  (max {peak:.2f})", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -85,6 +85,7 @@ def test_attention_figure_for_a_real_photo(splits, tmp_path):
     weights = torch.softmax(torch.randn(3, 25), dim=-1)
     maps = upsample_attention(weights, 160, 160)
     assert maps.shape == (3, 160, 160) and torch.allclose(maps.flatten(1).amax(1), torch.ones(3))
+    assert torch.allclose(maps.flatten(1).amin(1), torch.zeros(3))
     path = plot_caption_attention(photo, ["a", "dog", "</s>"], weights, tmp_path / "a.png", title="a dog")
     with Image.open(path) as image:
         assert image.format == "PNG" and image.width > 400
