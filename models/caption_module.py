@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.captioning import Captioner, CaptionerConfig
+from models.captioning import Captioner, CaptionerConfig, grid_mask
 from models.config import OptimConfig
+from models.image_encoder import ImageEncoder
 from models.search import SearchSettings, greedy_search
 from models.seq2seq import SpecialTokens
 from models.translation import warmup_cosine
@@ -26,8 +27,8 @@ class CaptionBatch:
     """A batch of images (as region grids) with one caption each.
 
     Attributes:
-        src: ``(B, S, C)`` region features.
-        src_mask: ``(B, S)`` bool, all True.
+        src: ``(B, S, C)`` cached region features, or ``(B, 3, H, W)`` photos when the encoder is fine-tuned.
+        src_mask: ``(B, S)`` bool, all True (unused with photos: the grid's mask comes with the grid).
         tgt_in: ``(B, T)`` BOS + caption ids.
         tgt_out: ``(B, T)`` caption ids + EOS, padded with PAD.
         references: every reference caption of each image (normalized text), for metrics.
@@ -63,9 +64,12 @@ class CaptioningModule(pl.LightningModule):
         special: SpecialTokens,
         text_metric: CaptionMetric | None = None,
         val_max_length: int = 30,
+        image_encoder: ImageEncoder | None = None,
     ) -> None:
         super().__init__()
         self.model = Captioner(model_config, feature_dim, vocab_size, special)
+        self.image_encoder = image_encoder
+        """The encoder whose top blocks are fine-tuned; None when batches carry cached grids."""
         self.optim = optim
         self.special = special
         self.text_metric = text_metric
@@ -73,9 +77,20 @@ class CaptioningModule(pl.LightningModule):
         self._val_hypotheses: list[list[int]] = []
         self._val_references: list[list[str]] = []
 
+    def on_train_epoch_start(self) -> None:
+        if self.image_encoder is not None:
+            self.image_encoder.eval()  # batch-norm statistics stay the pretrained ones, even in tuned blocks
+
+    def grid(self, batch: CaptionBatch) -> tuple[Tensor, Tensor]:
+        """The batch's region grid ``(B, S, C)`` and mask ``(B, S)``: cached, or from its photos."""
+        if self.image_encoder is None:
+            return batch.src, batch.src_mask
+        grid = self.image_encoder(batch.src)  # (B, S, C)
+        return grid, grid_mask(grid)
+
     def losses(self, batch: CaptionBatch) -> tuple[Tensor, Tensor]:
         """Token cross-entropy and the attention penalty of a teacher-forced batch."""
-        logits, weights = self.model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V), (B, T, S)
+        logits, weights = self.model(*self.grid(batch), batch.tgt_in)  # (B, T, V), (B, T, S)
         cross_entropy = F.cross_entropy(
             logits.flatten(0, 1),
             batch.tgt_out.flatten(),
@@ -99,7 +114,7 @@ class CaptioningModule(pl.LightningModule):
     def validation_step(self, batch: CaptionBatch, batch_idx: int) -> None:
         self._common_step(batch, "val")
         if self.text_metric is not None:
-            hypotheses = greedy_search(self.model, batch.src, batch.src_mask, self.val_settings)
+            hypotheses = greedy_search(self.model, *self.grid(batch), self.val_settings)
             self._val_hypotheses += [h.tokens for h in hypotheses]
             self._val_references += batch.references
 

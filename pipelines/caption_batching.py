@@ -19,8 +19,8 @@ class CaptionDataset(Dataset):
     """Captions of a set of photos, each paired with its photo's region grid.
 
     Attributes:
-        views: grids ``(N, S, C)`` of the photos, one tensor per view (e.g. as-is and mirrored); an item
-            draws one view at random, so extra views act as augmentation.
+        views: per view (e.g. as-is and mirrored), the photos' grids ``(N, S, C)`` or the photos
+            ``(N, 3, H, W)``; an item draws one view at random, so extra views act as augmentation.
         pairs: ``(photo index, caption ids)`` items.
         references: every reference caption of each photo.
     """
@@ -44,7 +44,7 @@ def caption_dataset(
     """Pair each photo with all of its captions (``every_caption``, training) or with its first one.
 
     Args:
-        views: grids ``(N, S, C)`` per view.
+        views: grids ``(N, S, C)`` or photos ``(N, 3, H, W)``, per view.
         captions: caption ids, the photos' captions in order, ``len(references[i])`` per photo.
         references: normalized reference captions per photo.
     """

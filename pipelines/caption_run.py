@@ -16,10 +16,10 @@ from pipelines.caption_evaluate import (
     evaluate_captions,
     log_caption_evaluation,
 )
-from pipelines.caption_train import CAPTION_TOKENIZER_ARTIFACT, load_caption_data
+from pipelines.caption_train import CAPTION_TOKENIZER_ARTIFACT, load_caption_data, load_caption_weights, split_grids
 from pipelines.captions import CaptionCodec
 from pipelines.errors import UserError
-from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT, load_weights
+from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT
 
 CAPTION_SPLITS = ("val", "test")
 
@@ -41,9 +41,10 @@ def load_caption_run(run_id: str) -> CaptionRunModel:
     """Download and rebuild the trained captioner of ``run_id`` and its (frozen, pretrained) image encoder."""
     config = load_captioning_config(tracking.download(run_id, CONFIG_ARTIFACT))
     codec = CaptionCodec.load(tracking.download(run_id, CAPTION_TOKENIZER_ARTIFACT))
-    encoder = ImageEncoder(tap_block=config.model.tap_block).eval()
+    encoder = ImageEncoder(tap_block=config.model.tap_block)
     model = Captioner(config.model, encoder.feature_dim, codec.vocab_size, codec.special)
-    return CaptionRunModel(config, codec, load_weights(model, tracking.download(run_id, CHECKPOINT_ARTIFACT)), encoder)
+    model = load_caption_weights(model, encoder, tracking.download(run_id, CHECKPOINT_ARTIFACT))
+    return CaptionRunModel(config, codec, model, encoder)
 
 
 def evaluate_caption_run(run_id: str, split: str | None = None, beam_size: int | None = None) -> CaptionEvaluation:
@@ -59,7 +60,7 @@ def evaluate_caption_run(run_id: str, split: str | None = None, beam_size: int |
     result = evaluate_captions(
         stored.model,
         stored.codec,
-        {name: (data.splits[name], data.grids[name])},
+        {name: (data.splits[name], split_grids(stored.config, data, name, stored.encoder))},
         data.photos,
         caption_search_settings(stored.config, stored.codec, beam_size),
         stored.config.tracking.heatmap_sentences,

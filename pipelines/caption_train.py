@@ -14,6 +14,8 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch import Tensor
 
 from models.caption_module import CaptioningModule
+from models.captioning import Captioner
+from models.image_encoder import ImageEncoder
 from pipelines import tracking
 from pipelines.caption_batching import caption_dataset, caption_loader
 from pipelines.caption_config import CaptioningConfig
@@ -25,8 +27,8 @@ from pipelines.caption_evaluate import (
 )
 from pipelines.caption_metrics import caption_metric
 from pipelines.captions import IMAGES_FOLDER, CaptionCodec, CaptionSplit, load_captions
-from pipelines.image_features import cached_features
-from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT, load_weights
+from pipelines.image_features import cached_features, encode_images, load_images
+from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT
 
 log = logging.getLogger(__name__)
 
@@ -47,28 +49,53 @@ class CaptionTrainResult:
 
 @dataclass
 class CaptionData:
-    """Every split of the caption data with its grids ``(N, S, C)``; ``flipped`` only with hflip augmentation."""
+    """Every split of the caption data and what the model reads of its photos, per view.
+
+    A view is the split's cached grids ``(N, S, C)``, or its photos ``(N, 3, H, W)`` (float16) when the
+    encoder is fine-tuned; training has a second, mirrored view with hflip augmentation.
+    """
 
     photos: Path
     splits: dict[str, CaptionSplit]
-    grids: dict[str, Tensor]
-    flipped: Tensor | None
+    views: dict[str, list[Tensor]]
+
+
+def _view(config: CaptioningConfig, photos: Path, names: list[str], flip: bool = False) -> Tensor:
+    if config.model.trainable_blocks:
+        return load_images([photos / name for name in names], flip).half()
+    return cached_features(photos, names, config.model.tap_block, flip)
 
 
 def load_caption_data(config: CaptioningConfig) -> CaptionData:
-    """Read the captions, apply the size limits, and fetch (or compute) every photo's grid."""
+    """Read the captions, apply the size limits, and load (or encode and cache) every split's view(s)."""
     folder = config.data.data_root() / config.data.dataset
     splits = load_captions(folder)
     splits["train"] = splits["train"].head(config.data.max_train_images)
     for split in ("val", "test"):
         splits[split] = splits[split].head(config.data.max_eval_images)
     photos = folder / IMAGES_FOLDER
-    tap = config.model.tap_block
-    grids = {name: cached_features(photos, data.images, tap) for name, data in splits.items()}
-    flipped = (
-        cached_features(photos, splits["train"].images, tap, flip=True) if config.data.augment == "hflip" else None
-    )
-    return CaptionData(photos, splits, grids, flipped)
+    views = {name: [_view(config, photos, data.images)] for name, data in splits.items()}
+    if config.data.augment == "hflip":
+        views["train"].append(_view(config, photos, splits["train"].images, flip=True))
+    return CaptionData(photos, splits, views)
+
+
+def split_grids(config: CaptioningConfig, data: CaptionData, split: str, encoder: ImageEncoder) -> Tensor:
+    """Grids ``(N, S, C)`` of a split's photos: the cached ones, or the fine-tuned ``encoder``'s."""
+    if not config.model.trainable_blocks:
+        return data.views[split][0]
+    return encode_images(encoder, [data.photos / name for name in data.splits[split].images])
+
+
+def load_caption_weights(model: Captioner, encoder: ImageEncoder, checkpoint: Path) -> Captioner:
+    """Load a :class:`CaptioningModule` checkpoint: the captioner, and the encoder's blocks if it tuned them."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    tuned = {k.removeprefix("image_encoder."): v for k, v in state.items() if k.startswith("image_encoder.")}
+    if tuned:
+        encoder.load_state_dict(tuned)
+    encoder.eval()
+    return model.eval()
 
 
 def _flat_captions(data: CaptionSplit) -> list[str]:
@@ -77,8 +104,6 @@ def _flat_captions(data: CaptionSplit) -> list[str]:
 
 def train_captioner(config: CaptioningConfig, config_path: Path | None = None) -> CaptionTrainResult:
     """Run one tracked captioning run and return its id, best checkpoint, test figures and training time."""
-    if config.model.trainable_blocks:
-        raise NotImplementedError("fine-tuning encoder blocks is not wired into training yet; use trainable_blocks=0")
     pl.seed_everything(config.train.seed, workers=True, verbose=False)
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
@@ -99,21 +124,21 @@ def train_captioner(config: CaptioningConfig, config_path: Path | None = None) -
             codec.save(work / CAPTION_TOKENIZER_ARTIFACT), str(Path(CAPTION_TOKENIZER_ARTIFACT).parent)
         )
         tracking.log_params({"vocab.target": codec.vocab_size})
-        views = [data.grids["train"]] + ([data.flipped] if data.flipped is not None else [])
-        train_set = caption_dataset(views, codec.encode(_flat_captions(train_split)), train_split.captions, True)
-        val_set = caption_dataset(
-            [data.grids["val"]], codec.encode(_flat_captions(val_split)), val_split.captions, False
+        train_set = caption_dataset(
+            data.views["train"], codec.encode(_flat_captions(train_split)), train_split.captions, True
         )
+        val_set = caption_dataset(data.views["val"], codec.encode(_flat_captions(val_split)), val_split.captions, False)
 
-        feature_dim = data.grids["train"].shape[-1]
+        encoder = ImageEncoder(config.model.tap_block, config.model.trainable_blocks)
         module = CaptioningModule(
             config.model,
             config.train.optim,
-            feature_dim,
+            encoder.feature_dim,
             codec.vocab_size,
             codec.special,
             text_metric=caption_metric(codec),
             val_max_length=config.train.max_decode_length,
+            image_encoder=encoder if config.model.trainable_blocks else None,
         )
         checkpoint = ModelCheckpoint(
             dirpath=work / "checkpoints", filename="best", monitor=MONITOR, mode="max", save_weights_only=True
@@ -145,11 +170,11 @@ def train_captioner(config: CaptioningConfig, config_path: Path | None = None) -
         best = Path(checkpoint.best_model_path)
         tracking.log_artifact(best, str(Path(CHECKPOINT_ARTIFACT).parent))
 
-        model = load_weights(module.model, best)
+        model = load_caption_weights(module.model, encoder, best)
         evaluation = evaluate_captions(
             model,
             codec,
-            {"test": (data.splits["test"], data.grids["test"])},
+            {"test": (data.splits["test"], split_grids(config, data, "test", encoder))},
             data.photos,
             caption_search_settings(config, codec),
             config.tracking.heatmap_sentences,
