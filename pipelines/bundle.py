@@ -11,9 +11,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from pipelines.config import ExperimentConfig, RuntimeConfig, load_config
+from pipelines.config import DocumentConfig, ExperimentConfig, RuntimeConfig, TranslationConfig, load_config
+from pipelines.document_codec import DocumentCodec
 from pipelines.errors import UserError
 from pipelines.onnx_backend import OnnxBackend
+from pipelines.onnx_documents import OnnxDocumentBackend
 from pipelines.onnx_graphs import GraphSpecs, graph_specs
 from pipelines.tokenizer import TextCodec
 
@@ -21,7 +23,12 @@ MANIFEST, CONFIG, TOKENIZER = "manifest.json", "config.yaml", "tokenizer"
 
 
 class Parity(BaseModel):
-    """The PyTorch-vs-ONNX Runtime check made at export time."""
+    """The PyTorch-vs-ONNX Runtime check made at export time.
+
+    For a translation model the predictions compared are greedy translations of sentences, and the
+    attention is the decoder's; for a hierarchical model they are labels or selected sentences of
+    documents, and the attention is the word and sentence weights.
+    """
 
     max_abs_logits: float
     max_abs_attention: float
@@ -47,14 +54,14 @@ class Manifest(BaseModel):
 class Bundle:
     folder: Path
     config: ExperimentConfig
-    codec: TextCodec
+    codec: TextCodec | DocumentCodec
     manifest: Manifest
 
     @property
     def specs(self) -> GraphSpecs:
         return graph_specs(self.manifest.state_fields)
 
-    def backend(self, runtime: RuntimeConfig | None = None) -> OnnxBackend:
+    def backend(self, runtime: RuntimeConfig | None = None) -> OnnxBackend | OnnxDocumentBackend:
         """ONNX Runtime sessions with ``runtime`` settings (default: the exported config's)."""
         runtime = runtime or self.config.runtime
         if runtime.precision not in self.manifest.precisions:
@@ -62,10 +69,12 @@ class Bundle:
                 f"this export has no {runtime.precision} graphs (has: {', '.join(self.manifest.precisions)}); "
                 "re-export with --quantize int8 --overwrite"
             )
+        if isinstance(self.config, DocumentConfig):
+            return OnnxDocumentBackend(self.folder, runtime)
         return OnnxBackend(self.folder, self.specs, runtime)
 
 
-def write_bundle(folder: Path, config: ExperimentConfig, codec: TextCodec, manifest: Manifest) -> Path:
+def write_bundle(folder: Path, config: ExperimentConfig, codec: TextCodec | DocumentCodec, manifest: Manifest) -> Path:
     """Add config, tokenizer and manifest to ``folder``, which already holds the graphs."""
     (folder / CONFIG).write_text(config.to_yaml())
     codec.save(folder / TOKENIZER)
@@ -77,4 +86,6 @@ def load_bundle(folder: Path) -> Bundle:
     if not (folder / MANIFEST).is_file():
         raise UserError(f"{folder} is not an attnops ONNX export (no {MANIFEST})")
     manifest = Manifest.model_validate_json((folder / MANIFEST).read_text())
-    return Bundle(folder, load_config(folder / CONFIG), TextCodec.load(folder / TOKENIZER), manifest)
+    config = load_config(folder / CONFIG)
+    codec_type = TextCodec if isinstance(config, TranslationConfig) else DocumentCodec
+    return Bundle(folder, config, codec_type.load(folder / TOKENIZER), manifest)

@@ -12,11 +12,13 @@ from pipelines.errors import UserError
 
 
 def _train(args: argparse.Namespace) -> None:
-    from pipelines.config import load_config
+    from pipelines.config import TranslationConfig, load_config
     from pipelines.train import train
+    from pipelines.train_documents import train_documents
 
     config = load_config(args.config, args.set)
-    result = train(config, Path(args.config))
+    trainer = train if isinstance(config, TranslationConfig) else train_documents
+    result = trainer(config, Path(args.config))
     for name, value in sorted(result.evaluation.metrics.items()):
         print(f"{name}: {value:.2f}")
     print(result.run_id)
@@ -24,8 +26,23 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from pipelines import tracking
+    from pipelines.config import DocumentConfig
+    from pipelines.data import TEST_SPLITS
+    from pipelines.document_data import DOCUMENT_SPLITS
     from pipelines.evaluate import evaluate_run
+    from pipelines.evaluate_documents import evaluate_document_run
+    from pipelines.run_model import load_run_config
 
+    known = ("val", *TEST_SPLITS, *DOCUMENT_SPLITS)
+    if args.split is not None and args.split not in known:  # before any download
+        raise UserError(f"unknown split {args.split!r}; choose one of: {', '.join(dict.fromkeys(known))}")
+    config = load_run_config(args.run_id)
+    if isinstance(config, DocumentConfig):
+        evaluation = evaluate_document_run(args.run_id, config, args.split or "test")
+        for name, value in sorted(evaluation.metrics.items()):
+            print(f"{name}: {value:.2f}")
+        print("\n".join(evaluation.samples))
+        return
     result = evaluate_run(args.run_id, args.split, args.beam_size)
     for name, value in sorted(result.metrics.items()):
         print(f"{name}: {value:.2f}")
@@ -36,13 +53,24 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    from pipelines.config import DocumentConfig
     from pipelines.export import export_run
+    from pipelines.export_documents import export_document_run
+    from pipelines.run_model import load_run_config
 
-    result = export_run(args.run_id, args.quantize, args.overwrite)
+    config = load_run_config(args.run_id)
+    if isinstance(config, DocumentConfig):
+        if args.quantize:
+            raise UserError("--quantize is available for translation models only")
+        result = export_document_run(args.run_id, config, args.overwrite)
+        compared = "predictions identical on {n}/{n} documents"
+    else:
+        result = export_run(args.run_id, args.quantize, args.overwrite)
+        compared = "greedy identical on {n}/{n} sentences"
     parity = result.bundle.manifest.parity
     print(
         f"parity passed: max |dlogits| {parity.max_abs_logits:.2e} (tolerance {parity.tolerance:g}), "
-        f"greedy identical on {parity.greedy_sentences}/{parity.greedy_sentences} sentences"
+        + compared.format(n=parity.greedy_sentences)
     )
     for name, value in sorted(result.metrics.items()):
         if "bleu" in name:
@@ -102,18 +130,69 @@ def _models(args: argparse.Namespace) -> None:
 
 def _translate(args: argparse.Namespace) -> None:
     from pipelines.alignment import text_grid
-    from pipelines.registry import resolve
     from pipelines.translate import search_settings, translate
 
     if not args.texts or not all(t.strip() for t in args.texts):
         raise UserError("give at least one non-empty sentence to translate")
-    bundle = resolve(args.model).bundle
+    bundle = _bundle_for(args.model, "translation")
     runtime = bundle.config.runtime.model_copy(update={"precision": args.precision or bundle.config.runtime.precision})
     settings = search_settings(bundle.config, bundle.codec, args.beam_size)
     for result in translate(bundle.backend(runtime), bundle.codec, args.texts, settings):
         print(result.text)
         if args.show_attention:
             print(text_grid(result.attention, result.source_tokens, result.target_tokens), file=sys.stderr)
+
+
+def _documents(texts: list[str]) -> list[str]:
+    """Command-line documents: '-' reads standard input; empty documents are refused."""
+    documents = [sys.stdin.read() if text == "-" else text for text in texts]
+    if not documents or not all(d.strip() for d in documents):
+        raise UserError("give at least one non-empty document (or '-' to read one from standard input)")
+    return documents
+
+
+def _bundle_for(uri: str, task: str):
+    """The export ``uri`` names, which must hold a model of ``task``."""
+    from pipelines.registry import resolve
+
+    bundle = resolve(uri).bundle
+    if bundle.config.task != task:
+        raise UserError(f"{uri} holds a {bundle.config.task} model, not a {task} model")
+    return bundle
+
+
+def _classify(args: argparse.Namespace) -> None:
+    from pipelines.document_predict import classify, predict_documents
+    from pipelines.sentences import split_sentences
+
+    documents = _documents(args.texts)
+    bundle = _bundle_for(args.model, "classification")
+    encoded = bundle.codec.encode([split_sentences(d) for d in documents])
+    for prediction in predict_documents(bundle.backend(), encoded):
+        result = classify(prediction, bundle.codec)
+        cut = " (truncated)" if prediction.document.truncated else ""
+        print(f"{result.label}\t{result.probabilities[result.label]:.3f}{cut}")
+        if args.show_attention:
+            doc = prediction.document
+            for text, weight, words, weights in zip(
+                doc.sentences, prediction.sentence_weights, doc.words, prediction.word_weights
+            ):
+                top = sorted(zip(weights, words), reverse=True)[:3]
+                print(f"{weight:.2f}  {text}\n      top words: " + ", ".join(f"{w} {a:.2f}" for a, w in top),
+                      file=sys.stderr)  # fmt: skip
+
+
+def _summarize(args: argparse.Namespace) -> None:
+    from pipelines.document_predict import predict_documents, summarize
+    from pipelines.sentences import split_sentences
+
+    (document,) = _documents([args.text])
+    bundle = _bundle_for(args.model, "summarization")
+    (prediction,) = predict_documents(bundle.backend(), bundle.codec.encode([split_sentences(document)]))
+    for sentence in summarize(prediction, args.max_sentences, args.max_words):
+        print(f"{sentence.score:.3f}\t{sentence.text}" if args.scores else sentence.text)
+    if prediction.document.truncated:
+        print("attnops: note: the document was cut to the model's sentence and word limits", file=sys.stderr)
 
 
 def _bench_decode(args: argparse.Namespace) -> None:
@@ -152,6 +231,13 @@ def _beam_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 16:
         raise argparse.ArgumentTypeError(f"must be between 1 and 16, got {value}")
+    return value
+
+
+def _summary_sentences(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 20, got {value}")
     return value
 
 
@@ -257,17 +343,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     translate.set_defaults(func=_translate)
 
+    classify = commands.add_parser(
+        "classify",
+        help="classify documents locally with an exported HAN model (ONNX Runtime)",
+        description="Print the label and its probability for each TEXT (a document; '-' reads one from stdin).",
+    )
+    classify.add_argument("texts", nargs="*", metavar="TEXT", help="documents, or '-' for standard input")
+    classify.add_argument("--model", required=True, help=MODEL_URI_HELP)
+    classify.add_argument(
+        "--show-attention", action="store_true", help="print each sentence's and word's weight (on stderr)"
+    )
+    classify.set_defaults(func=_classify)
+
+    summarize = commands.add_parser(
+        "summarize",
+        help="summarize a document extractively with an exported model (ONNX Runtime)",
+        description="Print the selected sentences of TEXT (or of standard input with '-'), one per line, in "
+        "document order.",
+    )
+    summarize.add_argument("text", metavar="TEXT", help="the document, or '-' for standard input")
+    summarize.add_argument("--model", required=True, help=MODEL_URI_HELP)
+    summarize.add_argument(
+        "--max-sentences", type=_summary_sentences, default=3, help="sentences to select (1-20, default 3)"
+    )
+    summarize.add_argument("--max-words", type=_positive, help="optional word budget")
+    summarize.add_argument("--scores", action="store_true", help="prefix each sentence with its score")
+    summarize.set_defaults(func=_summarize)
+
     serve = commands.add_parser(
         "serve",
         help="run the REST inference service (Ray Serve) in the foreground",
         description="Start a local Ray and the Serve app described by the Serve config (the same file "
-        "'serve run' takes) on 127.0.0.1, until Ctrl-C or SIGTERM. The model comes from the registry "
-        "(default models:/translation-de-en@champion) and follows its alias. --reload asks a running "
-        "service to pick up a new alias holder now.",
+        "'serve run' takes) on 127.0.0.1, until Ctrl-C or SIGTERM. Models come from the registry "
+        "(default models:/translation-de-en@champion; the config's args.tasks picks the tasks) and follow "
+        "their alias. --reload asks a running service to pick up new alias holders now.",
     )
     serve.add_argument("--config", help="Serve config YAML (default: serving/serve_config.yaml of this package)")
     serve.add_argument("--port", type=_positive, help="HTTP port (default: the config's, 8000)")
-    serve.add_argument("--model", help="model URI to serve instead of the config's")
+    serve.add_argument(
+        "--model",
+        action="append",
+        help="model URI to serve instead of the config's; repeat for several tasks (each deploys its task's model)",
+    )
     serve.add_argument("--reload", action="store_true", help="tell the service on --port to reload its model")
     serve.set_defaults(func=_serve)
 

@@ -133,8 +133,12 @@ def export_graphs(model: Seq2Seq, folder: Path, opset: int) -> GraphSpecs:
         state = model.encode(src, src_mask)
     tokens = torch.full((2,), model.special.bos, dtype=torch.long)
     exports = [
-        (_EncoderGraph(model, specs), (src, src_mask), specs.encoder),
-        (_DecoderStepGraph(model, specs), (tokens, *(getattr(state, n) for n in specs.state_fields)), specs.decoder),
+        (_EncoderGraph(model, specs).eval(), (src, src_mask), specs.encoder),
+        (
+            _DecoderStepGraph(model, specs).eval(),
+            (tokens, *(getattr(state, n) for n in specs.state_fields)),
+            specs.decoder,
+        ),
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on packed sequences and constant sizes; parity checks

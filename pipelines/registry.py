@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from pipelines import tracking
 from pipelines.bundle import Bundle, load_bundle
+from pipelines.config import TranslationConfig
 from pipelines.errors import UserError
 from pipelines.export import EXPORT_TAG
 from pipelines.pyfunc_model import BUNDLE_ARTIFACT
@@ -104,7 +105,7 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
     version_tags = {
         "task": config.task,
         "attention": config.model.attention,
-        "decoder": config.model.decoder,
+        **({"decoder": config.model.decoder} if isinstance(config, TranslationConfig) else {}),
         "gate_metric": gate,
         "gate_value": f"{metrics[gate]:.4f}",
         "gate_tolerance": f"{config.registry.gate_tolerance:g}",

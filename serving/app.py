@@ -15,15 +15,27 @@ from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
-from serving.schemas import ModelStatus, TranslateRequest, TranslateResponse
-from serving.translator import RequestRejected, Translator
+from serving.config import DEFAULT_DOCUMENT_MODELS
+from serving.documents import DocumentModel
+from serving.replica import RequestRejected
+from serving.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    ModelStatus,
+    SummarizeRequest,
+    SummarizeResponse,
+    TranslateRequest,
+    TranslateResponse,
+)
+from serving.translator import Translator
 
 TOKEN_ENV = "ATTNOPS_API_TOKEN"
 RETRY_AFTER_S = 1
 
 api = FastAPI(
     title="attnops",
-    description="Attention models behind a REST API: translation now; one model deployment per task.",
+    description="Attention models behind a REST API: translation, document classification and extractive "
+    "summarization; one model deployment per task.",
     version="1",
 )
 
@@ -51,32 +63,61 @@ def _busy() -> JSONResponse:
     )
 
 
+DEPLOYMENTS = {"translation": "Translator", "classification": "Classifier", "summarization": "Summarizer"}
+"""The deployment that serves each task, by its name in the Serve config."""
+_DEPLOYMENT_CLASSES = {"translation": Translator, "classification": DocumentModel, "summarization": DocumentModel}
+
+
+async def _call(handles: dict[str, DeploymentHandle], task: str, method: str, body: Any) -> Any:
+    """Call a model deployment; its rejections become their 4xx, a full queue a 503 with Retry-After."""
+    handle = handles.get(task)
+    if handle is None:
+        raise HTTPException(404, f"this service has no {task} model deployed")
+    try:
+        return await getattr(handle, method).remote(body)
+    except BackPressureError:
+        return _busy()
+    except Exception as exc:
+        cause = getattr(exc, "cause", exc)  # Ray wraps a replica's exception; the cause is ours
+        if isinstance(cause, RequestRejected):
+            raise HTTPException(cause.status, cause.message) from exc
+        raise
+
+
 @serve.deployment(max_ongoing_requests=512, max_queued_requests=1024)
 @serve.ingress(api)
 class Gateway:
-    def __init__(self, translator: DeploymentHandle) -> None:
-        self.translator = translator
+    def __init__(self, models: dict[str, DeploymentHandle]) -> None:
+        self.models = models
+        """Model deployment handles by task."""
+
+    async def _statuses(self) -> list[ModelStatus]:
+        return [await handle.status.remote() for handle in self.models.values()]
 
     @api.get("/healthz", summary="the gateway is up")
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz", summary="a model is loaded and answering")
+    @api.get("/readyz", summary="every deployed model is loaded and answering")
     async def readyz(self) -> JSONResponse:
-        status: ModelStatus = await self.translator.status.remote()
-        ready = status.model is not None
-        return JSONResponse(
-            {"ready": ready, "model": status.model and status.model.model_dump()}, 200 if ready else 503
-        )
+        statuses = await self._statuses()
+        ready = all(status.model is not None for status in statuses)
+        first = statuses[0].model if statuses else None
+        body = {
+            "ready": ready,
+            "model": first and first.model_dump(),
+            "models": {status.task: status.model and status.model.model_dump() for status in statuses},
+        }
+        return JSONResponse(body, 200 if ready else 503)
 
     @api.get("/v1/models", dependencies=[Depends(_authorize)], response_model=list[ModelStatus])
     async def models(self) -> list[ModelStatus]:
-        return [await self.translator.status.remote()]
+        return await self._statuses()
 
     @api.post("/v1/models/reload", dependencies=[Depends(_authorize)], response_model=list[ModelStatus])
     async def reload(self) -> list[ModelStatus]:
-        """Follow the registry alias now instead of waiting for the next poll."""
-        return [await self.translator.reload.remote()]
+        """Follow the registry aliases now instead of waiting for the next poll."""
+        return [await handle.reload.remote() for handle in self.models.values()]
 
     @api.post(
         "/v1/translate",
@@ -85,23 +126,49 @@ class Gateway:
         response_model_exclude_none=True,
     )
     async def translate(self, body: TranslateRequest) -> Any:
-        try:
-            return await self.translator.translate.remote(body)
-        except BackPressureError:
-            return _busy()
-        except Exception as exc:
-            cause = getattr(exc, "cause", exc)  # Ray wraps a replica's exception; the cause is ours
-            if isinstance(cause, RequestRejected):
-                raise HTTPException(cause.status, cause.message) from exc
-            raise
+        return await _call(self.models, "translation", "translate", body)
+
+    @api.post(
+        "/v1/classify",
+        dependencies=[Depends(_authorize), Depends(_require_json)],
+        response_model=ClassifyResponse,
+        response_model_exclude_none=True,
+    )
+    async def classify(self, body: ClassifyRequest) -> Any:
+        """The label and class probabilities of each document; word and sentence weights on request."""
+        return await _call(self.models, "classification", "classify", body)
+
+    @api.post(
+        "/v1/summarize",
+        dependencies=[Depends(_authorize), Depends(_require_json)],
+        response_model=SummarizeResponse,
+        response_model_exclude_none=True,
+    )
+    async def summarize(self, body: SummarizeRequest) -> Any:
+        """The document's best sentences (extractive), in document order, with their scores."""
+        return await _call(self.models, "summarization", "summarize", body)
 
 
-def application(options: dict[str, dict[str, Any]]) -> serve.Application:
-    """The app graph, with per-deployment options (as in the Serve config's ``deployments``)."""
-    translator = Translator.options(**options.get("Translator", {})).bind()
-    return Gateway.options(**options.get("Gateway", {})).bind(translator)
+def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
+    """The app graph: the gateway and one model deployment per task in ``tasks``, with per-deployment
+    options (as in the Serve config's ``deployments``)."""
+    models = {}
+    for task in tasks:
+        name = DEPLOYMENTS[task]
+        deployment = _DEPLOYMENT_CLASSES[task]
+        settings = options.get(name, {})
+        user_config = settings.get("user_config") or {}
+        if task != "translation":  # the document class serves either task; say which, and what by default
+            user_config = {"model_uri": DEFAULT_DOCUMENT_MODELS[task], **user_config, "task": task}
+        models[task] = deployment.options(name=name, **{**settings, "user_config": user_config}).bind()
+    return Gateway.options(**options.get("Gateway", {})).bind(models)
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:
-    """Serve's application builder (``import_path: serving.app:build_app``); options come from the config."""
-    return application({})
+    """Serve's application builder (``import_path: serving.app:build_app``); ``args.tasks`` picks the
+    model deployments (default: translation); their options come from the config."""
+    tasks = tuple(args.get("tasks") or ("translation",))
+    unknown = sorted(set(tasks) - set(DEPLOYMENTS))
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown} in the app's args; known: {', '.join(DEPLOYMENTS)}")
+    return application({}, tasks)
