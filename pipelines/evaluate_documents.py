@@ -74,10 +74,10 @@ def evaluate_documents(
         truth, labels = [d.category for d in documents], [c.label for c in predicted]
         metrics = {
             f"{split}_accuracy": 100.0 * accuracy_score(truth, labels),
-            f"{split}_macro_f1": 100.0 * f1_score(truth, labels, average="macro"),
+            f"{split}_macro_f1": 100.0 * f1_score(truth, labels, average="macro", zero_division=0),
         }
         report = folder / f"{split}_classification_report.txt"
-        report.write_text(classification_report(truth, labels, labels=codec.labels, digits=4))
+        report.write_text(classification_report(truth, labels, labels=codec.labels, digits=4, zero_division=0))
         artifacts = [report, _confusion_matrix(truth, labels, codec.labels, folder / f"{split}_confusion_matrix.png")]
         headings = [f"{d.id}: predicted {c.label} ({c.probabilities[c.label]:.2f}), true {d.category}"
                     for d, c in zip(documents, predicted)]  # fmt: skip
