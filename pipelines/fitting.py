@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from pipelines import tracking
-from pipelines.config import TrainConfig
+from pipelines.config import ExperimentConfig, TrainConfig
+from pipelines.run_model import CONFIG_ARTIFACT
+
+
+@contextmanager
+def training_run(config: ExperimentConfig, config_path: Path | None) -> Iterator[tuple[str, Path]]:
+    """Seed and size torch, then open an MLflow run holding every resolved config value (as params and as
+    ``config.yaml``) and the source file; yield the run id and a scratch folder."""
+    pl.seed_everything(config.train.seed, workers=True, verbose=False)
+    if config.train.num_threads:
+        torch.set_num_threads(config.train.num_threads)
+    work = Path(tempfile.mkdtemp(prefix="attnops-train-"))
+    with tracking.start_run(
+        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics
+    ) as run_id:
+        tracking.log_params(config.flat())
+        tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
+        if config_path is not None:
+            tracking.log_artifact(config_path, "source_config")
+        yield run_id, work
 
 
 def fit(

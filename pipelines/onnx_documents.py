@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
@@ -12,7 +11,7 @@ from models.documents import pad_documents
 from models.hierarchical import DocumentModel, DocumentOutput
 from pipelines.config import RuntimeConfig
 from pipelines.onnx_backend import create_session
-from pipelines.onnx_graphs import BATCH, GraphSpec
+from pipelines.onnx_graphs import BATCH, GraphSpec, export_graph
 
 DOCUMENT_GRAPH = GraphSpec(
     stem="document",
@@ -47,25 +46,15 @@ class _DocumentGraph(torch.nn.Module):
 
 
 def export_document_graph(model: DocumentModel, folder: Path, opset: int) -> Path:
-    """Write ``document.onnx`` (self-contained, fp32) with the TorchScript exporter (packed sequences)."""
+    """Write ``document.onnx`` (self-contained, fp32)."""
     model = model.eval()
     folder.mkdir(parents=True, exist_ok=True)
     vocab_size = model.encoder.embedding.num_embeddings
     ids, mask = dummy_documents([[4, 2, 3], [5, 1]], vocab_size)  # (2, 3, 5): padded at both levels
-    path = folder / DOCUMENT_GRAPH.file()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer notes on packed sequences; the parity check is the proof
-        torch.onnx.export(
-            _DocumentGraph(model).eval(),  # the exporter restores the wrapper's mode onto the model
-            (ids, mask),
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=list(DOCUMENT_GRAPH.inputs),
-            output_names=list(DOCUMENT_GRAPH.outputs),
-            dynamic_axes=DOCUMENT_GRAPH.dynamic_axes,
-        )
-    return path
+    # The exporter restores the wrapper's training flag onto the model: hand it over in eval mode.
+    return export_graph(
+        _DocumentGraph(model).eval(), (ids, mask), folder / DOCUMENT_GRAPH.file(), DOCUMENT_GRAPH, opset
+    )
 
 
 class OnnxDocumentBackend:

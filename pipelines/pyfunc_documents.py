@@ -6,23 +6,18 @@ Input: a ``text`` column of documents. Output: ``label`` and ``probability`` (cl
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
 
-from pipelines.bundle import Bundle, load_bundle
+from pipelines.bundle import Bundle
 from pipelines.document_predict import DocumentBackend, classify, predict_documents, summarize
-from pipelines.pyfunc_model import BUNDLE_ARTIFACT
+from pipelines.pyfunc_model import BundleModel
 from pipelines.sentences import split_sentences
 
 
-class DocumentPyfunc(mlflow.pyfunc.PythonModel):
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        self.bundle = load_bundle(Path(context.artifacts[BUNDLE_ARTIFACT]))
-        self.backend = self.bundle.backend()
-
+class DocumentPyfunc(BundleModel):
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytorch_lightning as pl
-import torch
 
 from models.translation import TranslationModule
 from pipelines import tracking
@@ -17,9 +13,9 @@ from pipelines.config import TranslationConfig
 from pipelines.data import TEST_SPLITS, ParallelSplit, load_corpus
 from pipelines.errors import UserError
 from pipelines.evaluate import EvaluationResult, evaluate_backend, log_evaluation
-from pipelines.fitting import fit
+from pipelines.fitting import fit, training_run
 from pipelines.metrics import bleu_metric
-from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT, TOKENIZER_ARTIFACT, load_weights
+from pipelines.run_model import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT, load_weights
 from pipelines.tokenizer import TextCodec
 from pipelines.translate import search_settings
 
@@ -50,19 +46,9 @@ def train(config: TranslationConfig, config_path: Path | None = None) -> TrainRe
 
     The data is loaded before the run is created, so bad data paths leave the tracking store as it was.
     """
-    pl.seed_everything(config.train.seed, workers=True, verbose=False)
-    if config.train.num_threads:
-        torch.set_num_threads(config.train.num_threads)
     corpus = load_corpus(config.data)
-    work = Path(tempfile.mkdtemp(prefix="attnops-train-"))
-    with tracking.start_run(
-        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics
-    ) as run_id:
-        tracking.log_params(config.flat())
+    with training_run(config, config_path) as (run_id, work):
         tracking.log_params({f"data.size.{split}": len(data) for split, data in corpus.items()})
-        tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
-        if config_path is not None:
-            tracking.log_artifact(config_path, "source_config")
 
         codec = TextCodec.train(corpus["train"].sources, corpus["train"].targets, config.data.tokenizer)
         tracking.log_artifact(codec.save(work / "tokenizer"), TOKENIZER_ARTIFACT)

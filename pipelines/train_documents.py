@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
@@ -18,10 +16,9 @@ from pipelines.config import DocumentConfig
 from pipelines.document_codec import DocumentCodec
 from pipelines.document_data import Document, load_documents
 from pipelines.evaluate_documents import DocumentEvaluation, evaluate_documents, log_document_evaluation
-from pipelines.fitting import fit
+from pipelines.fitting import fit, training_run
 from pipelines.run_model import (
     CHECKPOINT_ARTIFACT,
-    CONFIG_ARTIFACT,
     TOKENIZER_ARTIFACT,
     build_document_model,
     load_weights,
@@ -59,22 +56,12 @@ def document_loader(
 
 def train_documents(config: DocumentConfig, config_path: Path | None = None) -> DocumentTrainResult:
     """One tracked run: train a HAN classifier or an extractive summarizer, then evaluate it on test."""
-    pl.seed_everything(config.train.seed, workers=True, verbose=False)
-    if config.train.num_threads:
-        torch.set_num_threads(config.train.num_threads)
     corpus = load_documents(config.data)
-    work = Path(tempfile.mkdtemp(prefix="attnops-train-"))
-    with tracking.start_run(
-        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics
-    ) as run_id:
-        tracking.log_params(config.flat())
+    with training_run(config, config_path) as (run_id, work):
         stats = corpus.stats()
         tracking.log_params({k: v for k, v in stats.items() if k.startswith("data.size")})
         tracking.log_metrics({k: v for k, v in stats.items() if not k.startswith("data.size")})
-        tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
         tracking.log_text(json.dumps(corpus.split_ids(), indent=1), SPLITS_ARTIFACT)
-        if config_path is not None:
-            tracking.log_artifact(config_path, "source_config")
 
         data = config.data
         codec = DocumentCodec.train(
