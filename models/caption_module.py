@@ -7,16 +7,15 @@ from dataclasses import dataclass
 from functools import partial
 
 import pytorch_lightning as pl
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from models.captioning import Captioner, CaptionerConfig, grid_mask
 from models.config import OptimConfig
 from models.image_encoder import ImageEncoder
+from models.optim import configure_optimizers
 from models.search import SearchSettings, greedy_search
 from models.seq2seq import SpecialTokens
-from models.translation import warmup_cosine
 
 CaptionMetric = Callable[[list[list[int]], list[list[str]]], dict[str, float]]
 """Scores hypotheses (word ids) against every reference caption of their image, e.g. BLEU-4 and CIDEr."""
@@ -125,14 +124,4 @@ class CaptioningModule(pl.LightningModule):
         self._val_hypotheses, self._val_references = [], []
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
-        if self.optim.scheduler == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
-        if self.optim.scheduler == "cosine":
-            total = max(1, int(self.trainer.estimated_stepping_batches))
-            scheduler = torch.optim.lr_scheduler.LambdaLR(
-                optimizer, partial(warmup_cosine, warmup=self.optim.warmup_steps, total=total)
-            )
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        return optimizer
+        return configure_optimizers(self, self.optim)

@@ -66,6 +66,40 @@ class Seq2SeqConfig:
 
 
 @dataclass
+class HierarchicalConfig:
+    """Shape of a hierarchical attention network (word level, then sentence level)."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    attention: str = "additive"
+    """Attention variant of both pooling layers (models.attention.ATTENTION_NAMES); additive as in HAN."""
+    rnn_type: str = "gru"
+    """Recurrent unit of the word and sentence encoders: gru or lstm."""
+    embedding_dim: int = 200
+    """Word embedding size."""
+    word_hidden_size: int = 100
+    """Word encoder state size; each direction has half of it."""
+    sentence_hidden_size: int = 100
+    """Sentence encoder state size; each direction has half of it."""
+    num_heads: int = 4
+    """Heads of multihead attention."""
+    max_positions: int = 64
+    """Sentence positions the extractive scorer has an embedding for (later ones share the last)."""
+    dropout: float = 0.3
+    """Dropout on embeddings, states and the output layer."""
+
+    def __post_init__(self) -> None:
+        _check_choice("attention", self.attention, ATTENTION_NAMES)
+        _check_choice("rnn_type", self.rnn_type, list(RNN_TYPES))
+        for key in ("embedding_dim", "word_hidden_size", "sentence_hidden_size", "num_heads", "max_positions"):
+            _check_range(key, getattr(self, key), 1)
+        for key in ("word_hidden_size", "sentence_hidden_size"):
+            if getattr(self, key) % 2:
+                raise ValueError(f"{key}={getattr(self, key)} must be even (it is split across directions)")
+        _check_range("dropout", self.dropout, 0.0, 0.9)
+
+
+@dataclass
 class OptimConfig:
     """Optimiser, learning-rate schedule and loss settings."""
 

@@ -30,6 +30,24 @@ class EncoderOutput:
     self_attention: Tensor | None = None
 
 
+def run_packed(rnn: nn.RNNBase, inputs: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Run a bidirectional ``rnn`` over right-padded ``inputs (B, T, D)`` so padding never enters it.
+
+    Args:
+        mask: ``(B, T)`` bool, True for real steps; every row has at least one.
+
+    Returns:
+        states ``(B, T, H)`` (zero at padding) and the final states of the last layer's two
+        directions concatenated, ``(B, H)``.
+    """
+    lengths = mask.sum(dim=1)  # (B,)
+    packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    packed_out, final = rnn(packed)
+    states, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=inputs.shape[1])  # (B, T, H)
+    hidden = final[0] if isinstance(final, tuple) else final  # (2L, B, H/2); LSTM gives (h, c)
+    return states, torch.cat([hidden[-2], hidden[-1]], dim=-1)  # (B, H): last layer, both directions
+
+
 class SelfAttentionLayer(nn.Module):
     """Self-attention over RNN states with a residual connection and layer norm."""
 
@@ -87,13 +105,8 @@ class RNNEncoder(nn.Module):
             src: ``(B, S)`` token ids, right-padded.
             mask: ``(B, S)`` bool, True for real tokens; every row has at least one.
         """
-        lengths = mask.sum(dim=1)  # (B,)
         embedded = self.dropout(self.embedding(src))  # (B, S, E)
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, final = self.rnn(packed)
-        states, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.shape[1])  # (B, S, H)
-        hidden = final[0] if isinstance(final, tuple) else final  # (2L, B, H/2); LSTM gives (h, c)
-        summary = torch.cat([hidden[-2], hidden[-1]], dim=-1)  # (B, H): last layer, both directions
+        states, summary = run_packed(self.rnn, embedded, mask)  # (B, S, H), (B, H)
         states = self.dropout(states)
         weights = None
         if self.self_attention is not None:

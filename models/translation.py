@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import pytorch_lightning as pl
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from models.config import OptimConfig, Seq2SeqConfig
+from models.optim import configure_optimizers
 from models.search import SearchSettings, greedy_search
 from models.seq2seq import Seq2Seq, SpecialTokens
 
@@ -37,13 +35,6 @@ class Seq2SeqBatch:
     tgt_in: Tensor
     tgt_out: Tensor
     references: list[str]
-
-
-def warmup_cosine(step: int, warmup: int, total: int) -> float:
-    """LR factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 class TranslationModule(pl.LightningModule):
@@ -98,14 +89,4 @@ class TranslationModule(pl.LightningModule):
         self._val_hypotheses, self._val_references = [], []
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
-        if self.optim.scheduler == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=1)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
-        if self.optim.scheduler == "cosine":
-            total = max(1, int(self.trainer.estimated_stepping_batches))
-            scheduler = torch.optim.lr_scheduler.LambdaLR(
-                optimizer, partial(warmup_cosine, warmup=self.optim.warmup_steps, total=total)
-            )
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        return optimizer
+        return configure_optimizers(self, self.optim)

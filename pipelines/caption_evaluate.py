@@ -13,10 +13,10 @@ from torch import Tensor
 from models.captioning import grid_mask
 from models.search import DecodingBackend, SearchSettings, decode
 from pipelines import tracking
-from pipelines.caption_config import CaptioningConfig
 from pipelines.caption_figures import plot_caption_attention
 from pipelines.caption_metrics import caption_scores
 from pipelines.captions import CaptionCodec, CaptionSplit
+from pipelines.config import CaptioningConfig
 from pipelines.image_features import load_images
 
 log = logging.getLogger(__name__)

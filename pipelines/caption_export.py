@@ -5,25 +5,23 @@ from __future__ import annotations
 import base64
 import logging
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from pipelines import caption_pyfunc, tracking
-from pipelines.caption_bundle import CaptionBundle, CaptionManifest, write_caption_bundle
+from pipelines.bundle import Manifest, load_bundle, write_bundle
 from pipelines.caption_evaluate import caption_photos, caption_search_settings
 from pipelines.caption_metrics import caption_scores
-from pipelines.caption_onnx import OnnxImageEncoder, export_caption_graphs
+from pipelines.caption_onnx import CaptionSessions, export_caption_graphs
 from pipelines.caption_parity import check_caption_parity
-from pipelines.caption_pyfunc import CaptionerModel
-from pipelines.caption_run import load_caption_run
+from pipelines.caption_run import load_caption_model
 from pipelines.captions import IMAGES_FOLDER, load_captions
+from pipelines.config import CaptioningConfig
 from pipelines.errors import UserError
-from pipelines.export import EXPORT_TAG, MODEL_NAME, PARITY_TAG, _pip_requirements
+from pipelines.export import EXPORT_TAG, MODEL_NAME, PARITY_TAG, ExportResult, pip_requirements
 from pipelines.image_features import load_images
 from pipelines.image_input import INPUT_SIZE
-from pipelines.onnx_backend import OnnxBackend
 from pipelines.pyfunc_model import BUNDLE_ARTIFACT
 
 log = logging.getLogger(__name__)
@@ -32,36 +30,28 @@ PARITY_PHOTOS = 50
 """Photos of the parity split whose greedy captions must be identical."""
 
 
-@dataclass
-class CaptionExportResult:
-    run_id: str
-    model_uri: str
-    bundle: CaptionBundle
-    metrics: dict[str, float]
-
-
-def export_caption_run(run_id: str, overwrite: bool = False) -> CaptionExportResult:
+def export_caption_run(run_id: str, config: CaptioningConfig, overwrite: bool = False) -> ExportResult:
     """Export ``run_id``'s captioner; fail (and log why) if ONNX Runtime disagrees with PyTorch."""
     previous = tracking.run_tags(run_id).get(EXPORT_TAG)
     if previous and not overwrite:
         raise UserError(f"run {run_id} already has an ONNX export ({previous}); pass --overwrite to replace it")
-    stored = load_caption_run(run_id)
-    config, codec = stored.config, stored.codec
+    stored = load_caption_model(run_id, config)
+    codec = stored.codec
     folder = config.data.data_root() / config.data.dataset
     splits = load_captions(folder)
     split = config.export.parity_split
     if split not in splits:
-        raise UserError(f"export.parity_split {split!r} is not a split of {config.data.dataset!r}")
+        raise UserError(f"export.parity_split {split!r} is not one of {', '.join(splits)}")
     data = splits[split].head(PARITY_PHOTOS)
     photos = load_images([folder / IMAGES_FOLDER / name for name in data.images])  # (N, 3, 160, 160)
 
     bundle_folder = Path(tempfile.mkdtemp(prefix="attnops-export-")) / BUNDLE_ARTIFACT
     specs = export_caption_graphs(stored.encoder, stored.model, bundle_folder, config.export.opset)
     cpu_fp32 = config.runtime.model_copy(update={"precision": "fp32", "device": "cpu"})
-    onnx_encoder, backend = OnnxImageEncoder(bundle_folder, cpu_fp32), OnnxBackend(bundle_folder, specs, cpu_fp32)
+    sessions = CaptionSessions.open(bundle_folder, specs, cpu_fp32)
     settings = caption_search_settings(config, codec)
     parity = check_caption_parity(
-        stored.encoder, stored.model, onnx_encoder, backend, photos, settings, config.export.parity_tolerance
+        stored.encoder, stored.model, sessions, photos, settings, config.export.parity_tolerance
     )
     metrics = {
         "parity_max_rel_grid": parity.max_rel_grid,
@@ -80,35 +70,21 @@ def export_caption_run(run_id: str, overwrite: bool = False) -> CaptionExportRes
             f"{parity.max_rel_grid:.3g} (tolerance {parity.tolerance:g}), greedy mismatches "
             f"{parity.greedy_mismatches}/{parity.greedy_sentences} on {split}; the run was not exported"
         )
-    captions = caption_photos(onnx_encoder, backend, codec, photos, settings)
+    captions = caption_photos(sessions.image_encoder, sessions.decoder, codec, photos, settings)
     scores = caption_scores([c.text for c in captions], data.captions)
     metrics.update({f"onnx_fp32_{split}{len(data)}_{name}": value for name, value in scores.items()})
 
-    manifest = CaptionManifest(
-        run_id=run_id,
-        task=config.task,
-        state_fields=specs.state_fields,
-        precisions=("fp32",),
-        opset=config.export.opset,
-        image_size=INPUT_SIZE,
-        parity=parity,
-    )
-    bundle = write_caption_bundle(bundle_folder, config, codec, manifest)
-    names = data.images[:2]
-    example = pd.DataFrame(
-        {"image": [base64.b64encode((folder / IMAGES_FOLDER / n).read_bytes()).decode() for n in names]}
-    )
-    output = CaptionerModel.caption_frame(bundle, onnx_encoder, backend, example, settings.beam_size)
+    manifest = Manifest(run_id=run_id, task=config.task, state_fields=specs.state_fields, precisions=("fp32",),
+                        opset=config.export.opset, parity=parity, image_size=INPUT_SIZE)  # fmt: skip
+    bundle = load_bundle(write_bundle(bundle_folder, config, codec, manifest))
+    files = [folder / IMAGES_FOLDER / name for name in data.images[:2]]
+    example = pd.DataFrame({"image": [base64.b64encode(path.read_bytes()).decode() for path in files]})
+    output = caption_pyfunc.CaptionPyfunc.caption_frame(bundle, sessions, example, settings.beam_size)
     with tracking.resume_run(run_id):
         tracking.log_metrics(metrics)
         model_uri = tracking.log_pyfunc_model(
-            MODEL_NAME,
-            Path(caption_pyfunc.__file__),
-            {BUNDLE_ARTIFACT: bundle_folder},
-            example,
-            output,
-            {"beam_size": settings.beam_size},
-            _pip_requirements(),
-        )
+            MODEL_NAME, Path(caption_pyfunc.__file__), {BUNDLE_ARTIFACT: bundle_folder}, example, output,
+            {"beam_size": settings.beam_size}, pip_requirements(),
+        )  # fmt: skip
         tracking.set_tags({EXPORT_TAG: model_uri})
-    return CaptionExportResult(run_id, model_uri, bundle, metrics)
+    return ExportResult(run_id, model_uri, bundle, metrics)

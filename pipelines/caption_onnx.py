@@ -8,7 +8,7 @@ shared search drive it unchanged. ``image_encoder.onnx`` runs before it.
 from __future__ import annotations
 
 import warnings
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import onnxruntime as ort
@@ -19,7 +19,7 @@ from models.captioning import Captioner, grid_mask
 from models.decoder import DecoderState
 from models.image_encoder import ImageEncoder
 from pipelines.config import RuntimeConfig
-from pipelines.onnx_backend import create_session
+from pipelines.onnx_backend import OnnxBackend, create_session
 from pipelines.onnx_graphs import BATCH, SOURCE, GraphSpec, GraphSpecs, _DecoderStepGraph, _EncoderGraph, graph_specs
 
 IMAGE_GRAPH = GraphSpec(
@@ -91,3 +91,19 @@ class OnnxImageEncoder:
     def __call__(self, images: Tensor) -> Tensor:
         (grid,) = self.session.run(None, {"images": images.detach().cpu().float().contiguous().numpy()})
         return torch.from_numpy(grid)
+
+
+@dataclass(frozen=True)
+class CaptionSessions:
+    """An exported captioner in ONNX Runtime: photos → grid, then the decoder pair behind the search protocol."""
+
+    image_encoder: OnnxImageEncoder
+    decoder: OnnxBackend
+
+    @classmethod
+    def open(cls, folder: Path, specs: GraphSpecs, runtime: RuntimeConfig) -> CaptionSessions:
+        return cls(OnnxImageEncoder(folder, runtime), OnnxBackend(folder, specs, runtime))
+
+    @property
+    def providers(self) -> list[str]:
+        return self.decoder.providers

@@ -11,22 +11,11 @@ from models.captioning import Captioner, grid_mask
 from models.image_encoder import ImageEncoder
 from models.search import DecodingBackend, SearchSettings, decode
 from pipelines.bundle import Parity
-from pipelines.caption_onnx import OnnxImageEncoder, dummy_grid
+from pipelines.caption_onnx import CaptionSessions, dummy_grid
 
 FRESH_SHAPES = ((1, 25), (3, 25), (5, 100))
 """(batch, regions) pairs, all different from the export's dummy input (2 photos of 160 px)."""
 STEPS = 4
-
-
-class CaptionParity(Parity):
-    """The export-time check of :class:`Parity` (greedy "sentences" are photos' captions), plus the image graph."""
-
-    max_rel_grid: float
-    """Largest |Δ| of the image encoder's grid, relative to the grid's largest magnitude."""
-
-    @property
-    def passed(self) -> bool:
-        return super().passed and self.max_rel_grid <= self.tolerance
 
 
 @torch.no_grad()
@@ -51,21 +40,20 @@ def _max_step_differences(model: Captioner, backend: DecodingBackend) -> tuple[f
 def check_caption_parity(
     encoder: ImageEncoder,
     model: Captioner,
-    onnx_encoder: OnnxImageEncoder,
-    backend: DecodingBackend,
+    sessions: CaptionSessions,
     photos: Tensor,
     settings: SearchSettings,
     tolerance: float,
-) -> CaptionParity:
+) -> Parity:
     """Compare the ONNX graphs with the PyTorch modules; greedy captions of ``photos (N, 3, H, W)`` must match."""
-    encoder, model = encoder.eval(), model.eval()
-    expected_grid, actual_grid = encoder(photos), onnx_encoder(photos)  # (N, S, C)
+    encoder, model, backend = encoder.eval(), model.eval(), sessions.decoder
+    expected_grid, actual_grid = encoder(photos), sessions.image_encoder(photos)  # (N, S, C)
     grid_error = float((expected_grid - actual_grid).abs().max() / expected_grid.abs().max().clamp(min=1e-12))
     max_logits, max_attention = _max_step_differences(model, backend)
     greedy = replace(settings, beam_size=1)
     expected = decode(model, expected_grid, grid_mask(expected_grid), greedy)
     actual = decode(backend, actual_grid, grid_mask(actual_grid), greedy)
-    return CaptionParity(
+    return Parity(
         max_rel_grid=grid_error,
         max_abs_logits=max_logits,
         max_abs_attention=max_attention,

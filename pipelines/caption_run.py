@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import yaml
-
 from models.captioning import Captioner
 from models.image_encoder import ImageEncoder
 from pipelines import tracking
-from pipelines.caption_config import CaptioningConfig, load_captioning_config
 from pipelines.caption_evaluate import (
     CaptionEvaluation,
     caption_search_settings,
     evaluate_captions,
     log_caption_evaluation,
 )
-from pipelines.caption_train import CAPTION_TOKENIZER_ARTIFACT, load_caption_data, load_caption_weights, split_grids
+from pipelines.caption_train import load_caption_data, load_caption_weights, split_grids
 from pipelines.captions import CaptionCodec
+from pipelines.config import CaptioningConfig
 from pipelines.errors import UserError
-from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT
+from pipelines.run_model import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
 
 CAPTION_SPLITS = ("val", "test")
 
@@ -32,38 +30,34 @@ class CaptionRunModel:
     encoder: ImageEncoder
 
 
-def is_caption_run(run_id: str) -> bool:
-    """Whether ``run_id`` trained a captioner (its logged config says ``task: captioning``)."""
-    return yaml.safe_load(tracking.download(run_id, CONFIG_ARTIFACT).read_text()).get("task") == "captioning"
-
-
-def load_caption_run(run_id: str) -> CaptionRunModel:
-    """Download and rebuild the trained captioner of ``run_id`` and its (frozen, pretrained) image encoder."""
-    config = load_captioning_config(tracking.download(run_id, CONFIG_ARTIFACT))
-    codec = CaptionCodec.load(tracking.download(run_id, CAPTION_TOKENIZER_ARTIFACT))
+def load_caption_model(run_id: str, config: CaptioningConfig) -> CaptionRunModel:
+    """Download and rebuild the trained captioner of ``run_id`` and its image encoder (tuned blocks included)."""
+    codec = CaptionCodec.load(tracking.download(run_id, TOKENIZER_ARTIFACT))
     encoder = ImageEncoder(tap_block=config.model.tap_block)
     model = Captioner(config.model, encoder.feature_dim, codec.vocab_size, codec.special)
     model = load_caption_weights(model, encoder, tracking.download(run_id, CHECKPOINT_ARTIFACT))
     return CaptionRunModel(config, codec, model, encoder)
 
 
-def evaluate_caption_run(run_id: str, split: str | None = None, beam_size: int | None = None) -> CaptionEvaluation:
+def evaluate_caption_run(
+    run_id: str, config: CaptioningConfig, split: str | None = None, beam_size: int | None = None
+) -> CaptionEvaluation:
     """Re-caption a split (default: test) with the run's best checkpoint and log the figures to the run."""
     if split is not None and split not in CAPTION_SPLITS:
-        raise UserError(f"unknown split {split!r}; choose one of: {', '.join(CAPTION_SPLITS)}")
+        raise UserError(f"unknown split {split!r} for captioning; choose one of: {', '.join(CAPTION_SPLITS)}")
     if beam_size is not None and not 1 <= beam_size <= 16:
         raise UserError(f"--beam-size {beam_size} must be between 1 and 16")
-    stored = load_caption_run(run_id)
-    data = load_caption_data(stored.config)
+    stored = load_caption_model(run_id, config)
+    data = load_caption_data(config)
     name = split or "test"
-    suffix = "" if beam_size in (None, stored.config.train.eval_beam_size) else f"_beam{beam_size}"
+    suffix = "" if beam_size in (None, config.train.eval_beam_size) else f"_beam{beam_size}"
     result = evaluate_captions(
         stored.model,
         stored.codec,
-        {name: (data.splits[name], split_grids(stored.config, data, name, stored.encoder))},
+        {name: (data.splits[name], split_grids(config, data, name, stored.encoder))},
         data.photos,
-        caption_search_settings(stored.config, stored.codec, beam_size),
-        stored.config.tracking.heatmap_sentences,
+        caption_search_settings(config, stored.codec, beam_size),
+        config.tracking.heatmap_sentences,
         suffix=suffix,
     )
     with tracking.resume_run(run_id):

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch import Tensor
 
 from models.caption_module import CaptioningModule
@@ -18,7 +15,6 @@ from models.captioning import Captioner
 from models.image_encoder import ImageEncoder
 from pipelines import tracking
 from pipelines.caption_batching import caption_dataset, caption_loader
-from pipelines.caption_config import CaptioningConfig
 from pipelines.caption_evaluate import (
     CaptionEvaluation,
     caption_search_settings,
@@ -27,12 +23,13 @@ from pipelines.caption_evaluate import (
 )
 from pipelines.caption_metrics import caption_metric
 from pipelines.captions import IMAGES_FOLDER, CaptionCodec, CaptionSplit, load_captions
+from pipelines.config import CaptioningConfig
+from pipelines.fitting import fit, training_run
 from pipelines.image_features import cached_features, encode_images, load_images
-from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT
+from pipelines.run_model import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
 
 log = logging.getLogger(__name__)
 
-CAPTION_TOKENIZER_ARTIFACT = "tokenizer/captions.json"
 MONITOR = "val_cider"
 """Validation figure that picks the best checkpoint and stops training early."""
 
@@ -70,9 +67,9 @@ def load_caption_data(config: CaptioningConfig) -> CaptionData:
     """Read the captions, apply the size limits, and load (or encode and cache) every split's view(s)."""
     folder = config.data.data_root() / config.data.dataset
     splits = load_captions(folder)
-    splits["train"] = splits["train"].head(config.data.max_train_images)
+    splits["train"] = splits["train"].head(config.data.max_train_examples)
     for split in ("val", "test"):
-        splits[split] = splits[split].head(config.data.max_eval_images)
+        splits[split] = splits[split].head(config.data.max_eval_examples)
     photos = folder / IMAGES_FOLDER
     views = {name: [_view(config, photos, data.images)] for name, data in splits.items()}
     if config.data.augment == "hflip":
@@ -103,26 +100,17 @@ def _flat_captions(data: CaptionSplit) -> list[str]:
 
 
 def train_captioner(config: CaptioningConfig, config_path: Path | None = None) -> CaptionTrainResult:
-    """Run one tracked captioning run and return its id, best checkpoint, test figures and training time."""
-    pl.seed_everything(config.train.seed, workers=True, verbose=False)
-    if config.train.num_threads:
-        torch.set_num_threads(config.train.num_threads)
-    data = load_caption_data(config)
-    work = Path(tempfile.mkdtemp(prefix="attnops-train-"))
-    with tracking.start_run(
-        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics
-    ) as run_id:
-        tracking.log_params(config.flat())
-        tracking.log_params({f"data.size.{split}": len(split_data) for split, split_data in data.splits.items()})
-        tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
-        if config_path is not None:
-            tracking.log_artifact(config_path, "source_config")
+    """Run one tracked captioning run and return its id, best checkpoint, test figures and training time.
 
+    The photos are read (and their grids cached) before the run is created, so bad data paths leave the
+    tracking store as it was.
+    """
+    data = load_caption_data(config)
+    with training_run(config, config_path) as (run_id, work):
+        tracking.log_params({f"data.size.{split}": len(split_data) for split, split_data in data.splits.items()})
         train_split, val_split = data.splits["train"], data.splits["val"]
         codec = CaptionCodec.train(_flat_captions(train_split), config.data.min_word_frequency)
-        tracking.log_artifact(
-            codec.save(work / CAPTION_TOKENIZER_ARTIFACT), str(Path(CAPTION_TOKENIZER_ARTIFACT).parent)
-        )
+        tracking.log_artifact(codec.save(work / "tokenizer"), TOKENIZER_ARTIFACT)
         tracking.log_params({"vocab.target": codec.vocab_size})
         train_set = caption_dataset(
             data.views["train"], codec.encode(_flat_captions(train_split)), train_split.captions, True
@@ -140,34 +128,18 @@ def train_captioner(config: CaptioningConfig, config_path: Path | None = None) -
             val_max_length=config.train.max_decode_length,
             image_encoder=encoder if config.model.trainable_blocks else None,
         )
-        checkpoint = ModelCheckpoint(
-            dirpath=work / "checkpoints", filename="best", monitor=MONITOR, mode="max", save_weights_only=True
-        )
-        callbacks: list[pl.Callback] = [checkpoint, tracking.EpochMetrics()]
-        if config.train.early_stopping_patience:
-            callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=config.train.early_stopping_patience))
-        train_loader = caption_loader(train_set, config.train.batch_size, True, codec.special, config.train.seed)
-        steps_per_epoch = len(train_loader)
-        trainer = pl.Trainer(
-            max_epochs=config.train.max_epochs,
-            max_steps=config.train.max_steps,
-            val_check_interval=min(config.train.max_steps, steps_per_epoch) if config.train.max_steps > 0 else None,
-            gradient_clip_val=config.train.grad_clip or None,
-            callbacks=callbacks,
-            logger=False,
-            default_root_dir=work,
-            num_sanity_val_steps=0,
-            enable_model_summary=False,
-        )
         started = time.perf_counter()
-        trainer.fit(
+        best = fit(
             module,
-            train_dataloaders=train_loader,
-            val_dataloaders=caption_loader(val_set, config.train.batch_size, False, codec.special),
+            caption_loader(train_set, config.train.batch_size, True, codec.special, config.train.seed),
+            caption_loader(val_set, config.train.batch_size, False, codec.special),
+            config.train,
+            monitor=MONITOR,
+            mode="max",
+            work=work,
         )
         train_seconds = time.perf_counter() - started
-        tracking.log_metrics({"train_seconds": train_seconds, f"best_{MONITOR}": float(checkpoint.best_model_score)})
-        best = Path(checkpoint.best_model_path)
+        tracking.log_metrics({"train_seconds": train_seconds})
         tracking.log_artifact(best, str(Path(CHECKPOINT_ARTIFACT).parent))
 
         model = load_caption_weights(module.model, encoder, best)

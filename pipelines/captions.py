@@ -18,6 +18,7 @@ SPLIT_NAMES = {"train": "train", "dev": "val", "test": "test"}
 """Split label in the caption file → our split name."""
 CAPTIONS_FILE = "captions.jsonl.gz"
 IMAGES_FOLDER = "images"
+TOKENIZER_FILE = "captions.json"
 
 
 @dataclass
@@ -92,11 +93,11 @@ class CaptionCodec:
     def tokens(self, ids: list[int]) -> list[str]:
         return [self.tokenizer.id_to_token(i) for i in ids]
 
-    def save(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.tokenizer.save(str(path))
-        return path
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save(str(folder / TOKENIZER_FILE))
+        return folder
 
     @classmethod
-    def load(cls, path: Path) -> CaptionCodec:
-        return cls(Tokenizer.from_file(str(path)))
+    def load(cls, folder: Path) -> CaptionCodec:
+        return cls(Tokenizer.from_file(str(folder / TOKENIZER_FILE)))

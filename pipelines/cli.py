@@ -12,42 +12,52 @@ from pipelines.errors import UserError
 
 
 def _train(args: argparse.Namespace) -> None:
-    from pipelines.caption_config import names_captioning
-    from pipelines.config import load_config
+    from pipelines.caption_train import train_captioner
+    from pipelines.config import CaptioningConfig, DocumentConfig, load_config
     from pipelines.train import train
+    from pipelines.train_documents import train_documents
 
-    if names_captioning(args.config, args.set):
-        _train_captioner(args)
-        return
     config = load_config(args.config, args.set)
-    result = train(config, Path(args.config))
+    if isinstance(config, CaptioningConfig):
+        captioned = train_captioner(config, Path(args.config))
+        for name, value in sorted(captioned.evaluation.metrics.items()):
+            print(f"{name}: {value:.3f}" if name.endswith("cider") else f"{name}: {value:.2f}")
+        print(f"training wall time: {captioned.train_seconds:.0f} s")
+        print(captioned.run_id)
+        return
+    trainer = train_documents if isinstance(config, DocumentConfig) else train
+    result = trainer(config, Path(args.config))
     for name, value in sorted(result.evaluation.metrics.items()):
         print(f"{name}: {value:.2f}")
     print(result.run_id)
 
 
-def _train_captioner(args: argparse.Namespace) -> None:
-    from pipelines.caption_config import load_captioning_config
-    from pipelines.caption_train import train_captioner
-
-    result = train_captioner(load_captioning_config(args.config, args.set), Path(args.config))
-    for name, value in sorted(result.evaluation.metrics.items()):
-        print(f"{name}: {value:.3f}" if name.endswith("cider") else f"{name}: {value:.2f}")
-    print(f"training wall time: {result.train_seconds:.0f} s")
-    print(result.run_id)
-
-
 def _evaluate(args: argparse.Namespace) -> None:
     from pipelines import tracking
-    from pipelines.caption_run import evaluate_caption_run, is_caption_run
+    from pipelines.caption_run import CAPTION_SPLITS, evaluate_caption_run
+    from pipelines.config import CaptioningConfig, DocumentConfig
+    from pipelines.data import TEST_SPLITS
+    from pipelines.document_data import DOCUMENT_SPLITS
     from pipelines.evaluate import evaluate_run
+    from pipelines.evaluate_documents import evaluate_document_run
+    from pipelines.run_model import load_run_config
 
-    if is_caption_run(args.run_id):
-        captions = evaluate_caption_run(args.run_id, args.split, args.beam_size)
+    known = ("val", *TEST_SPLITS, *DOCUMENT_SPLITS, *CAPTION_SPLITS)
+    if args.split is not None and args.split not in known:  # before any download
+        raise UserError(f"unknown split {args.split!r}; choose one of: {', '.join(dict.fromkeys(known))}")
+    config = load_run_config(args.run_id)
+    if isinstance(config, CaptioningConfig):
+        captions = evaluate_caption_run(args.run_id, config, args.split, args.beam_size)
         for name, value in sorted(captions.metrics.items()):
             print(f"{name}: {value:.3f}" if "cider" in name else f"{name}: {value:.2f}")
         for image, caption in captions.samples:
             print(f"{image}: {caption.text}")
+        return
+    if isinstance(config, DocumentConfig):
+        evaluation = evaluate_document_run(args.run_id, config, args.split or "test")
+        for name, value in sorted(evaluation.metrics.items()):
+            print(f"{name}: {value:.2f}")
+        print("\n".join(evaluation.samples))
         return
     result = evaluate_run(args.run_id, args.split, args.beam_size)
     for name, value in sorted(result.metrics.items()):
@@ -59,36 +69,33 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from pipelines.caption_run import is_caption_run
+    from pipelines.caption_export import export_caption_run
+    from pipelines.config import CaptioningConfig, DocumentConfig, TranslationConfig
     from pipelines.export import export_run
+    from pipelines.export_documents import export_document_run
+    from pipelines.run_model import load_run_config
 
-    if is_caption_run(args.run_id):
-        _export_captioner(args)
-        return
-    result = export_run(args.run_id, args.quantize, args.overwrite)
+    config = load_run_config(args.run_id)
+    if args.quantize and not isinstance(config, TranslationConfig):
+        raise UserError("--quantize is available for translation models only")
+    if isinstance(config, DocumentConfig):
+        result = export_document_run(args.run_id, config, args.overwrite)
+        compared = "predictions identical on {n}/{n} documents"
+    elif isinstance(config, CaptioningConfig):
+        result = export_caption_run(args.run_id, config, args.overwrite)
+        compared = f"relative |dgrid| {result.bundle.manifest.parity.max_rel_grid:.2e}, greedy captions identical on "
+        compared += "{n}/{n} photos"
+    else:
+        result = export_run(args.run_id, args.quantize, args.overwrite)
+        compared = "greedy identical on {n}/{n} sentences"
     parity = result.bundle.manifest.parity
     print(
         f"parity passed: max |dlogits| {parity.max_abs_logits:.2e} (tolerance {parity.tolerance:g}), "
-        f"greedy identical on {parity.greedy_sentences}/{parity.greedy_sentences} sentences"
+        + compared.format(n=parity.greedy_sentences)
     )
     for name, value in sorted(result.metrics.items()):
         if "bleu" in name:
             print(f"{name}: {value:.2f}")
-    print(result.model_uri)
-
-
-def _export_captioner(args: argparse.Namespace) -> None:
-    from pipelines.caption_export import export_caption_run
-
-    if args.quantize:
-        raise UserError("--quantize is not supported for captioning models yet")
-    result = export_caption_run(args.run_id, args.overwrite)
-    parity = result.bundle.manifest.parity
-    print(
-        f"parity passed: max |dlogits| {parity.max_abs_logits:.2e}, relative |dgrid| {parity.max_rel_grid:.2e} "
-        f"(tolerance {parity.tolerance:g}), greedy identical on {parity.greedy_sentences}/{parity.greedy_sentences} "
-        "photos"
-    )
     print(result.model_uri)
 
 
@@ -144,12 +151,11 @@ def _models(args: argparse.Namespace) -> None:
 
 def _translate(args: argparse.Namespace) -> None:
     from pipelines.alignment import text_grid
-    from pipelines.registry import resolve
     from pipelines.translate import search_settings, translate
 
     if not args.texts or not all(t.strip() for t in args.texts):
         raise UserError("give at least one non-empty sentence to translate")
-    bundle = resolve(args.model).bundle
+    bundle = _bundle_for(args.model, "translation")
     runtime = bundle.config.runtime.model_copy(update={"precision": args.precision or bundle.config.runtime.precision})
     settings = search_settings(bundle.config, bundle.codec, args.beam_size)
     for result in translate(bundle.backend(runtime), bundle.codec, args.texts, settings):
@@ -158,20 +164,68 @@ def _translate(args: argparse.Namespace) -> None:
             print(text_grid(result.attention, result.source_tokens, result.target_tokens), file=sys.stderr)
 
 
+def _documents(texts: list[str]) -> list[str]:
+    """Command-line documents: '-' reads standard input; empty documents are refused."""
+    documents = [sys.stdin.read() if text == "-" else text for text in texts]
+    if not documents or not all(d.strip() for d in documents):
+        raise UserError("give at least one non-empty document (or '-' to read one from standard input)")
+    return documents
+
+
+def _bundle_for(uri: str, task: str):
+    """The export ``uri`` names, which must hold a model of ``task``."""
+    from pipelines.registry import resolve
+
+    bundle = resolve(uri).bundle
+    if bundle.config.task != task:
+        raise UserError(f"{uri} holds a {bundle.config.task} model, not a {task} model")
+    return bundle
+
+
+def _classify(args: argparse.Namespace) -> None:
+    from pipelines.document_predict import classify, predict_documents
+    from pipelines.sentences import split_sentences
+
+    documents = _documents(args.texts)
+    bundle = _bundle_for(args.model, "classification")
+    encoded = bundle.codec.encode([split_sentences(d) for d in documents])
+    for prediction in predict_documents(bundle.backend(), encoded):
+        result = classify(prediction, bundle.codec)
+        cut = " (truncated)" if prediction.document.truncated else ""
+        print(f"{result.label}\t{result.probabilities[result.label]:.3f}{cut}")
+        if args.show_attention:
+            doc = prediction.document
+            for text, weight, words, weights in zip(
+                doc.sentences, prediction.sentence_weights, doc.words, prediction.word_weights
+            ):
+                top = sorted(zip(weights, words), reverse=True)[:3]
+                print(f"{weight:.2f}  {text}\n      top words: " + ", ".join(f"{w} {a:.2f}" for a, w in top),
+                      file=sys.stderr)  # fmt: skip
+
+
+def _summarize(args: argparse.Namespace) -> None:
+    from pipelines.document_predict import predict_documents, summarize
+    from pipelines.sentences import split_sentences
+
+    (document,) = _documents([args.text])
+    bundle = _bundle_for(args.model, "summarization")
+    (prediction,) = predict_documents(bundle.backend(), bundle.codec.encode([split_sentences(document)]))
+    for sentence in summarize(prediction, args.max_sentences, args.max_words):
+        print(f"{sentence.score:.3f}\t{sentence.text}" if args.scores else sentence.text)
+    if prediction.document.truncated:
+        print("attnops: note: the document was cut to the model's sentence and word limits", file=sys.stderr)
+
+
 def _caption(args: argparse.Namespace) -> None:
     import torch
 
-    from pipelines.caption_bundle import CaptionBundle
     from pipelines.caption_evaluate import caption_photos, caption_search_settings
     from pipelines.caption_figures import plot_caption_attention
     from pipelines.image_input import ImageRejected, open_image, photo_tensor
-    from pipelines.registry import resolve
 
     if not args.images:
         raise UserError("give at least one image file to caption")
-    bundle = resolve(args.model).bundle
-    if not isinstance(bundle, CaptionBundle):
-        raise UserError(f"{args.model} is a {bundle.config.task} model, not a captioning one")
+    bundle = _bundle_for(args.model, "captioning")
     photos = []
     for name in args.images:
         path = Path(name)
@@ -181,9 +235,10 @@ def _caption(args: argparse.Namespace) -> None:
             photos.append(photo_tensor(open_image(path.read_bytes()), bundle.manifest.image_size))
         except ImageRejected as exc:
             raise UserError(f"{path}: {exc.message}") from exc
-    settings = caption_search_settings(bundle.config, bundle.codec, args.beam_size)
+    sessions = bundle.backend()
     batch = torch.stack(photos)  # (N, 3, H, W)
-    captions = caption_photos(bundle.image_encoder(), bundle.backend(), bundle.codec, batch, settings)
+    settings = caption_search_settings(bundle.config, bundle.codec, args.beam_size)
+    captions = caption_photos(sessions.image_encoder, sessions.decoder, bundle.codec, batch, settings)
     for name, photo, caption in zip(args.images, batch, captions):
         print(f"{name}\t{caption.text}" if len(args.images) > 1 else caption.text)
         if args.figures:
@@ -228,6 +283,13 @@ def _beam_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 16:
         raise argparse.ArgumentTypeError(f"must be between 1 and 16, got {value}")
+    return value
+
+
+def _summary_sentences(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 20, got {value}")
     return value
 
 
@@ -333,6 +395,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     translate.set_defaults(func=_translate)
 
+    classify = commands.add_parser(
+        "classify",
+        help="classify documents locally with an exported HAN model (ONNX Runtime)",
+        description="Print the label and its probability for each TEXT (a document; '-' reads one from stdin).",
+    )
+    classify.add_argument("texts", nargs="*", metavar="TEXT", help="documents, or '-' for standard input")
+    classify.add_argument("--model", required=True, help=MODEL_URI_HELP)
+    classify.add_argument(
+        "--show-attention", action="store_true", help="print each sentence's and word's weight (on stderr)"
+    )
+    classify.set_defaults(func=_classify)
+
+    summarize = commands.add_parser(
+        "summarize",
+        help="summarize a document extractively with an exported model (ONNX Runtime)",
+        description="Print the selected sentences of TEXT (or of standard input with '-'), one per line, in "
+        "document order.",
+    )
+    summarize.add_argument("text", metavar="TEXT", help="the document, or '-' for standard input")
+    summarize.add_argument("--model", required=True, help=MODEL_URI_HELP)
+    summarize.add_argument(
+        "--max-sentences", type=_summary_sentences, default=3, help="sentences to select (1-20, default 3)"
+    )
+    summarize.add_argument("--max-words", type=_positive, help="optional word budget")
+    summarize.add_argument("--scores", action="store_true", help="prefix each sentence with its score")
+    summarize.set_defaults(func=_summarize)
+
     caption = commands.add_parser(
         "caption",
         help="caption photos locally with an exported captioner (ONNX Runtime)",
@@ -349,13 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the REST inference service (Ray Serve) in the foreground",
         description="Start a local Ray and the Serve app described by the Serve config (the same file "
-        "'serve run' takes) on 127.0.0.1, until Ctrl-C or SIGTERM. The model comes from the registry "
-        "(default models:/translation-de-en@champion) and follows its alias. --reload asks a running "
-        "service to pick up a new alias holder now.",
+        "'serve run' takes) on 127.0.0.1, until Ctrl-C or SIGTERM. Models come from the registry "
+        "(default models:/translation-de-en@champion; the config's args.tasks picks the tasks) and follow "
+        "their alias. --reload asks a running service to pick up new alias holders now.",
     )
     serve.add_argument("--config", help="Serve config YAML (default: serving/serve_config.yaml of this package)")
     serve.add_argument("--port", type=_positive, help="HTTP port (default: the config's, 8000)")
-    serve.add_argument("--model", help="model URI to serve instead of the config's")
+    serve.add_argument(
+        "--model",
+        action="append",
+        help="model URI to serve instead of the config's; repeat for several tasks (each deploys its task's model)",
+    )
     serve.add_argument("--reload", action="store_true", help="tell the service on --port to reload its model")
     serve.set_defaults(func=_serve)
 

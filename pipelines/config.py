@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from models.config import OptimConfig, Seq2SeqConfig
+from models.captioning import CaptionerConfig
+from models.config import HierarchicalConfig, OptimConfig, Seq2SeqConfig
 from pipelines.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,11 +30,19 @@ class TokenizerConfig(_Section):
     """Minimum pair frequency for a BPE merge."""
 
 
-class DataConfig(_Section):
-    dataset: str = "multi30k"
-    """A folder under the data root (local copy) or a Hugging Face hub dataset id."""
+class _DataSection(_Section):
     root: str | None = None
     """Data root; default $ATTNOPS_DATA_DIR, else ../shared/data beside the repository."""
+
+    def data_root(self) -> Path:
+        """Resolve the data root from the config, the environment or the default."""
+        root = self.root or os.environ.get(DATA_DIR_ENV) or str(REPO_ROOT.parent / "shared" / "data")
+        return Path(root).expanduser().resolve()
+
+
+class DataConfig(_DataSection):
+    dataset: str = "multi30k"
+    """A folder under the data root (local copy) or a Hugging Face hub dataset id."""
     source_lang: Literal["de", "en"] = "de"
     target_lang: Literal["de", "en"] = "en"
     hub_splits: dict[str, str] = {"train": "train", "val": "validation", "test_2016_flickr": "test"}
@@ -46,13 +55,45 @@ class DataConfig(_Section):
     """Training pairs with a longer (tokenized) side are dropped."""
     tokenizer: TokenizerConfig = TokenizerConfig()
 
-    def data_root(self) -> Path:
-        """Resolve the data root from the config, the environment or the default."""
-        root = self.root or os.environ.get(DATA_DIR_ENV) or str(REPO_ROOT.parent / "shared" / "data")
-        return Path(root).expanduser().resolve()
+
+class DocumentDataConfig(_DataSection):
+    """A corpus of documents with a category and an extractive summary (BBC News Summary)."""
+
+    dataset: str = "bbc_news_summary"
+    """A folder under the data root holding ``<dataset>.jsonl.gz``."""
+    val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    split_seed: int = 13
+    """Seed of the stratified train/val/test split (fixed, so every run sees the same test set)."""
+    max_sentences: int = Field(40, ge=1)
+    """Sentences kept per document; later ones are dropped (and a served answer says so)."""
+    max_words: int = Field(60, ge=1)
+    """Words kept per sentence."""
+    vocab_size: int = Field(30000, ge=100)
+    """Word vocabulary size (lowercased words of the training documents)."""
+    min_frequency: int = Field(2, ge=1)
+    max_train_examples: int | None = Field(None, ge=1)
+    """Use only the first N training documents (None: all)."""
+
+
+class CaptionDataConfig(_DataSection):
+    """Photos with several reference captions each (flickr8k_mini: ``captions.jsonl.gz`` and ``images/``)."""
+
+    dataset: str = "flickr8k_mini"
+    """A folder under the data root."""
+    min_word_frequency: int = Field(5, ge=1)
+    """Words seen fewer times in the training captions become ``<unk>``."""
+    augment: Literal["none", "hflip"] = "none"
+    """Training augmentation: hflip also trains on left-right mirrored photos (their grids are cached too)."""
+    max_train_examples: int | None = Field(None, ge=1)
+    """Use only the first N training photos (None: all)."""
+    max_eval_examples: int | None = Field(None, ge=1)
+    """Use only the first N validation and test photos (None: all)."""
 
 
 class TrainConfig(_Section):
+    """Settings every task's training shares."""
+
     max_epochs: int = Field(10, ge=1)
     max_steps: int = Field(-1, ge=-1)
     """Stop after this many optimizer steps (-1: no limit)."""
@@ -62,15 +103,20 @@ class TrainConfig(_Section):
     seed: int = 42
     optim: OptimConfig = OptimConfig()
     early_stopping_patience: int = Field(3, ge=0)
-    """Stop when val BLEU has not improved for this many epochs (0: never)."""
+    """Stop when the validation metric has not improved for this many epochs (0: never)."""
+    num_threads: int | None = Field(None, ge=1)
+    """Torch CPU threads (None: all cores)."""
+
+
+class DecodingTrainConfig(TrainConfig):
+    """Training settings of models that generate text with search."""
+
     eval_beam_size: int = Field(4, ge=1, le=16)
     """Beam size of the final test evaluation."""
     max_decode_length: int = Field(80, ge=1)
     """Longest translation search may produce."""
     length_penalty: float = Field(0.6, ge=0.0)
     """GNMT length-penalty alpha for beam search."""
-    num_threads: int | None = Field(None, ge=1)
-    """Torch CPU threads (None: all cores)."""
 
 
 class TrackingConfig(_Section):
@@ -78,7 +124,7 @@ class TrackingConfig(_Section):
     """MLflow experiment name."""
     run_name: str | None = None
     heatmap_sentences: int = Field(4, ge=0)
-    """Attention heat-maps logged for the first N test sentences."""
+    """Attention heat-maps (or highlighted documents) logged for the first N test examples."""
     system_metrics: bool = True
     """Log CPU/memory (and GPU) usage while training."""
 
@@ -103,7 +149,8 @@ class ExportConfig(_Section):
     parity_tolerance: float = Field(1e-4, gt=0.0)
     """Largest allowed |logits(PyTorch) - logits(ONNX Runtime)| on fresh inputs."""
     parity_split: str = "test_2016_flickr"
-    """Split whose greedy translations must be identical between PyTorch and ONNX Runtime."""
+    """Split whose predictions (greedy translations, labels, selected sentences) must be identical
+    between PyTorch and ONNX Runtime."""
 
 
 class RegistryConfig(_Section):
@@ -115,11 +162,18 @@ class RegistryConfig(_Section):
     """A candidate may score this much below the alias holder and still be promoted."""
 
 
-class ExperimentConfig(_Section):
-    task: Literal["translation"] = "translation"
-    model: Seq2SeqConfig = Seq2SeqConfig()
-    data: DataConfig = DataConfig()
-    train: TrainConfig = TrainConfig()
+class SummaryConfig(_Section):
+    """How an extractive summary is chosen and scored."""
+
+    max_sentences: int = Field(3, ge=1)
+    """Sentences selected (the top-scoring ones, returned in document order); lead-3 uses 3 too."""
+    max_words: int | None = Field(None, ge=1)
+    """Optional word budget: stop adding sentences once it would be exceeded."""
+
+
+class _ExperimentBase(_Section):
+    """Sections every task shares; each task adds ``task``, ``model`` and ``data``."""
+
     tracking: TrackingConfig = TrackingConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     export: ExportConfig = ExportConfig()
@@ -131,6 +185,41 @@ class ExperimentConfig(_Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+class TranslationConfig(_ExperimentBase):
+    task: Literal["translation"] = "translation"
+    model: Seq2SeqConfig = Seq2SeqConfig()
+    data: DataConfig = DataConfig()
+    train: DecodingTrainConfig = DecodingTrainConfig()
+
+
+class DocumentConfig(_ExperimentBase):
+    """Hierarchical attention over a document: classification, or extractive summarization."""
+
+    task: Literal["classification", "summarization"]
+    model: HierarchicalConfig = HierarchicalConfig()
+    data: DocumentDataConfig = DocumentDataConfig()
+    train: TrainConfig = TrainConfig()
+    summary: SummaryConfig = SummaryConfig()
+
+
+class CaptioningConfig(_ExperimentBase):
+    """Show, Attend and Tell: an LSTM with soft attention over a pretrained encoder's region grid."""
+
+    task: Literal["captioning"] = "captioning"
+    model: CaptionerConfig = CaptionerConfig()
+    data: CaptionDataConfig = CaptionDataConfig()
+    train: DecodingTrainConfig = DecodingTrainConfig(max_decode_length=30, eval_beam_size=3, early_stopping_patience=5)
+    tracking: TrackingConfig = TrackingConfig(experiment="attnops-captioning", heatmap_sentences=4)
+    export: ExportConfig = ExportConfig(parity_split="test")
+    registry: RegistryConfig = RegistryConfig(model_name="captioning-flickr8k", gate_metric="test_cider")
+
+
+ExperimentConfig = Annotated[TranslationConfig | DocumentConfig | CaptioningConfig, Field(discriminator="task")]
+"""Any task's experiment; ``task`` (default ``translation``) picks the schema."""
+_EXPERIMENT = TypeAdapter(ExperimentConfig)
+TASKS = ("translation", "classification", "summarization", "captioning")
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -159,7 +248,8 @@ def _apply_override(tree: dict[str, Any], override: str) -> None:
 def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        loc = item["loc"][1:] if item["loc"] and item["loc"][0] in TASKS else item["loc"]  # drop the union tag
+        key = ".".join(str(p) for p in loc) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             message = "unknown key"
@@ -186,7 +276,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
             raise UserError(f"config file {path} must hold a mapping of sections, got {type(tree).__name__}")
     for override in overrides:
         _apply_override(tree, override)
+    tree.setdefault("task", "translation")
     try:
-        return ExperimentConfig.model_validate(tree)
+        return _EXPERIMENT.validate_python(tree)
     except ValidationError as exc:
         raise UserError(f"invalid config{f' {path}' if path else ''}: {_describe(exc)}") from exc

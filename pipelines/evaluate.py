@@ -9,7 +9,7 @@ from pathlib import Path
 
 from models.search import DecodingBackend, SearchSettings
 from pipelines import tracking
-from pipelines.config import ExperimentConfig
+from pipelines.config import TranslationConfig
 from pipelines.data import TEST_SPLITS, ParallelSplit, load_corpus
 from pipelines.errors import UserError
 from pipelines.heatmaps import plot_attention
@@ -30,7 +30,7 @@ class EvaluationResult:
     heatmaps: list[Path]
 
 
-def metric_suffix(config: ExperimentConfig, beam_size: int | None) -> str:
+def metric_suffix(config: TranslationConfig, beam_size: int | None) -> str:
     """Metric names carry the beam size only when it is not the config's evaluation beam."""
     return "" if beam_size in (None, config.train.eval_beam_size) else f"_beam{beam_size}"
 

@@ -40,7 +40,7 @@ class ExportResult:
     metrics: dict[str, float]
 
 
-def _pip_requirements() -> list[str]:
+def pip_requirements() -> list[str]:
     return [f"{name}=={importlib.metadata.version(name)}" for name in _REQUIREMENTS]
 
 
@@ -112,7 +112,7 @@ def export_run(run_id: str, quantize: str | None = None, overwrite: bool = False
             example,
             output,
             {"beam_size": settings.beam_size},
-            _pip_requirements(),
+            pip_requirements(),
         )
         tracking.set_tags({EXPORT_TAG: model_uri})
     return ExportResult(run_id, model_uri, bundle, metrics)

@@ -133,23 +133,37 @@ def export_graphs(model: Seq2Seq, folder: Path, opset: int) -> GraphSpecs:
         state = model.encode(src, src_mask)
     tokens = torch.full((2,), model.special.bos, dtype=torch.long)
     exports = [
-        (_EncoderGraph(model, specs), (src, src_mask), specs.encoder),
-        (_DecoderStepGraph(model, specs), (tokens, *(getattr(state, n) for n in specs.state_fields)), specs.decoder),
+        (_EncoderGraph(model, specs).eval(), (src, src_mask), specs.encoder),
+        (
+            _DecoderStepGraph(model, specs).eval(),
+            (tokens, *(getattr(state, n) for n in specs.state_fields)),
+            specs.decoder,
+        ),
     ]
+    for module, args, spec in exports:
+        export_graph(module, args, folder / spec.file(), spec, opset)
+    return specs
+
+
+def export_graph(module: nn.Module, args: tuple[Tensor, ...], path: Path, spec: GraphSpec, opset: int) -> Path:
+    """Export ``module`` (in eval mode) with ``spec``'s names and dynamic axes, self-contained, fp32.
+
+    The TorchScript-based exporter is used: the dynamo exporter cannot trace packed sequences. It
+    restores the module's training flag afterwards, so pass it in eval mode.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on packed sequences and constant sizes; parity checks
-        for module, args, spec in exports:
-            torch.onnx.export(
-                module,
-                args,
-                str(folder / spec.file()),
-                dynamo=False,
-                opset_version=opset,
-                input_names=list(spec.inputs),
-                output_names=list(spec.outputs),
-                dynamic_axes=spec.dynamic_axes,
-            )
-    return specs
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(spec.inputs),
+            output_names=list(spec.outputs),
+            dynamic_axes=spec.dynamic_axes,
+        )
+    return path
 
 
 def quantize_graphs(specs: GraphSpecs, folder: Path) -> None:

@@ -20,12 +20,16 @@ BUNDLE_ARTIFACT = "bundle"
 """Key of the bundle folder in the pyfunc model's artifacts."""
 
 
-class TranslatorModel(mlflow.pyfunc.PythonModel):
-    """Input: a ``text`` column of source sentences. Output: a ``translation`` column. Param: ``beam_size``."""
+class BundleModel(mlflow.pyfunc.PythonModel):
+    """A pyfunc model that opens its bundle and ONNX Runtime sessions when MLflow loads it."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         self.bundle = load_bundle(Path(context.artifacts[BUNDLE_ARTIFACT]))
         self.backend = self.bundle.backend()
+
+
+class TranslatorModel(BundleModel):
+    """Input: a ``text`` column of source sentences. Output: a ``translation`` column. Param: ``beam_size``."""
 
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None

@@ -6,7 +6,6 @@ held it (tag ``attnops.alias_history.<alias>``), which is what ``rollback`` walk
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -15,8 +14,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from pipelines import tracking
-from pipelines.bundle import MANIFEST, Bundle, load_bundle
-from pipelines.caption_bundle import CaptionBundle, load_caption_bundle
+from pipelines.bundle import Bundle, load_bundle
+from pipelines.config import TranslationConfig
 from pipelines.errors import UserError
 from pipelines.export import EXPORT_TAG
 from pipelines.pyfunc_model import BUNDLE_ARTIFACT
@@ -33,7 +32,7 @@ class ResolvedModel:
     """An exported model fetched from a URI, with where it came from in the registry (if it did)."""
 
     uri: str
-    bundle: Bundle | CaptionBundle
+    bundle: Bundle
     name: str | None = None
     version: str | None = None
     alias: str | None = None
@@ -106,7 +105,7 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
     version_tags = {
         "task": config.task,
         "attention": config.model.attention,
-        "decoder": getattr(config.model, "decoder", "-"),
+        **({"decoder": config.model.decoder} if isinstance(config, TranslationConfig) else {}),
         "gate_metric": gate,
         "gate_value": f"{metrics[gate]:.4f}",
         "gate_tolerance": f"{config.registry.gate_tolerance:g}",
@@ -189,14 +188,12 @@ def rollback(name: str, alias: str = DEFAULT_ALIAS) -> Promotion:
     return Promotion(name, alias, history[-1], current, forced=False)
 
 
-def fetch_bundle(model_uri: str) -> Bundle | CaptionBundle:
-    """Download an exported model (any URI MLflow resolves) and open its bundle, as its manifest's task says."""
+def fetch_bundle(model_uri: str) -> Bundle:
+    """Download an exported model (any URI MLflow resolves) and open its bundle."""
     root = tracking.download_uri(model_uri)
     folder = root / "artifacts" / BUNDLE_ARTIFACT
     if not folder.is_dir():
         raise UserError(f"{model_uri} is not an attnops ONNX export")
-    if (folder / MANIFEST).is_file() and json.loads((folder / MANIFEST).read_text()).get("task") == "captioning":
-        return load_caption_bundle(folder)
     return load_bundle(folder)
 
 

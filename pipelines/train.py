@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytorch_lightning as pl
-import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from models.translation import TranslationModule
 from pipelines import tracking
 from pipelines.batching import PairDataset, make_loader
-from pipelines.config import ExperimentConfig
+from pipelines.config import TranslationConfig
 from pipelines.data import TEST_SPLITS, ParallelSplit, load_corpus
 from pipelines.errors import UserError
 from pipelines.evaluate import EvaluationResult, evaluate_backend, log_evaluation
+from pipelines.fitting import fit, training_run
 from pipelines.metrics import bleu_metric
-from pipelines.run_model import CHECKPOINT_ARTIFACT, CONFIG_ARTIFACT, TOKENIZER_ARTIFACT, load_weights
+from pipelines.run_model import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT, load_weights
 from pipelines.tokenizer import TextCodec
 from pipelines.translate import search_settings
 
@@ -45,24 +41,14 @@ def _pairs(codec: TextCodec, data: ParallelSplit, max_tokens: int | None = None)
     return PairDataset([sources[i] for i in keep], [targets[i] for i in keep], [data.targets[i] for i in keep])
 
 
-def train(config: ExperimentConfig, config_path: Path | None = None) -> TrainResult:
+def train(config: TranslationConfig, config_path: Path | None = None) -> TrainResult:
     """Run one tracked training run and return its id, best checkpoint and test figures.
 
     The data is loaded before the run is created, so bad data paths leave the tracking store as it was.
     """
-    pl.seed_everything(config.train.seed, workers=True, verbose=False)
-    if config.train.num_threads:
-        torch.set_num_threads(config.train.num_threads)
     corpus = load_corpus(config.data)
-    work = Path(tempfile.mkdtemp(prefix="attnops-train-"))
-    with tracking.start_run(
-        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics
-    ) as run_id:
-        tracking.log_params(config.flat())
+    with training_run(config, config_path) as (run_id, work):
         tracking.log_params({f"data.size.{split}": len(data) for split, data in corpus.items()})
-        tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
-        if config_path is not None:
-            tracking.log_artifact(config_path, "source_config")
 
         codec = TextCodec.train(corpus["train"].sources, corpus["train"].targets, config.data.tokenizer)
         tracking.log_artifact(codec.save(work / "tokenizer"), TOKENIZER_ARTIFACT)
@@ -83,34 +69,15 @@ def train(config: ExperimentConfig, config_path: Path | None = None) -> TrainRes
             text_metric=bleu_metric(codec),
             val_max_length=config.train.max_decode_length,
         )
-        checkpoint = ModelCheckpoint(
-            dirpath=work / "checkpoints", filename="best", monitor="val_bleu", mode="max", save_weights_only=True
-        )
-        callbacks: list[pl.Callback] = [checkpoint, tracking.EpochMetrics()]
-        if config.train.early_stopping_patience:
-            callbacks.append(
-                EarlyStopping(monitor="val_bleu", mode="max", patience=config.train.early_stopping_patience)
-            )
-        train_loader = make_loader(train_set, config.train.batch_size, True, codec.special, config.train.seed)
-        steps_per_epoch = len(train_loader)
-        trainer = pl.Trainer(
-            max_epochs=config.train.max_epochs,
-            max_steps=config.train.max_steps,
-            # A step limit shorter than an epoch still ends with a validation (checkpoint and BLEU need it).
-            val_check_interval=min(config.train.max_steps, steps_per_epoch) if config.train.max_steps > 0 else None,
-            gradient_clip_val=config.train.grad_clip or None,
-            callbacks=callbacks,
-            logger=False,
-            default_root_dir=work,
-            num_sanity_val_steps=0,
-            enable_model_summary=False,
-        )
-        trainer.fit(
+        best = fit(
             module,
-            train_dataloaders=train_loader,
-            val_dataloaders=make_loader(_pairs(codec, corpus["val"]), config.train.batch_size, False, codec.special),
+            make_loader(train_set, config.train.batch_size, True, codec.special, config.train.seed),
+            make_loader(_pairs(codec, corpus["val"]), config.train.batch_size, False, codec.special),
+            config.train,
+            monitor="val_bleu",
+            mode="max",
+            work=work,
         )
-        best = Path(checkpoint.best_model_path)
         tracking.log_artifact(best, str(Path(CHECKPOINT_ARTIFACT).parent))
 
         model = load_weights(module.model, best)

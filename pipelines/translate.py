@@ -8,11 +8,11 @@ from torch import Tensor
 
 from models.search import DecodingBackend, SearchSettings, decode
 from pipelines.batching import pad_sources
-from pipelines.config import ExperimentConfig
+from pipelines.config import TranslationConfig
 from pipelines.tokenizer import TextCodec
 
 
-def search_settings(config: ExperimentConfig, codec: TextCodec, beam_size: int | None = None) -> SearchSettings:
+def search_settings(config: TranslationConfig, codec: TextCodec, beam_size: int | None = None) -> SearchSettings:
     """The config's decoding settings, with an optional other beam size."""
     special = codec.special
     return SearchSettings(

@@ -20,9 +20,20 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from serving.caption_schemas import CaptionOptions, CaptionRequest, CaptionResponse
-from serving.captioner import CaptionModel
-from serving.schemas import ModelStatus, TranslateRequest, TranslateResponse
-from serving.translator import RequestRejected, Translator
+from serving.captioner import CaptionModel, CaptionUpload
+from serving.config import DEFAULT_DOCUMENT_MODELS
+from serving.documents import DocumentModel
+from serving.replica import RequestRejected
+from serving.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    ModelStatus,
+    SummarizeRequest,
+    SummarizeResponse,
+    TranslateRequest,
+    TranslateResponse,
+)
+from serving.translator import Translator
 
 TOKEN_ENV = "ATTNOPS_API_TOKEN"
 RETRY_AFTER_S = 1
@@ -31,7 +42,8 @@ MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 
 api = FastAPI(
     title="attnops",
-    description="Attention models behind a REST API: translation now; one model deployment per task.",
+    description="Attention models behind a REST API: translation, document classification, extractive "
+    "summarization and image captioning; one model deployment per task.",
     version="1",
 )
 
@@ -59,8 +71,25 @@ def _busy() -> JSONResponse:
     )
 
 
-async def _caption_input(request: Request) -> tuple[bytes, CaptionOptions]:
-    """The image file and the options of a caption request, from multipart form data or JSON."""
+DEPLOYMENTS = {
+    "translation": "Translator",
+    "classification": "Classifier",
+    "summarization": "Summarizer",
+    "captioning": "Captioner",
+}
+"""The deployment that serves each task, by its name in the Serve config."""
+_DEPLOYMENT_CLASSES = {
+    "translation": Translator,
+    "classification": DocumentModel,
+    "summarization": DocumentModel,
+    "captioning": CaptionModel,
+}
+
+
+async def _caption_upload(request: Request) -> CaptionUpload:
+    """The image file and options of a caption request, from multipart form data or JSON (base64)."""
+    if int(request.headers.get("content-length") or 0) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"request body is over the limit of {MAX_UPLOAD_BYTES} bytes")
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if kind == "application/json":
@@ -69,49 +98,69 @@ async def _caption_input(request: Request) -> tuple[bytes, CaptionOptions]:
                 data = base64.b64decode(body.image, validate=True)
             except binascii.Error as exc:
                 raise HTTPException(400, f"image: not valid base64 ({exc})") from exc
-            return data, CaptionOptions.model_validate(body.model_dump(exclude={"image"}))
+            return CaptionUpload(data, CaptionOptions.model_validate(body.model_dump(exclude={"image"})))
         if kind == "multipart/form-data":
             form = await request.form()
             upload = form.get("image")
             if upload is None or isinstance(upload, str):
                 raise HTTPException(422, "multipart body needs a file field named 'image'")
             fields = {key: value for key, value in form.items() if key != "image"}
-            return await upload.read(), CaptionOptions.model_validate(fields)
+            return CaptionUpload(await upload.read(), CaptionOptions.model_validate(fields))
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from exc
     raise HTTPException(415, "send the image as multipart/form-data (field 'image') or application/json (base64)")
 
 
+async def _call(handles: dict[str, DeploymentHandle], task: str, method: str, body: Any) -> Any:
+    """Call a model deployment; its rejections become their 4xx, a full queue a 503 with Retry-After."""
+    handle = handles.get(task)
+    if handle is None:
+        raise HTTPException(404, f"this service has no {task} model deployed")
+    try:
+        return await getattr(handle, method).remote(body)
+    except BackPressureError:
+        return _busy()
+    except Exception as exc:
+        cause = getattr(exc, "cause", exc)  # Ray wraps a replica's exception; the cause is ours
+        if isinstance(cause, RequestRejected):
+            raise HTTPException(cause.status, cause.message) from exc
+        raise
+
+
 @serve.deployment(max_ongoing_requests=512, max_queued_requests=1024)
 @serve.ingress(api)
 class Gateway:
-    def __init__(self, translator: DeploymentHandle | None, captioner: DeploymentHandle | None = None) -> None:
-        self.translator = translator
-        self.captioner = captioner
+    def __init__(self, models: dict[str, DeploymentHandle]) -> None:
+        self.models = models
+        """Model deployment handles by task."""
+
+    async def _statuses(self) -> list[ModelStatus]:
+        return [await handle.status.remote() for handle in self.models.values()]
 
     @api.get("/healthz", summary="the gateway is up")
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz", summary="a model is loaded and answering")
+    @api.get("/readyz", summary="every deployed model is loaded and answering")
     async def readyz(self) -> JSONResponse:
-        statuses: list[ModelStatus] = [await handle.status.remote() for handle in self._handles()]
+        statuses = await self._statuses()
         ready = all(status.model is not None for status in statuses)
-        models = [status.model and status.model.model_dump() for status in statuses]
-        body = {"ready": ready, "model": models[0], "models": models}
+        first = statuses[0].model if statuses else None
+        body = {
+            "ready": ready,
+            "model": first and first.model_dump(),
+            "models": {status.task: status.model and status.model.model_dump() for status in statuses},
+        }
         return JSONResponse(body, 200 if ready else 503)
 
     @api.get("/v1/models", dependencies=[Depends(_authorize)], response_model=list[ModelStatus])
     async def models(self) -> list[ModelStatus]:
-        return [await handle.status.remote() for handle in self._handles()]
+        return await self._statuses()
 
     @api.post("/v1/models/reload", dependencies=[Depends(_authorize)], response_model=list[ModelStatus])
     async def reload(self) -> list[ModelStatus]:
-        """Follow the registry alias now instead of waiting for the next poll."""
-        return [await handle.reload.remote() for handle in self._handles()]
-
-    def _handles(self) -> list[DeploymentHandle]:
-        return [handle for handle in (self.translator, self.captioner) if handle is not None]
+        """Follow the registry aliases now instead of waiting for the next poll."""
+        return [await handle.reload.remote() for handle in self.models.values()]
 
     @api.post(
         "/v1/translate",
@@ -120,17 +169,27 @@ class Gateway:
         response_model_exclude_none=True,
     )
     async def translate(self, body: TranslateRequest) -> Any:
-        if self.translator is None:
-            raise HTTPException(404, "no translation model is deployed")
-        try:
-            return await self.translator.translate.remote(body)
-        except BackPressureError:
-            return _busy()
-        except Exception as exc:
-            cause = getattr(exc, "cause", exc)  # Ray wraps a replica's exception; the cause is ours
-            if isinstance(cause, RequestRejected):
-                raise HTTPException(cause.status, cause.message) from exc
-            raise
+        return await _call(self.models, "translation", "translate", body)
+
+    @api.post(
+        "/v1/classify",
+        dependencies=[Depends(_authorize), Depends(_require_json)],
+        response_model=ClassifyResponse,
+        response_model_exclude_none=True,
+    )
+    async def classify(self, body: ClassifyRequest) -> Any:
+        """The label and class probabilities of each document; word and sentence weights on request."""
+        return await _call(self.models, "classification", "classify", body)
+
+    @api.post(
+        "/v1/summarize",
+        dependencies=[Depends(_authorize), Depends(_require_json)],
+        response_model=SummarizeResponse,
+        response_model_exclude_none=True,
+    )
+    async def summarize(self, body: SummarizeRequest) -> Any:
+        """The document's best sentences (extractive), in document order, with their scores."""
+        return await _call(self.models, "summarization", "summarize", body)
 
     @api.post(
         "/v1/caption",
@@ -140,33 +199,32 @@ class Gateway:
         summary="caption a photo: multipart upload (field 'image') or JSON with the file base64-encoded",
     )
     async def caption(self, request: Request) -> Any:
-        if self.captioner is None:
-            raise HTTPException(404, "no captioning model is deployed")
-        if int(request.headers.get("content-length") or 0) > MAX_UPLOAD_BYTES:
-            raise HTTPException(413, f"request body is over the limit of {MAX_UPLOAD_BYTES} bytes")
-        data, options = await _caption_input(request)
-        try:
-            return await self.captioner.caption.remote(data, options)
-        except BackPressureError:
-            return _busy()
-        except Exception as exc:
-            cause = getattr(exc, "cause", exc)
-            if isinstance(cause, RequestRejected):
-                raise HTTPException(cause.status, cause.message) from exc
-            raise
+        """The photo's caption; with ``return_attention``, each word's attention over the region grid."""
+        if "captioning" not in self.models:
+            raise HTTPException(404, "this service has no captioning model deployed")
+        return await _call(self.models, "captioning", "caption", await _caption_upload(request))
 
 
-def application(options: dict[str, dict[str, Any]]) -> serve.Application:
-    """The app graph, with per-deployment options (as in the Serve config's ``deployments``).
-
-    Each task's deployment is built when the options name it; with neither named, the Translator is.
-    """
-    named = {name for name in ("Translator", "CaptionModel") if name in options} or {"Translator"}
-    translator = Translator.options(**options.get("Translator", {})).bind() if "Translator" in named else None
-    captioner = CaptionModel.options(**options["CaptionModel"]).bind() if "CaptionModel" in named else None
-    return Gateway.options(**options.get("Gateway", {})).bind(translator, captioner)
+def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
+    """The app graph: the gateway and one model deployment per task in ``tasks``, with per-deployment
+    options (as in the Serve config's ``deployments``)."""
+    models = {}
+    for task in tasks:
+        name = DEPLOYMENTS[task]
+        deployment = _DEPLOYMENT_CLASSES[task]
+        settings = options.get(name, {})
+        user_config = settings.get("user_config") or {}
+        if task in DEFAULT_DOCUMENT_MODELS:  # the document class serves either task; say which, and what by default
+            user_config = {"model_uri": DEFAULT_DOCUMENT_MODELS[task], **user_config, "task": task}
+        models[task] = deployment.options(name=name, **{**settings, "user_config": user_config}).bind()
+    return Gateway.options(**options.get("Gateway", {})).bind(models)
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:
-    """Serve's application builder (``import_path: serving.app:build_app``); options come from the config."""
-    return application({})
+    """Serve's application builder (``import_path: serving.app:build_app``); ``args.tasks`` picks the
+    model deployments (default: translation); their options come from the config."""
+    tasks = tuple(args.get("tasks") or ("translation",))
+    unknown = sorted(set(tasks) - set(DEPLOYMENTS))
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown} in the app's args; known: {', '.join(DEPLOYMENTS)}")
+    return application({}, tasks)

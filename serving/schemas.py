@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 MAX_BEAM_SIZE = 8
+MAX_SUMMARY_SENTENCES = 20
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TranslateRequest(_Body):
-    text: str | None = Field(None, description="One sentence to translate.")
-    texts: list[str] | None = Field(None, description="Several sentences, translated in one request.")
-    beam_size: int | None = Field(None, ge=1, le=MAX_BEAM_SIZE, description="Default: the model's config.")
-    max_length: int | None = Field(None, ge=1, le=512, description="Longest translation in tokens.")
-    return_attention: bool = False
+class _TextOrTexts(_Body):
+    """``text`` (one item) or ``texts`` (several), never both, never blank."""
+
+    text: StrictStr | None = None
+    texts: list[StrictStr] | None = None
 
     @field_validator("text")
     @classmethod
@@ -30,20 +32,52 @@ class TranslateRequest(_Body):
     def _texts_not_blank(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
             if not value:
-                raise ValueError("must hold at least one sentence")
+                raise ValueError("must hold at least one text")
             blank = [i for i, text in enumerate(value) if not text.strip()]
             if blank:
-                raise ValueError(f"sentences {blank} are empty")
+                raise ValueError(f"texts {blank} are empty")
         return value
 
     @model_validator(mode="after")
-    def _one_of_text_or_texts(self) -> TranslateRequest:
+    def _one_of_text_or_texts(self) -> _TextOrTexts:
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' or 'texts'")
         return self
 
-    def sentences(self) -> list[str]:
+    def items(self) -> list[str]:
         return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class TranslateRequest(_TextOrTexts):
+    text: StrictStr | None = Field(None, description="One sentence to translate.")
+    texts: list[StrictStr] | None = Field(None, description="Several sentences, translated in one request.")
+    beam_size: int | None = Field(None, ge=1, le=MAX_BEAM_SIZE, description="Default: the model's config.")
+    max_length: int | None = Field(None, ge=1, le=512, description="Longest translation in tokens.")
+    return_attention: bool = False
+
+    def sentences(self) -> list[str]:
+        return self.items()
+
+
+class ClassifyRequest(_TextOrTexts):
+    text: StrictStr | None = Field(None, description="One document (paragraphs separated by blank lines).")
+    texts: list[StrictStr] | None = Field(None, description="Several documents, classified in one request.")
+    return_attention: bool = Field(False, description="Also return the word and sentence attention weights.")
+
+
+class SummarizeRequest(_Body):
+    text: StrictStr = Field(description="The document to summarize (paragraphs separated by blank lines).")
+    mode: Literal["extractive"] = "extractive"
+    max_sentences: int = Field(3, ge=1, le=MAX_SUMMARY_SENTENCES, description="Sentences in the summary.")
+    max_words: int | None = Field(None, ge=1, le=5000, description="Optional word budget.")
+    return_attention: bool = False
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
 
 
 class Attention(_Body):
@@ -76,3 +110,36 @@ class ModelStatus(_Body):
     last_error: str | None = Field(description="The last failed load or swap; the previous model keeps serving.")
     batches: int = Field(0, description="Batches decoded by this replica since it started.")
     largest_batch: int = Field(0, description="Most sentences decoded together so far.")
+
+
+class SentenceAttention(_Body):
+    text: str
+    weight: float = Field(description="Sentence-level attention weight.")
+    words: list[str]
+    word_weights: list[float] = Field(description="Word-level attention weights within the sentence (sum to 1).")
+
+
+class DocumentLabel(_Body):
+    label: str
+    probabilities: dict[str, float]
+    truncated: bool = Field(description="True when the document was cut to the model's sentence or word limits.")
+    attention: list[SentenceAttention] | None = None
+
+
+class ClassifyResponse(_Body):
+    results: list[DocumentLabel]
+    model: ServedModel
+
+
+class SummarySentence(_Body):
+    index: int = Field(description="Position of the sentence in the document (0-based).")
+    text: str
+    score: float = Field(description="Probability that the sentence belongs in the summary.")
+
+
+class SummarizeResponse(_Body):
+    summary: str
+    sentences: list[SummarySentence]
+    truncated: bool = Field(description="True when the document was cut to the model's sentence or word limits.")
+    attention: list[SentenceAttention] | None = None
+    model: ServedModel

@@ -57,7 +57,26 @@ def absolute_tracking_uri(uri: str) -> str:
     return uri
 
 
-def run_service(config_path: Path, port: int | None, model_uri: str | None) -> None:
+def served_tasks(config: dict[str, Any], options: dict[str, dict[str, Any]], model_uris: list[str]) -> tuple[str, ...]:
+    """The tasks to deploy: those of ``model_uris`` (which then set their deployment's ``model_uri``),
+    else the application's ``args.tasks``, else translation alone."""
+    from pipelines.registry import resolve
+    from serving.app import DEPLOYMENTS
+
+    if not model_uris:
+        return tuple(config["applications"][0].get("args", {}).get("tasks") or ("translation",))
+    tasks = []
+    for uri in model_uris:
+        task = resolve(uri).bundle.config.task
+        if task in tasks:
+            raise UserError(f"two --model URIs of the same task ({task}); give one per task")
+        tasks.append(task)
+        entry = options.setdefault(DEPLOYMENTS[task], {})
+        entry["user_config"] = {**entry.get("user_config", {}), "model_uri": uri}
+    return tuple(tasks)
+
+
+def run_service(config_path: Path, port: int | None, model_uris: list[str] | None = None) -> None:
     """Start a local Ray, deploy the app on 127.0.0.1 (or the config's host), block until a signal."""
     import ray
     from ray import serve
@@ -68,9 +87,7 @@ def run_service(config_path: Path, port: int | None, model_uri: str | None) -> N
     http = {**config.get("http_options", {}), **({"port": port} if port else {})}
     http.setdefault("host", "127.0.0.1")
     options = deployment_options(config)
-    if model_uri:
-        translator = options.setdefault("Translator", {})
-        translator["user_config"] = {**translator.get("user_config", {}), "model_uri": model_uri}
+    tasks = served_tasks(config, options, model_uris or [])
     env = {key: os.environ[key] for key in ("ATTNOPS_API_TOKEN",) if key in os.environ}
     env["MLFLOW_TRACKING_URI"] = absolute_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
     stop = threading.Event()
@@ -82,7 +99,7 @@ def run_service(config_path: Path, port: int | None, model_uri: str | None) -> N
         app = config["applications"][0]
         name = app.get("name", "attnops")
         try:
-            serve.run(application(options), name=name, route_prefix=app.get("route_prefix", "/"))
+            serve.run(application(options, tasks), name=name, route_prefix=app.get("route_prefix", "/"))
         except RuntimeError as exc:
             raise UserError(f"the service did not start: {_deployment_error(name) or exc}") from exc
         url = f"http://{http['host']}:{http.get('port', 8000)}"

@@ -42,7 +42,7 @@ def test_codec_round_trip_and_rare_words(splits, tmp_path):
     ids = codec.encode(["a dog runs through the grass", "a zzyzx dog"])
     assert codec.decode(ids)[0] == "a dog runs through the grass"
     assert ids[1][1] == codec.special.unk
-    reloaded = CaptionCodec.load(codec.save(tmp_path / "captions.json"))
+    reloaded = CaptionCodec.load(codec.save(tmp_path / "tokenizer"))
     assert reloaded.encode(["a dog"]) == codec.encode(["a dog"])
 
 

@@ -9,7 +9,7 @@ from models.captioning import Captioner, CaptionerConfig, grid_mask
 from models.image_encoder import ImageEncoder
 from models.search import SearchSettings, decode
 from models.seq2seq import SpecialTokens
-from pipelines.caption_onnx import IMAGE_GRAPH, OnnxImageEncoder, export_caption_graphs
+from pipelines.caption_onnx import IMAGE_GRAPH, CaptionSessions, OnnxImageEncoder, export_caption_graphs
 from pipelines.caption_parity import check_caption_parity
 from pipelines.captions import load_captions
 from pipelines.config import DataConfig, RuntimeConfig
@@ -48,9 +48,7 @@ def test_three_graphs_and_the_grid_pair(exported):
 def test_parity_on_real_photos_and_fresh_shapes(exported, photos):
     encoder, model, folder, specs = exported
     settings = SearchSettings(bos=SPECIAL.bos, eos=SPECIAL.eos, pad=SPECIAL.pad, max_length=12)
-    parity = check_caption_parity(
-        encoder, model, OnnxImageEncoder(folder, CPU), OnnxBackend(folder, specs, CPU), photos, settings, 1e-4
-    )
+    parity = check_caption_parity(encoder, model, CaptionSessions.open(folder, specs, CPU), photos, settings, 1e-4)
     assert parity.passed, parity
     assert parity.max_abs_logits < 1e-4 and parity.max_rel_grid < 1e-4
     assert parity.greedy_sentences == 6 and parity.greedy_mismatches == 0

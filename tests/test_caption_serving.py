@@ -13,11 +13,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from pipelines.caption_config import load_captioning_config
 from pipelines.caption_export import export_caption_run
 from pipelines.caption_train import train_captioner
 from pipelines.captions import load_captions
-from pipelines.config import REPO_ROOT, DataConfig
+from pipelines.config import REPO_ROOT, DataConfig, load_config
 from pipelines.registry import promote, register
 from serving.server import free_port
 
@@ -27,8 +26,8 @@ NAME = "captioning-serve-it"
 FLICKR = DataConfig().data_root() / "flickr8k_mini"
 MAX_BYTES = 300_000
 TINY = [
-    "data.max_train_images=60",
-    "data.max_eval_images=8",
+    "data.max_train_examples=60",
+    "data.max_eval_examples=8",
     "data.min_word_frequency=2",
     "model.embedding_dim=32",
     "model.hidden_size=48",
@@ -62,9 +61,9 @@ def app(tmp_path_factory):
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.setenv("ATTNOPS_CACHE_DIR", str(root / "cache"))
         env.chdir(root)
-        config = load_captioning_config(REPO_ROOT / "pipelines/configs/captioning/flickr8k-soft.yaml", TINY)
+        config = load_config(REPO_ROOT / "pipelines/configs/captioning/flickr8k-soft.yaml", TINY)
         run_id = train_captioner(config).run_id
-        export_caption_run(run_id)
+        export_caption_run(run_id, config)
         promote(NAME, str(register(run_id, NAME).version))
         port = free_port()
         ray.init(
@@ -81,7 +80,7 @@ def app(tmp_path_factory):
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         options = {
             "Gateway": {"ray_actor_options": {"num_cpus": 0}},
-            "CaptionModel": {
+            "Captioner": {
                 "ray_actor_options": {"num_cpus": 1},
                 "user_config": {
                     "model_uri": f"models:/{NAME}@champion",
@@ -92,7 +91,7 @@ def app(tmp_path_factory):
                 },
             },
         }
-        serve.run(application(options), name="attnops", route_prefix="/")
+        serve.run(application(options, ("captioning",)), name="attnops", route_prefix="/")
         names = load_captions(FLICKR)["test"].images[:4]
         try:
             yield Service(f"http://127.0.0.1:{port}", [(FLICKR / "images" / n).read_bytes() for n in names])
@@ -196,5 +195,5 @@ def test_malformed_requests_get_a_4xx_with_a_message(app, kwargs, status, fragme
 
 def test_translation_route_says_no_translation_model_is_deployed(app):
     response = httpx.post(f"{app.url}/v1/translate", json={"text": "Hallo"})
-    assert response.status_code == 404 and "no translation model" in response.text
+    assert response.status_code == 404 and "no translation model" in response.text, response.text
     assert httpx.get(f"{app.url}/readyz").json()["ready"] is True

@@ -9,19 +9,38 @@ import pytest
 from pipelines.config import REPO_ROOT, load_config
 from pipelines.errors import UserError
 
-CONFIGS = sorted((REPO_ROOT / "pipelines" / "configs" / "translation").glob("*.yaml"))
-REQUIRED = {"demo", "gru-dot", "gru-general", "gru-additive", "gru-scaled-dot", "gru-multihead", "gru-selfattn"}
+CONFIGS = sorted((REPO_ROOT / "pipelines" / "configs").glob("*/*.yaml"))
+REQUIRED = {
+    "translation/demo", "translation/gru-dot", "translation/gru-general", "translation/gru-additive",
+    "translation/gru-scaled-dot", "translation/gru-multihead", "translation/gru-selfattn",
+    "classification/bbc-han", "summarization/bbc-extractive",
+}  # fmt: skip
+
+
+def _name(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
 
 
 def test_every_required_config_ships():
-    assert REQUIRED <= {path.stem for path in CONFIGS}
+    assert REQUIRED <= {_name(path) for path in CONFIGS}
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+@pytest.mark.parametrize("path", CONFIGS, ids=[_name(p) for p in CONFIGS])
 def test_shipped_configs_load(path):
     config = load_config(path)
-    assert config.task == "translation"
+    assert config.task == path.parent.name  # configs/<task>/<name>.yaml
     assert set(config.flat()) >= {"train.max_epochs", "train.max_steps", "data.max_train_examples", "model.attention"}
+    assert config.registry.gate_metric.startswith("test_")  # each task declares the metric its gate compares
+
+
+def test_document_configs_have_their_own_schema():
+    config = load_config(REPO_ROOT / "pipelines/configs/summarization/bbc-extractive.yaml", ["summary.max_sentences=4"])
+    assert type(config).__name__ == "DocumentConfig" and config.summary.max_sentences == 4
+    assert config.registry.gate_metric == "test_rougeL"
+    with pytest.raises(UserError, match="model.decoder: unknown key"):
+        load_config(REPO_ROOT / "pipelines/configs/classification/bbc-han.yaml", ["model.decoder=luong"])
+    with pytest.raises(UserError, match="task"):
+        load_config(None, ["task=poetry"])
 
 
 def test_selfattn_config_puts_self_attention_in_the_encoder():

@@ -141,7 +141,7 @@ def test_concurrent_requests_form_batches(service):
         ('{"text": "Hallo"', {}, 422, "JSON"),
         ('{"text": 5}', {}, 422, "text"),
         ('{"text": "   "}', {}, 422, "must not be empty"),
-        ('{"texts": []}', {}, 422, "at least one sentence"),
+        ('{"texts": []}', {}, 422, "at least one text"),
         ('{"texts": ["a", "b", "c", "d", "e"]}', {}, 422, f"at most {MAX_TEXTS}"),
         ('{"text": "' + "Hund " * 60 + '"}', {}, 422, f"more than {MAX_TOKENS} source tokens"),
         ('{"text": "Hallo", "beam_size": 9}', {}, 422, "beam_size"),

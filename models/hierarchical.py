@@ -1,0 +1,173 @@
+"""Hierarchical attention (Yang et al. 2016): words → sentence vectors → a document vector.
+
+Each level is a bidirectional RNN whose states are pooled by attention from a learned context
+vector (any registered scorer). Two heads share the encoder: :class:`HANClassifier` (a label for the
+document) and :class:`ExtractiveSummarizer` (a score per sentence from its state, its position and
+the document vector). Both take ``(ids, word_mask)`` and return a :class:`DocumentOutput`, which is
+also the exported ONNX graph's signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from models.attention import build_attention
+from models.config import HierarchicalConfig
+from models.encoder import RNN_TYPES, run_packed
+
+PADDED_SENTENCE_SCORE = -1e4
+"""Extractive score of a padded sentence: finite (ONNX-safe), far below any real one."""
+
+
+@dataclass
+class DocumentEncoding:
+    """A document seen at both levels.
+
+    Attributes:
+        sentences: sentence-level states ``(B, S, Hs)``, zero at padded sentences.
+        document: the attention-pooled document vector ``(B, Hs)``.
+        word_weights: word attention ``(B, S, W)``; each real sentence's row sums to 1, padding gets 0.
+        sentence_weights: sentence attention ``(B, S)``; sums to 1, padded sentences get 0.
+        sentence_mask: ``(B, S)`` bool, True for sentences with at least one word.
+    """
+
+    sentences: Tensor
+    document: Tensor
+    word_weights: Tensor
+    sentence_weights: Tensor
+    sentence_mask: Tensor
+
+
+@dataclass
+class DocumentOutput:
+    """What both heads return: ``scores`` are class logits ``(B, C)`` or sentence logits ``(B, S)``."""
+
+    scores: Tensor
+    word_weights: Tensor
+    sentence_weights: Tensor
+
+
+class AttentionPooling(nn.Module):
+    """Attend from a learned context vector (HAN's ``u_w`` / ``u_s``) over a sequence of states."""
+
+    def __init__(self, attention: str, hidden_size: int, num_heads: int) -> None:
+        super().__init__()
+        self.context = nn.Parameter(torch.randn(1, 1, hidden_size) * hidden_size**-0.5)
+        self.attention = build_attention(attention, hidden_size, hidden_size, hidden_size, num_heads)
+
+    def forward(self, states: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Pool ``states (N, T, H)`` with ``mask (N, T)``; return the vector ``(N, H)`` and weights ``(N, T)``."""
+        query = self.context.expand(states.shape[0], 1, -1)  # (N, 1, H)
+        out = self.attention(query, states, states, mask)
+        return out.context.squeeze(1), out.weights.squeeze(1)
+
+
+class HierarchicalEncoder(nn.Module):
+    """Word encoder + word attention → sentence vectors; sentence encoder + sentence attention → document."""
+
+    def __init__(self, config: HierarchicalConfig, vocab_size: int, pad_id: int = 0) -> None:
+        super().__init__()
+        rnn = RNN_TYPES[config.rnn_type]
+        self.embedding = nn.Embedding(vocab_size, config.embedding_dim, padding_idx=pad_id)
+        self.word_rnn = rnn(config.embedding_dim, config.word_hidden_size // 2, batch_first=True, bidirectional=True)
+        self.word_attention = AttentionPooling(config.attention, config.word_hidden_size, config.num_heads)
+        self.sentence_rnn = rnn(
+            config.word_hidden_size, config.sentence_hidden_size // 2, batch_first=True, bidirectional=True
+        )
+        self.sentence_attention = AttentionPooling(config.attention, config.sentence_hidden_size, config.num_heads)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, ids: Tensor, word_mask: Tensor) -> DocumentEncoding:
+        """Encode ``ids (B, S, W)``, padded at both levels; ``word_mask (B, S, W)`` is True for real words.
+
+        Every document needs at least one word; a sentence without words is padding.
+        """
+        b, s, w = ids.shape
+        words = word_mask.reshape(b * s, w)  # (B·S, W)
+        sentence_mask = word_mask.any(dim=2)  # (B, S)
+        # A padded sentence gets one stand-in word so its RNN pass and softmax stay defined; the
+        # sentence level masks it out, and its word weights are zeroed below.
+        first = (torch.arange(w, device=ids.device) == 0).unsqueeze(0)  # (1, W)
+        safe_words = words | (first & ~words.any(dim=1, keepdim=True))  # (B·S, W)
+        embedded = self.dropout(self.embedding(ids.reshape(b * s, w)))  # (B·S, W, E)
+        word_states, _ = run_packed(self.word_rnn, embedded, safe_words)  # (B·S, W, Hw)
+        vectors, word_weights = self.word_attention(self.dropout(word_states), safe_words)  # (B·S, Hw), (B·S, W)
+        word_weights = word_weights.view(b, s, w) * sentence_mask.unsqueeze(-1)  # (B, S, W)
+        sentence_states, _ = run_packed(self.sentence_rnn, self.dropout(vectors.view(b, s, -1)), sentence_mask)
+        sentence_states = self.dropout(sentence_states)  # (B, S, Hs)
+        document, sentence_weights = self.sentence_attention(sentence_states, sentence_mask)  # (B, Hs), (B, S)
+        return DocumentEncoding(sentence_states, document, word_weights, sentence_weights, sentence_mask)
+
+
+class HANClassifier(nn.Module):
+    """Hierarchical Attention Network: document vector → class logits."""
+
+    def __init__(self, config: HierarchicalConfig, vocab_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.encoder = HierarchicalEncoder(config, vocab_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(config.sentence_hidden_size, num_classes)
+
+    def forward(self, ids: Tensor, word_mask: Tensor) -> DocumentOutput:
+        encoded = self.encoder(ids, word_mask)
+        logits = self.output(self.dropout(encoded.document))  # (B, C)
+        return DocumentOutput(logits, encoded.word_weights, encoded.sentence_weights)
+
+
+class ExtractiveSummarizer(nn.Module):
+    """A logit per sentence: content (its state) + salience (state vs. document) + its position.
+
+    The scoring follows SummaRuNNer (Nallapati et al. 2017) on the hierarchical encoder.
+    """
+
+    def __init__(self, config: HierarchicalConfig, vocab_size: int) -> None:
+        super().__init__()
+        hidden = config.sentence_hidden_size
+        self.encoder = HierarchicalEncoder(config, vocab_size)
+        self.content = nn.Linear(hidden, 1)
+        self.salience = nn.Linear(hidden, hidden, bias=False)  # W in h_jᵀ W d
+        self.position = nn.Embedding(config.max_positions, 1)
+        self.max_position = config.max_positions - 1
+
+    def forward(self, ids: Tensor, word_mask: Tensor) -> DocumentOutput:
+        encoded = self.encoder(ids, word_mask)
+        sentences = encoded.sentences  # (B, S, Hs)
+        salience = (sentences * self.salience(encoded.document).unsqueeze(1)).sum(dim=-1)  # (B, S)
+        positions = torch.arange(ids.shape[1], device=ids.device).clamp(max=self.max_position)  # (S,)
+        logits = self.content(sentences).squeeze(-1) + salience + self.position(positions).squeeze(-1)  # (B, S)
+        logits = logits.masked_fill(~encoded.sentence_mask, PADDED_SENTENCE_SCORE)
+        return DocumentOutput(logits, encoded.word_weights, encoded.sentence_weights)
+
+
+DocumentModel = HANClassifier | ExtractiveSummarizer
+
+DOCUMENT_MODELS: dict[str, Callable[[HierarchicalConfig, int, int], DocumentModel]] = {
+    "classification": lambda config, vocab_size, num_classes: HANClassifier(config, vocab_size, num_classes),
+    "summarization": lambda config, vocab_size, num_classes: ExtractiveSummarizer(config, vocab_size),
+}
+"""Model builders by task: ``(config, vocab_size, num_classes) -> model``."""
+
+
+def select_sentences(
+    scores: list[float], max_sentences: int, word_counts: list[int] | None = None, max_words: int | None = None
+) -> list[int]:
+    """Indices of the best-scoring sentences under a sentence (and optional word) budget, in document order.
+
+    Sentences are taken best first; one that would exceed ``max_words`` is skipped, and the first
+    sentence taken is always kept so a summary is never empty.
+    """
+    chosen: list[int] = []
+    words = 0
+    for index in sorted(range(len(scores)), key=lambda i: -scores[i]):
+        if len(chosen) == max_sentences:
+            break
+        length = word_counts[index] if word_counts is not None else 0
+        if max_words is not None and chosen and words + length > max_words:
+            continue
+        chosen.append(index)
+        words += length
+    return sorted(chosen)

@@ -1,0 +1,71 @@
+"""The Lightning fit every task shares: best checkpoint on a validation metric, early stopping, tracking."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from torch.utils.data import DataLoader
+
+from pipelines import tracking
+from pipelines.config import ExperimentConfig, TrainConfig
+from pipelines.run_model import CONFIG_ARTIFACT
+
+
+@contextmanager
+def training_run(config: ExperimentConfig, config_path: Path | None) -> Iterator[tuple[str, Path]]:
+    """Seed and size torch, then open an MLflow run holding every resolved config value (as params and as
+    ``config.yaml``) and the source file; yield the run id and a scratch folder."""
+    pl.seed_everything(config.train.seed, workers=True, verbose=False)
+    if config.train.num_threads:
+        torch.set_num_threads(config.train.num_threads)
+    work = Path(tempfile.mkdtemp(prefix="attnops-train-"))
+    with tracking.start_run(
+        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics
+    ) as run_id:
+        tracking.log_params(config.flat())
+        tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
+        if config_path is not None:
+            tracking.log_artifact(config_path, "source_config")
+        yield run_id, work
+
+
+def fit(
+    module: pl.LightningModule,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    config: TrainConfig,
+    monitor: str,
+    mode: str,
+    work: Path,
+) -> Path:
+    """Train ``module`` and return the checkpoint with the best ``monitor`` value (``max`` or ``min``).
+
+    Per-epoch metrics go to the active MLflow run.
+    """
+    checkpoint = ModelCheckpoint(
+        dirpath=work / "checkpoints", filename="best", monitor=monitor, mode=mode, save_weights_only=True
+    )
+    callbacks: list[pl.Callback] = [checkpoint, tracking.EpochMetrics()]
+    if config.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
+    steps_per_epoch = len(train_loader)
+    trainer = pl.Trainer(
+        max_epochs=config.max_epochs,
+        max_steps=config.max_steps,
+        # A step limit shorter than an epoch still ends with a validation (checkpoint and metric need it).
+        val_check_interval=min(config.max_steps, steps_per_epoch) if config.max_steps > 0 else None,
+        gradient_clip_val=config.grad_clip or None,
+        callbacks=callbacks,
+        logger=False,
+        default_root_dir=work,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    return Path(checkpoint.best_model_path)

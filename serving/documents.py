@@ -1,0 +1,112 @@
+"""The document deployments: HAN classification and extractive summarization, batched over documents.
+
+One class serves either task (``user_config.task``); the app binds it twice, as ``Classifier`` and
+``Summarizer``. Documents are split into sentences in the request's worker thread, then
+``@serve.batch`` runs documents from concurrent requests through the ONNX graph together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from ray import serve
+
+from pipelines.document_codec import EncodedDocument
+from pipelines.document_predict import DocumentPrediction, classify, predict_documents, summarize
+from pipelines.sentences import split_sentences
+from serving.config import DEFAULT_DOCUMENT_MODELS, DocumentServiceSettings
+from serving.replica import LoadedModel, ModelReplica, RequestRejected
+from serving.schemas import (
+    ClassifyRequest,
+    ClassifyResponse,
+    DocumentLabel,
+    SentenceAttention,
+    SummarizeRequest,
+    SummarizeResponse,
+    SummarySentence,
+)
+
+
+@dataclass(frozen=True)
+class _Result:
+    prediction: DocumentPrediction
+    model: LoadedModel
+
+
+def _attention(prediction: DocumentPrediction) -> list[SentenceAttention]:
+    doc = prediction.document
+    return [
+        SentenceAttention(text=text, weight=weight, words=words, word_weights=word_weights)
+        for text, weight, words, word_weights in zip(
+            doc.sentences, prediction.sentence_weights, doc.words, prediction.word_weights
+        )
+    ]
+
+
+@serve.deployment(
+    max_ongoing_requests=64,
+    max_queued_requests=256,
+    user_config={"model_uri": DEFAULT_DOCUMENT_MODELS["classification"], "task": "classification"},
+)
+class DocumentModel(ModelReplica):
+    """Serves a registered hierarchical model of the configured task."""
+
+    settings_type = DocumentServiceSettings
+    unit = "documents"
+
+    def _encode(self, texts: list[str], field: str) -> tuple[LoadedModel, list[EncodedDocument]]:
+        model = self.loaded()
+        settings: DocumentServiceSettings = self.settings
+        if len(texts) > settings.max_texts:
+            raise RequestRejected(422, f"{field}: at most {settings.max_texts} documents per request")
+        sizes = [len(text.encode("utf-8")) for text in texts]
+        over = [i for i, size in enumerate(sizes) if size > settings.max_document_bytes]
+        if over:
+            raise RequestRejected(413, f"{field}: documents {over} exceed {settings.max_document_bytes} bytes")
+        documents = model.resolved.bundle.codec.encode([split_sentences(text) for text in texts])
+        empty = [i for i, doc in enumerate(documents) if not doc.ids]
+        if empty:
+            raise RequestRejected(422, f"{field}: documents {empty} have no words")
+        return model, documents
+
+    async def _predict(self, texts: list[str], field: str) -> list[_Result]:
+        _, documents = await asyncio.to_thread(self._encode, texts, field)
+        return await asyncio.gather(*(self.batch(doc) for doc in documents))
+
+    async def classify(self, request: ClassifyRequest) -> ClassifyResponse:
+        results = await self._predict(request.items(), "text" if request.text is not None else "texts")
+        labels = []
+        for result in results:
+            predicted = classify(result.prediction, result.model.resolved.bundle.codec)
+            labels.append(
+                DocumentLabel(
+                    label=predicted.label,
+                    probabilities=predicted.probabilities,
+                    truncated=result.prediction.document.truncated,
+                    attention=_attention(result.prediction) if request.return_attention else None,
+                )
+            )
+        # A request's documents may straddle a swap; the first document's model is reported.
+        return ClassifyResponse(results=labels, model=results[0].model.served())
+
+    async def summarize(self, request: SummarizeRequest) -> SummarizeResponse:
+        (result,) = await self._predict([request.text], "text")
+        chosen = summarize(result.prediction, request.max_sentences, request.max_words)
+        return SummarizeResponse(
+            summary=" ".join(s.text for s in chosen),
+            sentences=[
+                SummarySentence(index=result.prediction.document.indices[s.index], text=s.text, score=s.score)
+                for s in chosen
+            ],
+            truncated=result.prediction.document.truncated,
+            attention=_attention(result.prediction) if request.return_attention else None,
+            model=result.model.served(),
+        )
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
+    async def batch(self, documents: list[EncodedDocument]) -> list[_Result]:
+        model = self.model  # one model for the whole batch, even if a swap lands meanwhile
+        self.count_batch(len(documents))
+        predictions = await asyncio.to_thread(predict_documents, model.backend, documents, len(documents))
+        return [_Result(p, model) for p in predictions]

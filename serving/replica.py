@@ -1,0 +1,150 @@
+"""What every model deployment shares: loading from the registry, following the alias, live swaps, status.
+
+A subclass (one per kind of model) adds its endpoints and an ``@serve.batch`` method named ``batch``.
+A background thread follows the registry alias: a new version is loaded beside the old one, then
+swapped in with one assignment, so in-flight and new requests always have a complete model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+from ray.serve import metrics
+
+from pipelines.errors import UserError
+from pipelines.registry import ResolvedModel, current_version, resolve
+from serving.schemas import ModelStatus, ServedModel
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
+
+
+class RequestRejected(Exception):
+    """A request the model cannot take; carries the HTTP status the gateway answers with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message)  # both in args, so the exception pickles across processes
+
+    @property
+    def status(self) -> int:
+        return self.args[0]
+
+    @property
+    def message(self) -> str:
+        return self.args[1]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    resolved: ResolvedModel
+    backend: Any
+    """The bundle's ONNX Runtime backend."""
+    loaded_at: str
+
+    def served(self) -> ServedModel:
+        r = self.resolved
+        return ServedModel(name=r.name, version=r.version, alias=r.alias, uri=r.uri)
+
+
+class ModelReplica:
+    """Base of the model deployments; ``settings_type`` parses the ``user_config``."""
+
+    settings_type: ClassVar[type[BaseModel]]
+    unit: ClassVar[str] = "sentences"
+    """What one batch item is, for the metrics."""
+
+    def __init__(self) -> None:
+        self.settings = self.settings_type()
+        self.model: LoadedModel | None = None
+        self.last_error: str | None = None
+        self._swap_lock = threading.Lock()
+        self._poller: threading.Thread | None = None
+        # Exported through Ray's Prometheus endpoint beside Serve's own request counts and latencies.
+        self.batch_sizes = metrics.Histogram(
+            "attnops_batch_size", description="Items run together", boundaries=BATCH_SIZE_BUCKETS, tag_keys=("task",)
+        )
+        self.items = metrics.Counter(
+            f"attnops_{self.unit}_total", description=f"{self.unit} served", tag_keys=("task",)
+        )
+        self.batches, self.largest_batch = 0, 0
+
+    @property
+    def task(self) -> str:
+        return getattr(self.settings, "task", "translation")
+
+    def check_model(self, resolved: ResolvedModel) -> None:
+        """Refuse a model this deployment cannot serve (raises :class:`UserError`)."""
+        task = resolved.bundle.config.task
+        if task != self.task:
+            raise UserError(f"{resolved.uri} holds a {task} model; this deployment serves {self.task}")
+
+    def _load(self, uri: str) -> LoadedModel:
+        resolved = resolve(uri)
+        self.check_model(resolved)
+        backend = resolved.bundle.backend(self.settings.runtime)
+        return LoadedModel(resolved, backend, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def reconfigure(self, user_config: dict) -> None:
+        settings = self.settings_type.model_validate(user_config or {})
+        self.batch.set_max_batch_size(settings.max_batch_size)
+        self.batch.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)
+        model_changed = self.model is None or settings.model_uri != self.settings.model_uri
+        self.settings = settings
+        for metric in (self.batch_sizes, self.items):
+            metric.set_default_tags({"task": self.task})
+        if model_changed:
+            self.model = self._load(settings.model_uri)  # fails start-up with the URI's message
+            log.info("serving %s (version %s)", settings.model_uri, self.model.resolved.version)
+        if self._poller is None and settings.poll_interval_s > 0:
+            self._poller = threading.Thread(target=self._follow_alias, name="alias-poller", daemon=True)
+            self._poller.start()
+
+    def _follow_alias(self) -> None:
+        """Daemon thread: it ends with the replica process."""
+        while True:
+            time.sleep(self.settings.poll_interval_s)
+            self.reload()
+
+    def reload(self) -> ModelStatus:
+        """Load the version the URI names now, if it changed; keep the old model on any error."""
+        with self._swap_lock:
+            try:
+                current = self.model
+                candidate = current_version(self.settings.model_uri)
+                if current is None or candidate != current.resolved.version:
+                    self.model = self._load(self.settings.model_uri)
+                    log.info("swapped to %s version %s", self.settings.model_uri, self.model.resolved.version)
+                self.last_error = None
+            except Exception as exc:  # the old model keeps serving; the error shows in /v1/models
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("model reload failed: %s", self.last_error)
+        return self.status()
+
+    def status(self) -> ModelStatus:
+        model = self.model
+        return ModelStatus(
+            task=self.task,
+            model=model.served() if model else None,
+            loaded_at=model.loaded_at if model else None,
+            last_error=self.last_error,
+            batches=self.batches,
+            largest_batch=self.largest_batch,
+        )
+
+    def loaded(self) -> LoadedModel:
+        model = self.model
+        if model is None:
+            raise RequestRejected(503, "no model loaded yet")
+        return model
+
+    def count_batch(self, size: int) -> None:
+        self.batch_sizes.observe(size)
+        self.items.inc(size)
+        self.batches += 1
+        self.largest_batch = max(self.largest_batch, size)
