@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
+import mlflow.pyfunc
+import pandas as pd
 import pytest
 
 from pipelines.captions import load_captions
@@ -48,17 +51,21 @@ def test_captioning_from_training_to_a_caption_on_the_command_line(capsys, tmp_p
     assert code == 0 and "val_cider_beam2:" in out
 
     code, out, _ = _run(capsys, "export", run_id)
-    assert code == 0 and "parity passed" in out and out.strip().splitlines()[-1].startswith("models:/")
+    assert code == 0 and "parity passed" in out and "photos" in out
+    model_uri = out.strip().splitlines()[-1]
+    photos = [FLICKR / "images" / name for name in load_captions(FLICKR)["test"].images[:2]]
+    frame = pd.DataFrame({"image": [base64.b64encode(path.read_bytes()).decode() for path in photos]})
+    predicted = mlflow.pyfunc.load_model(model_uri).predict(frame, params={"beam_size": 2})
+    assert list(predicted.columns) == ["caption"] and len(predicted) == 2
     assert _run(capsys, "register", run_id, "--name", "cap-cli")[0] == 0
     assert _run(capsys, "promote", "cap-cli", "1")[0] == 0
 
-    photos = [str(FLICKR / "images" / name) for name in load_captions(FLICKR)["test"].images[:2]]
     figures = tmp_path / "figures"
     code, out, err = _run(capsys, "caption", "--model", "models:/cap-cli@champion", "--beam-size", "3",
-                          "--figures", str(figures), *photos)  # fmt: skip
+                          "--figures", str(figures), *map(str, photos))  # fmt: skip
     assert code == 0
     lines = out.strip().splitlines()
-    assert [line.split("\t")[0] for line in lines] == photos
+    assert [line.split("\t")[0] for line in lines] == [str(path) for path in photos]
     assert len(list(figures.glob("*.attention.png"))) == 2 and "attention:" in err
 
     not_an_image = tmp_path / "notes.jpg"
