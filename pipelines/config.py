@@ -65,6 +65,8 @@ class DocumentDataConfig(_DataSection):
     test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     split_seed: int = 13
     """Seed of the stratified train/val/test split (fixed, so every run sees the same test set)."""
+    include_title: bool = False
+    """Read the headline as the document's first sentence (never part of a summary)."""
     max_sentences: int = Field(40, ge=1)
     """Sentences kept per document; later ones are dropped (and a served answer says so)."""
     max_words: int = Field(60, ge=1)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from sklearn.model_selection import train_test_split
@@ -129,6 +129,8 @@ def load_documents(config: DocumentDataConfig) -> DocumentCorpus:
     """The corpus with a fixed, stratified train/val/test split (``config.split_seed``)."""
     documents, duplicates = _load_prepared(_source_file(config))
     documents = [d for d in documents if d.sentences]
+    if config.include_title:
+        documents = [replace(d, sentences=[d.title, *d.sentences], labels=[0, *d.labels]) for d in documents]
     categories = sorted({d.category for d in documents})
     labels = [d.category for d in documents]
     rest, test = train_test_split(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines import pyfunc_model, tracking
-from pipelines.bundle import Bundle, Manifest, load_bundle, write_bundle
+from pipelines.bundle import Bundle, Manifest, Parity, load_bundle, write_bundle
 from pipelines.data import load_corpus
 from pipelines.errors import UserError
 from pipelines.metrics import bleu_scores
@@ -44,6 +44,15 @@ def pip_requirements() -> list[str]:
     return [f"{name}=={importlib.metadata.version(name)}" for name in _REQUIREMENTS]
 
 
+def record_parity(run_id: str, metrics: dict[str, float], parity: Parity, summary: str) -> None:
+    """Log the parity figures and tag to the run, passed or not; raise with ``summary`` if it failed."""
+    with tracking.resume_run(run_id):
+        tracking.log_metrics(metrics)
+        tracking.set_tags({PARITY_TAG: "passed" if parity.passed else "failed"})
+    if not parity.passed:
+        raise UserError(f"parity check failed for run {run_id}: {summary}; the run was not exported")
+
+
 def export_run(run_id: str, quantize: str | None = None, overwrite: bool = False) -> ExportResult:
     """Export ``run_id``'s best checkpoint; fail (and log why) if ONNX Runtime disagrees with PyTorch."""
     if quantize is not None and quantize not in QUANTIZATIONS:
@@ -72,15 +81,13 @@ def export_run(run_id: str, quantize: str | None = None, overwrite: bool = False
     }
     log.info("parity: max |Δlogits| %.2e, greedy mismatches %d/%d", parity.max_abs_logits, parity.greedy_mismatches,
              parity.greedy_sentences)  # fmt: skip
-    with tracking.resume_run(run_id):
-        tracking.log_metrics(metrics)
-        tracking.set_tags({PARITY_TAG: "passed" if parity.passed else "failed"})
-    if not parity.passed:
-        raise UserError(
-            f"parity check failed for run {run_id}: max |Δlogits| {parity.max_abs_logits:.3g} "
-            f"(tolerance {parity.tolerance:g}), greedy mismatches {parity.greedy_mismatches}/{parity.greedy_sentences} "
-            f"on {split}; the run was not exported"
-        )
+    record_parity(
+        run_id,
+        metrics,
+        parity,
+        f"max |Δlogits| {parity.max_abs_logits:.3g} (tolerance {parity.tolerance:g}), greedy mismatches "
+        f"{parity.greedy_mismatches}/{parity.greedy_sentences} on {split}",
+    )
 
     precisions = ("fp32",)
     if quantize:

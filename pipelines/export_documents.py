@@ -16,7 +16,7 @@ from pipelines.document_codec import DocumentCodec
 from pipelines.document_data import load_documents
 from pipelines.document_predict import DocumentBackend, classify, predict_documents, summarize
 from pipelines.errors import UserError
-from pipelines.export import EXPORT_TAG, MODEL_NAME, PARITY_TAG, ExportResult, pip_requirements
+from pipelines.export import EXPORT_TAG, MODEL_NAME, ExportResult, pip_requirements, record_parity
 from pipelines.onnx_documents import OnnxDocumentBackend, dummy_documents, export_document_graph
 from pipelines.pyfunc_model import BUNDLE_ARTIFACT
 from pipelines.run_model import load_document_model
@@ -81,15 +81,13 @@ def export_document_run(run_id: str, config: DocumentConfig, overwrite: bool = F
         "parity_max_abs_attention": parity.max_abs_attention,
         "parity_prediction_mismatches": float(parity.greedy_mismatches),
     }
-    with tracking.resume_run(run_id):
-        tracking.log_metrics(metrics)
-        tracking.set_tags({PARITY_TAG: "passed" if parity.passed else "failed"})
-    if not parity.passed:
-        raise UserError(
-            f"parity check failed for run {run_id}: max |Δscores| {parity.max_abs_logits:.3g} "
-            f"(tolerance {parity.tolerance:g}), {parity.greedy_mismatches}/{parity.greedy_sentences} {split} "
-            "documents predicted differently; the run was not exported"
-        )
+    record_parity(
+        run_id,
+        metrics,
+        parity,
+        f"max |Δscores| {parity.max_abs_logits:.3g} (tolerance {parity.tolerance:g}), "
+        f"{parity.greedy_mismatches}/{parity.greedy_sentences} {split} documents predicted differently",
+    )
     manifest = Manifest(run_id=run_id, task=config.task, state_fields=(), precisions=("fp32",),
                         opset=config.export.opset, parity=parity)  # fmt: skip
     bundle = load_bundle(write_bundle(folder, config, stored.codec, manifest))
