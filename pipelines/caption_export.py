@@ -19,7 +19,7 @@ from pipelines.caption_run import load_caption_model
 from pipelines.captions import IMAGES_FOLDER, load_captions
 from pipelines.config import CaptioningConfig
 from pipelines.errors import UserError
-from pipelines.export import EXPORT_TAG, MODEL_NAME, PARITY_TAG, ExportResult, pip_requirements
+from pipelines.export import EXPORT_TAG, MODEL_NAME, ExportResult, pip_requirements, record_parity
 from pipelines.image_features import load_images
 from pipelines.image_input import INPUT_SIZE
 from pipelines.pyfunc_model import BUNDLE_ARTIFACT
@@ -61,15 +61,13 @@ def export_caption_run(run_id: str, config: CaptioningConfig, overwrite: bool = 
     }
     log.info("parity: max |Δlogits| %.2e, greedy mismatches %d/%d", parity.max_abs_logits, parity.greedy_mismatches,
              parity.greedy_sentences)  # fmt: skip
-    with tracking.resume_run(run_id):
-        tracking.log_metrics(metrics)
-        tracking.set_tags({PARITY_TAG: "passed" if parity.passed else "failed"})
-    if not parity.passed:
-        raise UserError(
-            f"parity check failed for run {run_id}: max |Δlogits| {parity.max_abs_logits:.3g}, relative |Δgrid| "
-            f"{parity.max_rel_grid:.3g} (tolerance {parity.tolerance:g}), greedy mismatches "
-            f"{parity.greedy_mismatches}/{parity.greedy_sentences} on {split}; the run was not exported"
-        )
+    record_parity(
+        run_id,
+        metrics,
+        parity,
+        f"max |Δlogits| {parity.max_abs_logits:.3g}, relative |Δgrid| {parity.max_rel_grid:.3g} (tolerance "
+        f"{parity.tolerance:g}), greedy mismatches {parity.greedy_mismatches}/{parity.greedy_sentences} on {split}",
+    )
     captions = caption_photos(sessions.image_encoder, sessions.decoder, codec, photos, settings)
     scores = caption_scores([c.text for c in captions], data.captions)
     metrics.update({f"onnx_fp32_{split}{len(data)}_{name}": value for name, value in scores.items()})
