@@ -7,7 +7,6 @@ shared search drive it unchanged. ``image_encoder.onnx`` runs before it.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -20,7 +19,16 @@ from models.decoder import DecoderState
 from models.image_encoder import ImageEncoder
 from pipelines.config import RuntimeConfig
 from pipelines.onnx_backend import OnnxBackend, create_session
-from pipelines.onnx_graphs import BATCH, SOURCE, GraphSpec, GraphSpecs, _DecoderStepGraph, _EncoderGraph, graph_specs
+from pipelines.onnx_graphs import (
+    BATCH,
+    SOURCE,
+    GraphSpec,
+    GraphSpecs,
+    _DecoderStepGraph,
+    _EncoderGraph,
+    export_graph,
+    graph_specs,
+)
 
 IMAGE_GRAPH = GraphSpec(
     stem="image_encoder",
@@ -64,21 +72,8 @@ def export_caption_graphs(encoder: ImageEncoder, model: Captioner, folder: Path,
             specs.decoder,
         ),
     ]
-    # The wrappers are put in eval mode too: export restores each module's mode afterwards, and a wrapper
-    # left in training mode would switch the shared model's dropout back on.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer notes on constant sizes; the parity check covers them
-        for module, args, spec in exports:
-            torch.onnx.export(
-                module,
-                args,
-                str(folder / spec.file()),
-                dynamo=False,
-                opset_version=opset,
-                input_names=list(spec.inputs),
-                output_names=list(spec.outputs),
-                dynamic_axes=spec.dynamic_axes,
-            )
+    for module, args, spec in exports:  # every module in eval mode: export restores each module's mode
+        export_graph(module, args, folder / spec.file(), spec, opset)
     return specs
 
 
