@@ -34,6 +34,7 @@ def caption_search_settings(
         beam_size=beam_size or config.train.eval_beam_size,
         max_length=config.train.max_decode_length,
         length_penalty=config.train.length_penalty,
+        no_repeat_ngram=config.train.no_repeat_ngram,
     )
 
 

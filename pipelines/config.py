@@ -119,6 +119,8 @@ class DecodingTrainConfig(TrainConfig):
     """Longest translation search may produce."""
     length_penalty: float = Field(0.6, ge=0.0)
     """GNMT length-penalty alpha for beam search."""
+    no_repeat_ngram: int = Field(0, ge=0)
+    """Search never repeats an n-gram of this size within an output (0: off)."""
 
 
 class TrackingConfig(_Section):

@@ -10,7 +10,7 @@ from models.caption_module import CaptionBatch, CaptioningModule, attention_pena
 from models.captioning import Captioner, CaptionerConfig, grid_mask
 from models.config import OptimConfig
 from models.image_encoder import ImageEncoder
-from models.search import SearchSettings, beam_search, greedy_search
+from models.search import SearchSettings, beam_search, decode, greedy_search
 from models.seq2seq import SpecialTokens
 from pipelines.caption_batching import caption_dataset, collate_captions
 from pipelines.captions import CaptionCodec, load_captions
@@ -78,6 +78,26 @@ def test_shared_search_drives_the_captioner():
         assert hypothesis.attention.shape[1] == 25
         assert len(hypothesis.tokens) <= hypothesis.attention.shape[0] <= len(hypothesis.tokens) + 1
         torch.testing.assert_close(hypothesis.attention.sum(-1), torch.ones(hypothesis.attention.shape[0]))
+
+
+def _ngrams(tokens: list[int], n: int) -> list[tuple[int, ...]]:
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_search_can_forbid_repeated_ngrams(beam_size):
+    model = tiny_captioner()
+    torch.nn.init.normal_(model.decoder.generator.bias, std=3.0)  # a few favourite words: it loops
+    grid = _grid(batch=4)
+    base = SearchSettings(bos=SPECIAL.bos, eos=SPECIAL.eos, pad=SPECIAL.pad, beam_size=beam_size, max_length=20)
+    free = decode(model, grid, grid_mask(grid), base)
+    blocked = decode(model, grid, grid_mask(grid), SearchSettings(**{**base.__dict__, "no_repeat_ngram": 2}))
+    assert any(len(set(_ngrams(h.tokens, 2))) < len(_ngrams(h.tokens, 2)) for h in free)
+    for hypothesis in blocked:
+        bigrams = _ngrams(hypothesis.tokens, 2)
+        assert len(set(bigrams)) == len(bigrams)
+    with pytest.raises(ValueError, match="no_repeat_ngram"):
+        SearchSettings(bos=1, eos=2, pad=0, no_repeat_ngram=-1)
 
 
 def test_attention_penalty_is_zero_when_every_region_is_seen_once():
