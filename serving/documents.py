@@ -87,7 +87,10 @@ class DocumentModel(ModelReplica):
 
     async def summarize(self, request: SummarizeRequest) -> SummarizeResponse:
         (result,) = await self._predict([request.text], "text")
-        chosen = summarize(result.prediction, request.max_sentences, request.max_words)
+        budget = result.model.resolved.bundle.config.summary.model_copy(
+            update={"max_sentences": request.max_sentences, "max_words": request.max_words}
+        )
+        chosen = summarize(result.prediction, budget)
         return SummarizeResponse(
             summary=" ".join(s.text for s in chosen),
             sentences=[
