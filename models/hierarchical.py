@@ -139,7 +139,9 @@ def lexical_centrality(ids: Tensor, word_mask: Tensor, idf: Tensor) -> Tensor:
     others = (similarity * real.unsqueeze(1)).sum(dim=-1) - real  # (B, S): without the sentence itself
     degree = others / (count - 1).clamp(min=1.0)
     mean = (degree * real).sum(dim=1, keepdim=True) / count
-    std = (((degree - mean) ** 2 * real).sum(dim=1, keepdim=True) / count).sqrt().clamp(min=1e-4)
+    # A spread under 0.01 is no signal (e.g. sentences sharing no words); a larger floor keeps it from
+    # amplifying rounding noise.
+    std = (((degree - mean) ** 2 * real).sum(dim=1, keepdim=True) / count).sqrt().clamp(min=1e-2)
     return (degree - mean) / std * real
 
 
