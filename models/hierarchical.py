@@ -118,10 +118,40 @@ class HANClassifier(nn.Module):
         return DocumentOutput(logits, encoded.word_weights, encoded.sentence_weights)
 
 
-class ExtractiveSummarizer(nn.Module):
-    """A logit per sentence: content (its state) + salience (state vs. document) + its position.
+def lexical_centrality(ids: Tensor, word_mask: Tensor, idf: Tensor) -> Tensor:
+    """Each sentence's mean tf-idf cosine similarity to the document's other sentences (LexRank's degree).
 
-    The scoring follows SummaRuNNer (Nallapati et al. 2017) on the hierarchical encoder.
+    Args:
+        ids, word_mask: ``(B, S, W)`` word ids and mask.
+        idf: ``(V,)`` inverse document frequency of each word id.
+
+    Returns:
+        ``(B, S)`` standardised within each document (zero mean, unit variance over real sentences); 0 at padding.
+    """
+    b, s, _ = ids.shape
+    sentence_mask = word_mask.any(dim=2)  # (B, S)
+    weights = idf[ids] * word_mask  # (B, S, W)
+    bags = torch.zeros(b, s, idf.shape[0], device=ids.device).scatter_add(2, ids, weights)  # (B, S, V) tf-idf
+    unit = bags / bags.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    similarity = unit @ unit.transpose(1, 2)  # (B, S, S)
+    real = sentence_mask.float()
+    count = real.sum(dim=1, keepdim=True)  # (B, 1)
+    others = (similarity * real.unsqueeze(1)).sum(dim=-1) - real  # (B, S): without the sentence itself
+    degree = others / (count - 1).clamp(min=1.0)
+    mean = (degree * real).sum(dim=1, keepdim=True) / count
+    # A spread under 0.01 is no signal (e.g. sentences sharing no words); a larger floor keeps it from
+    # amplifying rounding noise.
+    std = (((degree - mean) ** 2 * real).sum(dim=1, keepdim=True) / count).sqrt().clamp(min=1e-2)
+    return (degree - mean) / std * real
+
+
+class ExtractiveSummarizer(nn.Module):
+    """A logit per sentence: content (its state) + salience (state vs. document) + its position +
+    its lexical centrality.
+
+    The first three follow SummaRuNNer (Nallapati et al. 2017) on the hierarchical encoder; the last is
+    LexRank's degree (tf-idf cosine to the other sentences), with the idf of the training documents
+    kept as a buffer (:meth:`set_idf`), so the exported graph computes it too.
     """
 
     def __init__(self, config: HierarchicalConfig, vocab_size: int) -> None:
@@ -131,14 +161,21 @@ class ExtractiveSummarizer(nn.Module):
         self.content = nn.Linear(hidden, 1)
         self.salience = nn.Linear(hidden, hidden, bias=False)  # W in h_jᵀ W d
         self.position = nn.Embedding(config.max_positions, 1)
+        self.centrality = nn.Parameter(torch.ones(1))
+        self.register_buffer("idf", torch.ones(vocab_size))
         self.max_position = config.max_positions - 1
+
+    def set_idf(self, idf: Tensor) -> None:
+        """Use these inverse document frequencies ``(V,)`` for the centrality feature."""
+        self.idf.copy_(idf)
 
     def forward(self, ids: Tensor, word_mask: Tensor) -> DocumentOutput:
         encoded = self.encoder(ids, word_mask)
         sentences = encoded.sentences  # (B, S, Hs)
         salience = (sentences * self.salience(encoded.document).unsqueeze(1)).sum(dim=-1)  # (B, S)
         positions = torch.arange(ids.shape[1], device=ids.device).clamp(max=self.max_position)  # (S,)
-        logits = self.content(sentences).squeeze(-1) + salience + self.position(positions).squeeze(-1)  # (B, S)
+        centrality = self.centrality * lexical_centrality(ids, word_mask, self.idf)  # (B, S)
+        logits = self.content(sentences).squeeze(-1) + salience + self.position(positions).squeeze(-1) + centrality
         logits = logits.masked_fill(~encoded.sentence_mask, PADDED_SENTENCE_SCORE)
         return DocumentOutput(logits, encoded.word_weights, encoded.sentence_weights)
 

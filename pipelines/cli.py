@@ -210,7 +210,8 @@ def _summarize(args: argparse.Namespace) -> None:
     (document,) = _documents([args.text])
     bundle = _bundle_for(args.model, "summarization")
     (prediction,) = predict_documents(bundle.backend(), bundle.codec.encode([split_sentences(document)]))
-    for sentence in summarize(prediction, args.max_sentences, args.max_words):
+    budget = bundle.config.summary.model_copy(update={"max_sentences": args.max_sentences, "max_words": args.max_words})
+    for sentence in summarize(prediction, budget):
         print(f"{sentence.score:.3f}\t{sentence.text}" if args.scores else sentence.text)
     if prediction.document.truncated:
         print("attnops: note: the document was cut to the model's sentence and word limits", file=sys.stderr)

@@ -173,6 +173,10 @@ class SummaryConfig(_Section):
     """Sentences selected (the top-scoring ones, returned in document order); lead-3 uses 3 too."""
     max_words: int | None = Field(None, ge=1)
     """Optional word budget: stop adding sentences once it would be exceeded."""
+    rank_by: Literal["probability", "expected_words"] = "expected_words"
+    """Order in which sentences are taken: by the model's probability, or by the summary words a
+    sentence is expected to bring (probability × its length), which suits a sentence budget against
+    long references (ROUGE)."""
 
 
 class _ExperimentBase(_Section):

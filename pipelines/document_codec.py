@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 PAD, UNK = "[PAD]", "[UNK]"
@@ -72,6 +73,16 @@ class DocumentCodec:
             words = [[sentences[i][a:b] for a, b in encodings[i].offsets[: self.max_words]] for i in kept]
             encoded.append(EncodedDocument([sentences[i] for i in kept], kept, ids, words, truncated))
         return encoded
+
+    def idf(self, documents: list[EncodedDocument]) -> torch.Tensor:
+        """Smoothed inverse sentence frequency ``log((N + 1) / (n_w + 1))`` of every word id, ``(V,)``."""
+        counts = torch.zeros(self.vocab_size)
+        sentences = 0
+        for doc in documents:
+            for ids in doc.ids:
+                counts[torch.tensor(sorted(set(ids)))] += 1
+                sentences += 1
+        return torch.log((sentences + 1) / (counts + 1))
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)

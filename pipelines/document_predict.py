@@ -10,6 +10,7 @@ from torch import Tensor
 
 from models.documents import pad_documents
 from models.hierarchical import DocumentOutput, select_sentences
+from pipelines.config import SummaryConfig
 from pipelines.document_codec import DocumentCodec, EncodedDocument
 
 
@@ -78,12 +79,13 @@ def classify(prediction: DocumentPrediction, codec: DocumentCodec) -> Classifica
     return Classification(codec.labels[best], dict(zip(codec.labels, probabilities)))
 
 
-def summarize(
-    prediction: DocumentPrediction, max_sentences: int, max_words: int | None = None
-) -> list[SelectedSentence]:
+def summarize(prediction: DocumentPrediction, budget: SummaryConfig) -> list[SelectedSentence]:
     """The best sentences under the budget, in document order, with their probabilities."""
     doc = prediction.document
     probabilities = torch.tensor(prediction.scores[: len(doc.ids)]).sigmoid().tolist()
     word_counts = [len(words) for words in doc.words]
-    chosen = select_sentences(probabilities, max_sentences, word_counts, max_words)
+    ranks = probabilities
+    if budget.rank_by == "expected_words":
+        ranks = [p * n for p, n in zip(probabilities, word_counts)]
+    chosen = select_sentences(ranks, budget.max_sentences, word_counts, budget.max_words)
     return [SelectedSentence(i, doc.sentences[i], probabilities[i]) for i in chosen]

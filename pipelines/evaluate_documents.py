@@ -85,7 +85,7 @@ def evaluate_documents(
         samples = headings[:shown]
     else:
         budget = config.summary
-        selected = [summarize(p, budget.max_sentences, budget.max_words) for p in predictions]
+        selected = [summarize(p, budget) for p in predictions]
         chosen = [{s.index for s in picked} for picked in selected]
         references = [d.summary for d in documents]
         kept = [e.sentences for e in encoded]

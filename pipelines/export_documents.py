@@ -46,9 +46,7 @@ def _decisions(backend: DocumentBackend, codec: DocumentCodec, config: DocumentC
     predictions = predict_documents(backend, codec.encode(documents))
     if config.task == "classification":
         return [classify(p, codec).label for p in predictions]
-    return [
-        [s.index for s in summarize(p, config.summary.max_sentences, config.summary.max_words)] for p in predictions
-    ]
+    return [[s.index for s in summarize(p, config.summary)] for p in predictions]
 
 
 def export_document_run(run_id: str, config: DocumentConfig, overwrite: bool = False) -> ExportResult:

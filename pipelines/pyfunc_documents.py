@@ -33,7 +33,7 @@ class DocumentPyfunc(BundleModel):
             return pd.DataFrame({"label": [r.label for r in results],
                                  "probability": [r.probabilities[r.label] for r in results]})  # fmt: skip
         budget = config.summary
-        summaries = [summarize(p, budget.max_sentences, budget.max_words) for p in predictions]
+        summaries = [summarize(p, budget) for p in predictions]
         return pd.DataFrame({"summary": [" ".join(s.text for s in picked) for picked in summaries]})
 
 

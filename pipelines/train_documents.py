@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from models.documents import DOCUMENT_MODULES, DocumentBatch, pad_documents
+from models.hierarchical import ExtractiveSummarizer
 from pipelines import tracking
 from pipelines.batching import BucketBatchSampler
 from pipelines.config import DocumentConfig
@@ -71,7 +72,10 @@ def train_documents(config: DocumentConfig, config_path: Path | None = None) -> 
         tracking.log_artifact(codec.save(work / "tokenizer"), TOKENIZER_ARTIFACT)
         tracking.log_params({"vocab.words": codec.vocab_size})
 
-        module = DOCUMENT_MODULES[config.task](build_document_model(config, codec), config.train.optim)
+        model = build_document_model(config, codec)
+        if isinstance(model, ExtractiveSummarizer):
+            model.set_idf(codec.idf(codec.encode([d.sentences for d in corpus.splits["train"]])))
+        module = DOCUMENT_MODULES[config.task](model, config.train.optim)
         monitor, mode = module.monitor
         best = fit(
             module,

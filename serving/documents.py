@@ -1,8 +1,8 @@
 """The document deployments: HAN classification and extractive summarization, batched over documents.
 
 One class serves either task (``user_config.task``); the app binds it twice, as ``Classifier`` and
-``Summarizer``. Documents are split into sentences in the request's worker thread, then
-``@serve.batch`` runs documents from concurrent requests through the ONNX graph together.
+``Summarizer``. Documents are split into sentences in a worker thread, then ``@serve.batch`` encodes
+documents from concurrent requests with the batch's model and runs them through its ONNX graph together.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from ray import serve
 
-from pipelines.document_codec import EncodedDocument
 from pipelines.document_predict import DocumentPrediction, classify, predict_documents, summarize
 from pipelines.sentences import split_sentences
 from serving.config import DEFAULT_DOCUMENT_MODELS, DocumentServiceSettings
@@ -55,24 +54,20 @@ class DocumentModel(ModelReplica):
     settings_type = DocumentServiceSettings
     unit = "documents"
 
-    def _encode(self, texts: list[str], field: str) -> tuple[LoadedModel, list[EncodedDocument]]:
-        model = self.loaded()
+    def _split(self, texts: list[str], field: str) -> list[list[str]]:
+        """Check the request against the limits, then split each document into sentences."""
         settings: DocumentServiceSettings = self.settings
         if len(texts) > settings.max_texts:
             raise RequestRejected(422, f"{field}: at most {settings.max_texts} documents per request")
-        sizes = [len(text.encode("utf-8")) for text in texts]
-        over = [i for i, size in enumerate(sizes) if size > settings.max_document_bytes]
+        over = [i for i, text in enumerate(texts) if len(text.encode("utf-8")) > settings.max_document_bytes]
         if over:
             raise RequestRejected(413, f"{field}: documents {over} exceed {settings.max_document_bytes} bytes")
-        documents = model.resolved.bundle.codec.encode([split_sentences(text) for text in texts])
-        empty = [i for i, doc in enumerate(documents) if not doc.ids]
-        if empty:
-            raise RequestRejected(422, f"{field}: documents {empty} have no words")
-        return model, documents
+        return [split_sentences(text) for text in texts]
 
     async def _predict(self, texts: list[str], field: str) -> list[_Result]:
-        _, documents = await asyncio.to_thread(self._encode, texts, field)
-        return await asyncio.gather(*(self.batch(doc) for doc in documents))
+        self.loaded()  # 503 before any work when no model is loaded yet
+        documents = await asyncio.to_thread(self._split, texts, field)
+        return await asyncio.gather(*(self.batch(sentences) for sentences in documents))
 
     async def classify(self, request: ClassifyRequest) -> ClassifyResponse:
         results = await self._predict(request.items(), "text" if request.text is not None else "texts")
@@ -92,7 +87,10 @@ class DocumentModel(ModelReplica):
 
     async def summarize(self, request: SummarizeRequest) -> SummarizeResponse:
         (result,) = await self._predict([request.text], "text")
-        chosen = summarize(result.prediction, request.max_sentences, request.max_words)
+        budget = result.model.resolved.bundle.config.summary.model_copy(
+            update={"max_sentences": request.max_sentences, "max_words": request.max_words}
+        )
+        chosen = summarize(result.prediction, budget)
         return SummarizeResponse(
             summary=" ".join(s.text for s in chosen),
             sentences=[
@@ -105,8 +103,15 @@ class DocumentModel(ModelReplica):
         )
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
-    async def batch(self, documents: list[EncodedDocument]) -> list[_Result]:
-        model = self.model  # one model for the whole batch, even if a swap lands meanwhile
+    async def batch(self, documents: list[list[str]]) -> list[_Result]:
+        model = self.model  # one model (and its vocabulary) for the whole batch, even if a swap lands meanwhile
         self.count_batch(len(documents))
-        predictions = await asyncio.to_thread(predict_documents, model.backend, documents, len(documents))
+        predictions = await asyncio.to_thread(_predict_batch, model, documents)
         return [_Result(p, model) for p in predictions]
+
+
+def _predict_batch(model: LoadedModel, documents: list[list[str]]) -> list[DocumentPrediction]:
+    """Encode with the model's own vocabulary and run the documents together (schemas refuse blank text,
+    so every document has a word)."""
+    encoded = model.resolved.bundle.codec.encode(documents)
+    return predict_documents(model.backend, encoded, batch_size=len(encoded))

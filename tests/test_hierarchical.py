@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from models.attention import ATTENTION_NAMES
 from models.config import HierarchicalConfig
 from models.documents import DOCUMENT_MODULES, DocumentBatch, pad_documents
-from models.hierarchical import DOCUMENT_MODELS, PADDED_SENTENCE_SCORE, select_sentences
-from pipelines.config import DocumentDataConfig, OptimConfig, RuntimeConfig
-from pipelines.document_codec import DocumentCodec
+from models.hierarchical import DOCUMENT_MODELS, PADDED_SENTENCE_SCORE, lexical_centrality, select_sentences
+from pipelines.config import DocumentDataConfig, OptimConfig, RuntimeConfig, SummaryConfig
+from pipelines.document_codec import DocumentCodec, EncodedDocument
+from pipelines.document_predict import DocumentPrediction, summarize
 from pipelines.onnx_documents import OnnxDocumentBackend, dummy_documents, export_document_graph
 from pipelines.sentences import oracle_labels, split_sentences
 
@@ -137,3 +138,26 @@ def test_onnx_graph_matches_pytorch_on_fresh_shapes(task, attention, rnn_type, t
         actual = backend(ids, mask)
         for name in ("scores", "word_weights", "sentence_weights"):
             torch.testing.assert_close(getattr(actual, name), getattr(expected, name), atol=1e-5, rtol=1e-4)
+
+
+def test_lexical_centrality_ranks_the_sentence_sharing_most_words_first():
+    # Sentences 0-2 share rare words (id 5, 6); sentence 3 shares nothing; a padded sentence follows.
+    ids, mask = pad_documents([[[5, 6, 7], [5, 6, 8], [5, 9, 2], [10, 11, 12]]])
+    ids, mask = F.pad(ids, (0, 0, 0, 1)), F.pad(mask, (0, 0, 0, 1))
+    idf = torch.ones(VOCAB)
+    centrality = lexical_centrality(ids, mask, idf)[0]  # (5,)
+    assert centrality[:4].argmin() == 3 and centrality[3] < 0 < centrality[0]
+    assert centrality[4] == 0  # padding
+    torch.testing.assert_close(centrality[:4].mean(), torch.tensor(0.0), atol=1e-6, rtol=0)
+
+
+def test_summary_ranks_by_probability_or_by_expected_summary_words():
+    words = [["a"] * 3, ["b"] * 40, ["c"] * 5, ["d"] * 30]
+    document = EncodedDocument([f"s{i}" for i in range(4)], [0, 1, 2, 3], [[1] * len(w) for w in words], words, False)
+    logits = torch.logit(torch.tensor([0.9, 0.6, 0.8, 0.1])).tolist()
+    prediction = DocumentPrediction(document, logits, [[0.0] * len(w) for w in words], [0.25] * 4)
+    by_probability = summarize(prediction, SummaryConfig(max_sentences=2, rank_by="probability"))
+    assert [s.index for s in by_probability] == [0, 2]
+    by_words = summarize(prediction, SummaryConfig(max_sentences=2, rank_by="expected_words"))
+    assert [s.index for s in by_words] == [1, 2]  # 0.6·40 = 24 and 0.8·5 = 4 beat 0.1·30 = 3 and 0.9·3 = 2.7
+    assert by_words[0].score == pytest.approx(0.6)
