@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,6 @@ from pipelines.config import CaptioningConfig
 from pipelines.fitting import fit, training_run
 from pipelines.image_features import cached_features, encode_images, load_images
 from pipelines.run_model import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
-
-log = logging.getLogger(__name__)
 
 MONITOR = "val_cider"
 """Validation figure that picks the best checkpoint and stops training early."""
