@@ -50,12 +50,16 @@ class SearchSettings:
     max_length: int = 100
     length_penalty: float = 0.6
     """GNMT alpha: scores are divided by ((5 + length) / 6) ** alpha; 0 disables it."""
+    no_repeat_ngram: int = 0
+    """Never emit a token that would repeat an n-gram of this size already in the hypothesis; 0 disables it."""
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
             raise ValueError(f"beam_size={self.beam_size} must be >= 1")
         if self.max_length < 1:
             raise ValueError(f"max_length={self.max_length} must be >= 1")
+        if self.no_repeat_ngram < 0:
+            raise ValueError(f"no_repeat_ngram={self.no_repeat_ngram} must be >= 0")
 
 
 def _next_token_log_probs(logits: Tensor, settings: SearchSettings) -> Tensor:
@@ -63,6 +67,19 @@ def _next_token_log_probs(logits: Tensor, settings: SearchSettings) -> Tensor:
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     log_probs[:, [settings.pad, settings.bos]] = float("-inf")
     return log_probs
+
+
+def _block_repeats(log_probs: Tensor, histories: list[list[int]], n: int) -> None:
+    """In place: -inf for each row's tokens that would complete an n-gram already in its history ``(N, V)``."""
+    if n < 1:
+        return
+    for row, tokens in enumerate(histories):
+        if len(tokens) < n:
+            continue
+        prefix = tokens[len(tokens) - n + 1 :]
+        banned = [tokens[i + n - 1] for i in range(len(tokens) - n + 1) if tokens[i : i + n - 1] == prefix]
+        if banned:
+            log_probs[row, banned] = float("-inf")
 
 
 def _source_length(state: DecoderState, row: int) -> int:
@@ -79,10 +96,14 @@ def greedy_search(
     tokens = torch.full((batch,), settings.bos, dtype=torch.long, device=src.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
     emitted, weights, scores = [], [], torch.zeros(batch, device=src.device)
+    histories: list[list[int]] = [[] for _ in range(batch)]
     for _ in range(settings.max_length):
         out = backend.decode_step(tokens, state)
         log_probs = _next_token_log_probs(out.logits, settings)  # (B, V)
+        _block_repeats(log_probs, histories, settings.no_repeat_ngram)
         step_scores, tokens = log_probs.max(dim=-1)  # (B,), (B,)
+        if settings.no_repeat_ngram:
+            histories = [h + [t] for h, t in zip(histories, tokens.tolist())]
         scores += step_scores.masked_fill(finished, 0.0)
         emitted.append(tokens.masked_fill(finished, settings.eos))
         weights.append(out.attention)
@@ -134,6 +155,8 @@ def beam_search(backend: DecodingBackend, src: Tensor, src_mask: Tensor, setting
         attention = torch.cat([attention, out.attention.unsqueeze(1)], dim=1)  # (B*K, t+1, S)
         vocab = out.logits.shape[-1]
         log_probs = _next_token_log_probs(out.logits, settings)  # (B*K, V)
+        if settings.no_repeat_ngram:
+            _block_repeats(log_probs, history.tolist(), settings.no_repeat_ngram)
         candidates = (beam_scores.view(-1, 1) + log_probs).view(batch, k * vocab)  # (B, K*V)
         top_scores, top_ids = candidates.topk(2 * k, dim=-1)  # (B, 2K)
         next_beams: list[tuple[int, int, float]] = []  # (row, token, score) for each next beam

@@ -11,7 +11,16 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from pipelines.config import DocumentConfig, ExperimentConfig, RuntimeConfig, TranslationConfig, load_config
+from pipelines.caption_onnx import CaptionSessions
+from pipelines.captions import CaptionCodec
+from pipelines.config import (
+    CaptioningConfig,
+    DocumentConfig,
+    ExperimentConfig,
+    RuntimeConfig,
+    TranslationConfig,
+    load_config,
+)
 from pipelines.document_codec import DocumentCodec
 from pipelines.errors import UserError
 from pipelines.onnx_backend import OnnxBackend
@@ -27,7 +36,8 @@ class Parity(BaseModel):
 
     For a translation model the predictions compared are greedy translations of sentences, and the
     attention is the decoder's; for a hierarchical model they are labels or selected sentences of
-    documents, and the attention is the word and sentence weights.
+    documents, and the attention is the word and sentence weights; for a captioner they are greedy
+    captions of photos, and ``max_rel_grid`` checks the image-encoder graph too.
     """
 
     max_abs_logits: float
@@ -35,10 +45,13 @@ class Parity(BaseModel):
     tolerance: float
     greedy_sentences: int
     greedy_mismatches: int
+    max_rel_grid: float | None = None
+    """Captioning: largest |Δ| of the image encoder's grid, relative to the grid's largest magnitude."""
 
     @property
     def passed(self) -> bool:
-        return self.max_abs_logits <= self.tolerance and self.greedy_mismatches == 0
+        grid_ok = self.max_rel_grid is None or self.max_rel_grid <= self.tolerance
+        return self.max_abs_logits <= self.tolerance and self.greedy_mismatches == 0 and grid_ok
 
 
 class Manifest(BaseModel):
@@ -48,20 +61,22 @@ class Manifest(BaseModel):
     precisions: tuple[str, ...]
     opset: int
     parity: Parity
+    image_size: int | None = None
+    """Captioning: side of the square photos the model takes; uploads are resized to it."""
 
 
 @dataclass
 class Bundle:
     folder: Path
     config: ExperimentConfig
-    codec: TextCodec | DocumentCodec
+    codec: TextCodec | DocumentCodec | CaptionCodec
     manifest: Manifest
 
     @property
     def specs(self) -> GraphSpecs:
         return graph_specs(self.manifest.state_fields)
 
-    def backend(self, runtime: RuntimeConfig | None = None) -> OnnxBackend | OnnxDocumentBackend:
+    def backend(self, runtime: RuntimeConfig | None = None) -> OnnxBackend | OnnxDocumentBackend | CaptionSessions:
         """ONNX Runtime sessions with ``runtime`` settings (default: the exported config's)."""
         runtime = runtime or self.config.runtime
         if runtime.precision not in self.manifest.precisions:
@@ -71,10 +86,14 @@ class Bundle:
             )
         if isinstance(self.config, DocumentConfig):
             return OnnxDocumentBackend(self.folder, runtime)
+        if isinstance(self.config, CaptioningConfig):
+            return CaptionSessions.open(self.folder, self.specs, runtime)
         return OnnxBackend(self.folder, self.specs, runtime)
 
 
-def write_bundle(folder: Path, config: ExperimentConfig, codec: TextCodec | DocumentCodec, manifest: Manifest) -> Path:
+def write_bundle(
+    folder: Path, config: ExperimentConfig, codec: TextCodec | DocumentCodec | CaptionCodec, manifest: Manifest
+) -> Path:
     """Add config, tokenizer and manifest to ``folder``, which already holds the graphs."""
     (folder / CONFIG).write_text(config.to_yaml())
     codec.save(folder / TOKENIZER)
@@ -87,5 +106,5 @@ def load_bundle(folder: Path) -> Bundle:
         raise UserError(f"{folder} is not an attnops ONNX export (no {MANIFEST})")
     manifest = Manifest.model_validate_json((folder / MANIFEST).read_text())
     config = load_config(folder / CONFIG)
-    codec_type = TextCodec if isinstance(config, TranslationConfig) else DocumentCodec
-    return Bundle(folder, config, codec_type.load(folder / TOKENIZER), manifest)
+    codecs = {TranslationConfig: TextCodec, DocumentConfig: DocumentCodec, CaptioningConfig: CaptionCodec}
+    return Bundle(folder, config, codecs[type(config)].load(folder / TOKENIZER), manifest)

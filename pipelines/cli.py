@@ -12,12 +12,20 @@ from pipelines.errors import UserError
 
 
 def _train(args: argparse.Namespace) -> None:
-    from pipelines.config import TranslationConfig, load_config
+    from pipelines.caption_train import train_captioner
+    from pipelines.config import CaptioningConfig, DocumentConfig, load_config
     from pipelines.train import train
     from pipelines.train_documents import train_documents
 
     config = load_config(args.config, args.set)
-    trainer = train if isinstance(config, TranslationConfig) else train_documents
+    if isinstance(config, CaptioningConfig):
+        captioned = train_captioner(config, Path(args.config))
+        for name, value in sorted(captioned.evaluation.metrics.items()):
+            print(f"{name}: {value:.3f}" if name.endswith("cider") else f"{name}: {value:.2f}")
+        print(f"training wall time: {captioned.train_seconds:.0f} s")
+        print(captioned.run_id)
+        return
+    trainer = train_documents if isinstance(config, DocumentConfig) else train
     result = trainer(config, Path(args.config))
     for name, value in sorted(result.evaluation.metrics.items()):
         print(f"{name}: {value:.2f}")
@@ -26,17 +34,25 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from pipelines import tracking
-    from pipelines.config import DocumentConfig
+    from pipelines.caption_run import CAPTION_SPLITS, evaluate_caption_run
+    from pipelines.config import CaptioningConfig, DocumentConfig
     from pipelines.data import TEST_SPLITS
     from pipelines.document_data import DOCUMENT_SPLITS
     from pipelines.evaluate import evaluate_run
     from pipelines.evaluate_documents import evaluate_document_run
     from pipelines.run_model import load_run_config
 
-    known = ("val", *TEST_SPLITS, *DOCUMENT_SPLITS)
+    known = ("val", *TEST_SPLITS, *DOCUMENT_SPLITS, *CAPTION_SPLITS)
     if args.split is not None and args.split not in known:  # before any download
         raise UserError(f"unknown split {args.split!r}; choose one of: {', '.join(dict.fromkeys(known))}")
     config = load_run_config(args.run_id)
+    if isinstance(config, CaptioningConfig):
+        captions = evaluate_caption_run(args.run_id, config, args.split, args.beam_size)
+        for name, value in sorted(captions.metrics.items()):
+            print(f"{name}: {value:.3f}" if "cider" in name else f"{name}: {value:.2f}")
+        for image, caption in captions.samples:
+            print(f"{image}: {caption.text}")
+        return
     if isinstance(config, DocumentConfig):
         evaluation = evaluate_document_run(args.run_id, config, args.split or "test")
         for name, value in sorted(evaluation.metrics.items()):
@@ -53,17 +69,22 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from pipelines.config import DocumentConfig
+    from pipelines.caption_export import export_caption_run
+    from pipelines.config import CaptioningConfig, DocumentConfig, TranslationConfig
     from pipelines.export import export_run
     from pipelines.export_documents import export_document_run
     from pipelines.run_model import load_run_config
 
     config = load_run_config(args.run_id)
+    if args.quantize and not isinstance(config, TranslationConfig):
+        raise UserError("--quantize is available for translation models only")
     if isinstance(config, DocumentConfig):
-        if args.quantize:
-            raise UserError("--quantize is available for translation models only")
         result = export_document_run(args.run_id, config, args.overwrite)
         compared = "predictions identical on {n}/{n} documents"
+    elif isinstance(config, CaptioningConfig):
+        result = export_caption_run(args.run_id, config, args.overwrite)
+        compared = f"relative |dgrid| {result.bundle.manifest.parity.max_rel_grid:.2e}, greedy captions identical on "
+        compared += "{n}/{n} photos"
     else:
         result = export_run(args.run_id, args.quantize, args.overwrite)
         compared = "greedy identical on {n}/{n} sentences"
@@ -194,6 +215,37 @@ def _summarize(args: argparse.Namespace) -> None:
         print(f"{sentence.score:.3f}\t{sentence.text}" if args.scores else sentence.text)
     if prediction.document.truncated:
         print("attnops: note: the document was cut to the model's sentence and word limits", file=sys.stderr)
+
+
+def _caption(args: argparse.Namespace) -> None:
+    import torch
+
+    from pipelines.caption_evaluate import caption_photos, caption_search_settings
+    from pipelines.caption_figures import plot_caption_attention
+    from pipelines.image_input import ImageRejected, open_image, photo_tensor
+
+    if not args.images:
+        raise UserError("give at least one image file to caption")
+    bundle = _bundle_for(args.model, "captioning")
+    photos = []
+    for name in args.images:
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"image file not found: {path}")
+        try:
+            photos.append(photo_tensor(open_image(path.read_bytes()), bundle.manifest.image_size))
+        except ImageRejected as exc:
+            raise UserError(f"{path}: {exc.message}") from exc
+    sessions = bundle.backend()
+    batch = torch.stack(photos)  # (N, 3, H, W)
+    settings = caption_search_settings(bundle.config, bundle.codec, args.beam_size)
+    captions = caption_photos(sessions.image_encoder, sessions.decoder, bundle.codec, batch, settings)
+    for name, photo, caption in zip(args.images, batch, captions):
+        print(f"{name}\t{caption.text}" if len(args.images) > 1 else caption.text)
+        if args.figures:
+            figure = Path(args.figures) / f"{Path(name).stem}.attention.png"
+            plot_caption_attention(photo, caption.words, caption.attention, figure, title=caption.text)
+            print(f"attention: {figure}", file=sys.stderr)
 
 
 def _bench_decode(args: argparse.Namespace) -> None:
@@ -370,6 +422,18 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--max-words", type=_positive, help="optional word budget")
     summarize.add_argument("--scores", action="store_true", help="prefix each sentence with its score")
     summarize.set_defaults(func=_summarize)
+
+    caption = commands.add_parser(
+        "caption",
+        help="caption photos locally with an exported captioner (ONNX Runtime)",
+        description="Caption each IMAGE (JPEG, PNG or WebP) with an exported captioning model; one caption per "
+        "line on stdout (prefixed with the file name when there are several).",
+    )
+    caption.add_argument("images", nargs="*", metavar="IMAGE", help="photo files")
+    caption.add_argument("--model", required=True, help=MODEL_URI_HELP)
+    caption.add_argument("--beam-size", type=_beam_size, help="beam size (default: the model's config)")
+    caption.add_argument("--figures", metavar="DIR", help="also save each photo's per-word attention figure in DIR")
+    caption.set_defaults(func=_caption)
 
     serve = commands.add_parser(
         "serve",

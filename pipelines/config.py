@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from models.captioning import CaptionerConfig
 from models.config import HierarchicalConfig, OptimConfig, Seq2SeqConfig
 from pipelines.errors import UserError
 
@@ -77,6 +78,21 @@ class DocumentDataConfig(_DataSection):
     """Use only the first N training documents (None: all)."""
 
 
+class CaptionDataConfig(_DataSection):
+    """Photos with several reference captions each (flickr8k_mini: ``captions.jsonl.gz`` and ``images/``)."""
+
+    dataset: str = "flickr8k_mini"
+    """A folder under the data root."""
+    min_word_frequency: int = Field(5, ge=1)
+    """Words seen fewer times in the training captions become ``<unk>``."""
+    augment: Literal["none", "hflip"] = "none"
+    """Training augmentation: hflip also trains on left-right mirrored photos (their grids are cached too)."""
+    max_train_examples: int | None = Field(None, ge=1)
+    """Use only the first N training photos (None: all)."""
+    max_eval_examples: int | None = Field(None, ge=1)
+    """Use only the first N validation and test photos (None: all)."""
+
+
 class TrainConfig(_Section):
     """Settings every task's training shares."""
 
@@ -103,6 +119,8 @@ class DecodingTrainConfig(TrainConfig):
     """Longest translation search may produce."""
     length_penalty: float = Field(0.6, ge=0.0)
     """GNMT length-penalty alpha for beam search."""
+    no_repeat_ngram: int = Field(0, ge=0)
+    """Search never repeats an n-gram of this size within an output (0: off)."""
 
 
 class TrackingConfig(_Section):
@@ -194,10 +212,22 @@ class DocumentConfig(_ExperimentBase):
     summary: SummaryConfig = SummaryConfig()
 
 
-ExperimentConfig = Annotated[TranslationConfig | DocumentConfig, Field(discriminator="task")]
+class CaptioningConfig(_ExperimentBase):
+    """Show, Attend and Tell: an LSTM with soft attention over a pretrained encoder's region grid."""
+
+    task: Literal["captioning"] = "captioning"
+    model: CaptionerConfig = CaptionerConfig()
+    data: CaptionDataConfig = CaptionDataConfig()
+    train: DecodingTrainConfig = DecodingTrainConfig(max_decode_length=30, eval_beam_size=3, early_stopping_patience=5)
+    tracking: TrackingConfig = TrackingConfig(experiment="attnops-captioning", heatmap_sentences=4)
+    export: ExportConfig = ExportConfig(parity_split="test")
+    registry: RegistryConfig = RegistryConfig(model_name="captioning-flickr8k", gate_metric="test_cider")
+
+
+ExperimentConfig = Annotated[TranslationConfig | DocumentConfig | CaptioningConfig, Field(discriminator="task")]
 """Any task's experiment; ``task`` (default ``translation``) picks the schema."""
 _EXPERIMENT = TypeAdapter(ExperimentConfig)
-TASKS = ("translation", "classification", "summarization")
+TASKS = ("translation", "classification", "summarization", "captioning")
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -22,6 +22,7 @@ def search_settings(config: TranslationConfig, codec: TextCodec, beam_size: int 
         beam_size=beam_size or config.train.eval_beam_size,
         max_length=config.train.max_decode_length,
         length_penalty=config.train.length_penalty,
+        no_repeat_ngram=config.train.no_repeat_ngram,
     )
 
 

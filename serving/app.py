@@ -5,16 +5,22 @@
 FastAPI reads the endpoint signatures at runtime, so this module keeps real (not postponed) annotations.
 """
 
+import base64
+import binascii
 import os
 import secrets
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
+from serving.caption_schemas import CaptionOptions, CaptionRequest, CaptionResponse
+from serving.captioner import CaptionModel, CaptionUpload
 from serving.config import DEFAULT_DOCUMENT_MODELS
 from serving.documents import DocumentModel
 from serving.replica import RequestRejected
@@ -31,11 +37,13 @@ from serving.translator import Translator
 
 TOKEN_ENV = "ATTNOPS_API_TOKEN"
 RETRY_AFTER_S = 1
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+"""Request bodies above this are refused from their Content-Length, before they are read."""
 
 api = FastAPI(
     title="attnops",
-    description="Attention models behind a REST API: translation, document classification and extractive "
-    "summarization; one model deployment per task.",
+    description="Attention models behind a REST API: translation, document classification, extractive "
+    "summarization and image captioning; one model deployment per task.",
     version="1",
 )
 
@@ -63,9 +71,44 @@ def _busy() -> JSONResponse:
     )
 
 
-DEPLOYMENTS = {"translation": "Translator", "classification": "Classifier", "summarization": "Summarizer"}
+DEPLOYMENTS = {
+    "translation": "Translator",
+    "classification": "Classifier",
+    "summarization": "Summarizer",
+    "captioning": "Captioner",
+}
 """The deployment that serves each task, by its name in the Serve config."""
-_DEPLOYMENT_CLASSES = {"translation": Translator, "classification": DocumentModel, "summarization": DocumentModel}
+_DEPLOYMENT_CLASSES = {
+    "translation": Translator,
+    "classification": DocumentModel,
+    "summarization": DocumentModel,
+    "captioning": CaptionModel,
+}
+
+
+async def _caption_upload(request: Request) -> CaptionUpload:
+    """The image file and options of a caption request, from multipart form data or JSON (base64)."""
+    if int(request.headers.get("content-length") or 0) > MAX_UPLOAD_BYTES:
+        raise HTTPException(413, f"request body is over the limit of {MAX_UPLOAD_BYTES} bytes")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if kind == "application/json":
+            body = CaptionRequest.model_validate_json(await request.body())
+            try:
+                data = base64.b64decode(body.image, validate=True)
+            except binascii.Error as exc:
+                raise HTTPException(400, f"image: not valid base64 ({exc})") from exc
+            return CaptionUpload(data, CaptionOptions.model_validate(body.model_dump(exclude={"image"})))
+        if kind == "multipart/form-data":
+            form = await request.form()
+            upload = form.get("image")
+            if upload is None or isinstance(upload, str):
+                raise HTTPException(422, "multipart body needs a file field named 'image'")
+            fields = {key: value for key, value in form.items() if key != "image"}
+            return CaptionUpload(await upload.read(), CaptionOptions.model_validate(fields))
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+    raise HTTPException(415, "send the image as multipart/form-data (field 'image') or application/json (base64)")
 
 
 async def _call(handles: dict[str, DeploymentHandle], task: str, method: str, body: Any) -> Any:
@@ -148,6 +191,19 @@ class Gateway:
         """The document's best sentences (extractive), in document order, with their scores."""
         return await _call(self.models, "summarization", "summarize", body)
 
+    @api.post(
+        "/v1/caption",
+        dependencies=[Depends(_authorize)],
+        response_model=CaptionResponse,
+        response_model_exclude_none=True,
+        summary="caption a photo: multipart upload (field 'image') or JSON with the file base64-encoded",
+    )
+    async def caption(self, request: Request) -> Any:
+        """The photo's caption; with ``return_attention``, each word's attention over the region grid."""
+        if "captioning" not in self.models:
+            raise HTTPException(404, "this service has no captioning model deployed")
+        return await _call(self.models, "captioning", "caption", await _caption_upload(request))
+
 
 def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
     """The app graph: the gateway and one model deployment per task in ``tasks``, with per-deployment
@@ -158,7 +214,7 @@ def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("t
         deployment = _DEPLOYMENT_CLASSES[task]
         settings = options.get(name, {})
         user_config = settings.get("user_config") or {}
-        if task != "translation":  # the document class serves either task; say which, and what by default
+        if task in DEFAULT_DOCUMENT_MODELS:  # the document class serves either task; say which, and what by default
             user_config = {"model_uri": DEFAULT_DOCUMENT_MODELS[task], **user_config, "task": task}
         models[task] = deployment.options(name=name, **{**settings, "user_config": user_config}).bind()
     return Gateway.options(**options.get("Gateway", {})).bind(models)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.config import RuntimeConfig
 
 DEFAULT_MODEL_URI = "models:/translation-de-en@champion"
+DEFAULT_CAPTION_MODEL = "models:/captioning-flickr8k@champion"
 DEFAULT_DOCUMENT_MODELS = {
     "classification": "models:/bbc-news-han@champion",
     "summarization": "models:/bbc-news-extractive@champion",
@@ -49,4 +50,16 @@ class DocumentServiceSettings(_Settings):
     max_document_bytes: int = Field(100_000, ge=1)
     """Largest document (UTF-8 bytes); longer ones are refused with 413. Documents within it are cut to
     the model's sentence and word limits, and the answer says so."""
+    max_batch_size: int = Field(16, ge=1)
+
+
+class CaptionServiceSettings(_Settings):
+    """The captioning deployment's settings."""
+
+    task: Literal["captioning"] = "captioning"
+    model_uri: str = DEFAULT_CAPTION_MODEL
+    max_image_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    """Largest upload (file bytes); larger ones are refused with 413."""
+    max_image_pixels: int = Field(25_000_000, ge=1)
+    """Width × height from the file's header; larger images are refused with 413 before decoding."""
     max_batch_size: int = Field(16, ge=1)

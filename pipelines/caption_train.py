@@ -1,0 +1,152 @@
+"""Captioning train stage: photos → cached grids → tokenizer → Lightning training → test figures, one MLflow run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from models.caption_module import CaptioningModule
+from models.captioning import Captioner
+from models.image_encoder import ImageEncoder
+from pipelines import tracking
+from pipelines.caption_batching import caption_dataset, caption_loader
+from pipelines.caption_evaluate import (
+    CaptionEvaluation,
+    caption_search_settings,
+    evaluate_captions,
+    log_caption_evaluation,
+)
+from pipelines.caption_metrics import caption_metric
+from pipelines.captions import IMAGES_FOLDER, CaptionCodec, CaptionSplit, load_captions
+from pipelines.config import CaptioningConfig
+from pipelines.fitting import fit, training_run
+from pipelines.image_features import cached_features, encode_images, load_images
+from pipelines.run_model import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+
+MONITOR = "val_cider"
+"""Validation figure that picks the best checkpoint and stops training early."""
+
+
+@dataclass
+class CaptionTrainResult:
+    """What a captioning run produced."""
+
+    run_id: str
+    checkpoint: Path
+    evaluation: CaptionEvaluation
+    train_seconds: float
+
+
+@dataclass
+class CaptionData:
+    """Every split of the caption data and what the model reads of its photos, per view.
+
+    A view is the split's cached grids ``(N, S, C)``, or its photos ``(N, 3, H, W)`` (float16) when the
+    encoder is fine-tuned; training has a second, mirrored view with hflip augmentation.
+    """
+
+    photos: Path
+    splits: dict[str, CaptionSplit]
+    views: dict[str, list[Tensor]]
+
+
+def _view(config: CaptioningConfig, photos: Path, names: list[str], flip: bool = False) -> Tensor:
+    if config.model.trainable_blocks:
+        return load_images([photos / name for name in names], flip).half()
+    return cached_features(photos, names, config.model.tap_block, flip)
+
+
+def load_caption_data(config: CaptioningConfig) -> CaptionData:
+    """Read the captions, apply the size limits, and load (or encode and cache) every split's view(s)."""
+    folder = config.data.data_root() / config.data.dataset
+    splits = load_captions(folder)
+    splits["train"] = splits["train"].head(config.data.max_train_examples)
+    for split in ("val", "test"):
+        splits[split] = splits[split].head(config.data.max_eval_examples)
+    photos = folder / IMAGES_FOLDER
+    views = {name: [_view(config, photos, data.images)] for name, data in splits.items()}
+    if config.data.augment == "hflip":
+        views["train"].append(_view(config, photos, splits["train"].images, flip=True))
+    return CaptionData(photos, splits, views)
+
+
+def split_grids(config: CaptioningConfig, data: CaptionData, split: str, encoder: ImageEncoder) -> Tensor:
+    """Grids ``(N, S, C)`` of a split's photos: the cached ones, or the fine-tuned ``encoder``'s."""
+    if not config.model.trainable_blocks:
+        return data.views[split][0]
+    return encode_images(encoder, [data.photos / name for name in data.splits[split].images])
+
+
+def load_caption_weights(model: Captioner, encoder: ImageEncoder, checkpoint: Path) -> Captioner:
+    """Load a :class:`CaptioningModule` checkpoint: the captioner, and the encoder's blocks if it tuned them."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    tuned = {k.removeprefix("image_encoder."): v for k, v in state.items() if k.startswith("image_encoder.")}
+    if tuned:
+        encoder.load_state_dict(tuned)
+    encoder.eval()
+    return model.eval()
+
+
+def _flat_captions(data: CaptionSplit) -> list[str]:
+    return [caption for captions in data.captions for caption in captions]
+
+
+def train_captioner(config: CaptioningConfig, config_path: Path | None = None) -> CaptionTrainResult:
+    """Run one tracked captioning run and return its id, best checkpoint, test figures and training time.
+
+    The photos are read (and their grids cached) before the run is created, so bad data paths leave the
+    tracking store as it was.
+    """
+    data = load_caption_data(config)
+    with training_run(config, config_path) as (run_id, work):
+        tracking.log_params({f"data.size.{split}": len(split_data) for split, split_data in data.splits.items()})
+        train_split, val_split = data.splits["train"], data.splits["val"]
+        codec = CaptionCodec.train(_flat_captions(train_split), config.data.min_word_frequency)
+        tracking.log_artifact(codec.save(work / "tokenizer"), TOKENIZER_ARTIFACT)
+        tracking.log_params({"vocab.target": codec.vocab_size})
+        train_set = caption_dataset(
+            data.views["train"], codec.encode(_flat_captions(train_split)), train_split.captions, True
+        )
+        val_set = caption_dataset(data.views["val"], codec.encode(_flat_captions(val_split)), val_split.captions, False)
+
+        encoder = ImageEncoder(config.model.tap_block, config.model.trainable_blocks)
+        module = CaptioningModule(
+            config.model,
+            config.train.optim,
+            encoder.feature_dim,
+            codec.vocab_size,
+            codec.special,
+            text_metric=caption_metric(codec),
+            val_max_length=config.train.max_decode_length,
+            image_encoder=encoder if config.model.trainable_blocks else None,
+        )
+        started = time.perf_counter()
+        best = fit(
+            module,
+            caption_loader(train_set, config.train.batch_size, True, codec.special, config.train.seed),
+            caption_loader(val_set, config.train.batch_size, False, codec.special),
+            config.train,
+            monitor=MONITOR,
+            mode="max",
+            work=work,
+        )
+        train_seconds = time.perf_counter() - started
+        tracking.log_metrics({"train_seconds": train_seconds})
+        tracking.log_artifact(best, str(Path(CHECKPOINT_ARTIFACT).parent))
+
+        model = load_caption_weights(module.model, encoder, best)
+        evaluation = evaluate_captions(
+            model,
+            codec,
+            {"test": (data.splits["test"], split_grids(config, data, "test", encoder))},
+            data.photos,
+            caption_search_settings(config, codec),
+            config.tracking.heatmap_sentences,
+        )
+        log_caption_evaluation(evaluation)
+    return CaptionTrainResult(run_id=run_id, checkpoint=best, evaluation=evaluation, train_seconds=train_seconds)

@@ -1,0 +1,31 @@
+"""Request and response bodies of ``POST /v1/caption`` (pydantic; unknown fields are rejected)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from serving.schemas import MAX_BEAM_SIZE, ServedModel, _Body
+
+
+class CaptionOptions(_Body):
+    """How to caption; the same fields come as form fields beside a multipart upload."""
+
+    beam_size: int | None = Field(None, ge=1, le=MAX_BEAM_SIZE, description="Default: the model's config.")
+    max_length: int | None = Field(None, ge=1, le=64, description="Longest caption in words.")
+    return_attention: bool = Field(False, description="Add each word's attention map over the photo.")
+
+
+class CaptionRequest(CaptionOptions):
+    image: str = Field(description="The photo file (JPEG, PNG or WebP), base64-encoded.")
+
+
+class WordAttention(_Body):
+    word: str
+    weights: list[list[float]] = Field(description="Attention over the photo's region grid, row by row; sums to 1.")
+
+
+class CaptionResponse(_Body):
+    caption: str
+    model: ServedModel
+    grid: tuple[int, int] | None = Field(None, description="Rows and columns of the region grid (with attention).")
+    attention: list[WordAttention] | None = None
