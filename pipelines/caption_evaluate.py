@@ -16,26 +16,9 @@ from pipelines import tracking
 from pipelines.caption_figures import plot_caption_attention
 from pipelines.caption_metrics import caption_scores
 from pipelines.captions import CaptionCodec, CaptionSplit
-from pipelines.config import CaptioningConfig
 from pipelines.image_features import load_images
 
 log = logging.getLogger(__name__)
-
-
-def caption_search_settings(
-    config: CaptioningConfig, codec: CaptionCodec, beam_size: int | None = None
-) -> SearchSettings:
-    """The config's decoding settings, with an optional other beam size."""
-    special = codec.special
-    return SearchSettings(
-        bos=special.bos,
-        eos=special.eos,
-        pad=special.pad,
-        beam_size=beam_size or config.train.eval_beam_size,
-        max_length=config.train.max_decode_length,
-        length_penalty=config.train.length_penalty,
-        no_repeat_ngram=config.train.no_repeat_ngram,
-    )
 
 
 @dataclass

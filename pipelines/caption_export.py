@@ -11,7 +11,7 @@ import pandas as pd
 
 from pipelines import caption_pyfunc, tracking
 from pipelines.bundle import Manifest, load_bundle, write_bundle
-from pipelines.caption_evaluate import caption_photos, caption_search_settings
+from pipelines.caption_evaluate import caption_photos
 from pipelines.caption_metrics import caption_scores
 from pipelines.caption_onnx import CaptionSessions, export_caption_graphs
 from pipelines.caption_parity import check_caption_parity
@@ -23,6 +23,7 @@ from pipelines.export import EXPORT_TAG, MODEL_NAME, ExportResult, pip_requireme
 from pipelines.image_features import load_images
 from pipelines.image_input import INPUT_SIZE
 from pipelines.pyfunc_model import BUNDLE_ARTIFACT
+from pipelines.translate import search_settings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def export_caption_run(run_id: str, config: CaptioningConfig, overwrite: bool = 
     specs = export_caption_graphs(stored.encoder, stored.model, bundle_folder, config.export.opset)
     cpu_fp32 = config.runtime.model_copy(update={"precision": "fp32", "device": "cpu"})
     sessions = CaptionSessions.open(bundle_folder, specs, cpu_fp32)
-    settings = caption_search_settings(config, codec)
+    settings = search_settings(config, codec)
     parity = check_caption_parity(
         stored.encoder, stored.model, sessions, photos, settings, config.export.parity_tolerance
     )

@@ -14,10 +14,11 @@ import pandas as pd
 import torch
 
 from pipelines.bundle import Bundle
-from pipelines.caption_evaluate import caption_photos, caption_search_settings
+from pipelines.caption_evaluate import caption_photos
 from pipelines.caption_onnx import CaptionSessions
 from pipelines.image_input import open_image, photo_tensor
 from pipelines.pyfunc_model import BundleModel
+from pipelines.translate import search_settings
 
 
 class CaptionPyfunc(BundleModel):
@@ -34,7 +35,7 @@ class CaptionPyfunc(BundleModel):
         """Caption the base64 images of the ``image`` column of ``frame``."""
         size = bundle.manifest.image_size
         photos = torch.stack([photo_tensor(open_image(base64.b64decode(data)), size) for data in frame["image"]])
-        settings = caption_search_settings(bundle.config, bundle.codec, beam_size)
+        settings = search_settings(bundle.config, bundle.codec, beam_size)
         captions = caption_photos(sessions.image_encoder, sessions.decoder, bundle.codec, photos, settings)
         return pd.DataFrame({"caption": [c.text for c in captions]})
 

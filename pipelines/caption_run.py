@@ -9,7 +9,6 @@ from models.image_encoder import ImageEncoder
 from pipelines import tracking
 from pipelines.caption_evaluate import (
     CaptionEvaluation,
-    caption_search_settings,
     evaluate_captions,
     log_caption_evaluation,
 )
@@ -18,6 +17,7 @@ from pipelines.captions import CaptionCodec
 from pipelines.config import CaptioningConfig
 from pipelines.errors import UserError
 from pipelines.run_model import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+from pipelines.translate import search_settings
 
 CAPTION_SPLITS = ("val", "test")
 
@@ -56,7 +56,7 @@ def evaluate_caption_run(
         stored.codec,
         {name: (data.splits[name], split_grids(config, data, name, stored.encoder))},
         data.photos,
-        caption_search_settings(config, stored.codec, beam_size),
+        search_settings(config, stored.codec, beam_size),
         config.tracking.heatmap_sentences,
         suffix=suffix,
     )

@@ -16,7 +16,6 @@ from pipelines import tracking
 from pipelines.caption_batching import caption_dataset, caption_loader
 from pipelines.caption_evaluate import (
     CaptionEvaluation,
-    caption_search_settings,
     evaluate_captions,
     log_caption_evaluation,
 )
@@ -26,6 +25,7 @@ from pipelines.config import CaptioningConfig
 from pipelines.fitting import fit, training_run
 from pipelines.image_features import cached_features, encode_images, load_images
 from pipelines.run_model import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+from pipelines.translate import search_settings
 
 MONITOR = "val_cider"
 """Validation figure that picks the best checkpoint and stops training early."""
@@ -145,7 +145,7 @@ def train_captioner(config: CaptioningConfig, config_path: Path | None = None) -
             codec,
             {"test": (data.splits["test"], split_grids(config, data, "test", encoder))},
             data.photos,
-            caption_search_settings(config, codec),
+            search_settings(config, codec),
             config.tracking.heatmap_sentences,
         )
         log_caption_evaluation(evaluation)

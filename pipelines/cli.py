@@ -220,9 +220,10 @@ def _summarize(args: argparse.Namespace) -> None:
 def _caption(args: argparse.Namespace) -> None:
     import torch
 
-    from pipelines.caption_evaluate import caption_photos, caption_search_settings
+    from pipelines.caption_evaluate import caption_photos
     from pipelines.caption_figures import plot_caption_attention
     from pipelines.image_input import ImageRejected, open_image, photo_tensor
+    from pipelines.translate import search_settings
 
     if not args.images:
         raise UserError("give at least one image file to caption")
@@ -238,7 +239,7 @@ def _caption(args: argparse.Namespace) -> None:
             raise UserError(f"{path}: {exc.message}") from exc
     sessions = bundle.backend()
     batch = torch.stack(photos)  # (N, 3, H, W)
-    settings = caption_search_settings(bundle.config, bundle.codec, args.beam_size)
+    settings = search_settings(bundle.config, bundle.codec, args.beam_size)
     captions = caption_photos(sessions.image_encoder, sessions.decoder, bundle.codec, batch, settings)
     for name, photo, caption in zip(args.images, batch, captions):
         print(f"{name}\t{caption.text}" if len(args.images) > 1 else caption.text)

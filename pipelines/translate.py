@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
 from models.search import DecodingBackend, SearchSettings, decode
 from pipelines.batching import pad_sources
-from pipelines.config import TranslationConfig
+from pipelines.config import CaptioningConfig, TranslationConfig
 from pipelines.tokenizer import TextCodec
 
+if TYPE_CHECKING:
+    from pipelines.captions import CaptionCodec
 
-def search_settings(config: TranslationConfig, codec: TextCodec, beam_size: int | None = None) -> SearchSettings:
-    """The config's decoding settings, with an optional other beam size."""
+
+def search_settings(
+    config: TranslationConfig | CaptioningConfig, codec: TextCodec | CaptionCodec, beam_size: int | None = None
+) -> SearchSettings:
+    """The config's decoding settings (translation or captioning), with an optional other beam size."""
     special = codec.special
     return SearchSettings(
         bos=special.bos,

@@ -14,8 +14,9 @@ import torch
 from ray import serve
 from torch import Tensor
 
-from pipelines.caption_evaluate import Caption, caption_photos, caption_search_settings
+from pipelines.caption_evaluate import Caption, caption_photos
 from pipelines.image_input import ImageLimits, ImageRejected, open_image, photo_tensor
+from pipelines.translate import search_settings
 from serving.caption_schemas import CaptionOptions, CaptionResponse, WordAttention
 from serving.config import DEFAULT_CAPTION_MODEL, CaptionServiceSettings
 from serving.replica import LoadedModel, ModelReplica, RequestRejected
@@ -80,7 +81,7 @@ def _caption(model: LoadedModel, photos: list[_Photo]) -> list[CaptionResponse]:
     for i, photo in enumerate(photos):
         groups.setdefault((photo.options.beam_size, photo.options.max_length), []).append(i)
     for (beam_size, max_length), rows in groups.items():
-        settings = caption_search_settings(bundle.config, bundle.codec, beam_size)
+        settings = search_settings(bundle.config, bundle.codec, beam_size)
         if max_length:
             settings = replace(settings, max_length=max_length)
         pixels = torch.stack([photos[i].pixels for i in rows])  # (B, 3, H, W)
