@@ -208,3 +208,16 @@ def select_sentences(
         chosen.append(index)
         words += length
     return sorted(chosen)
+
+
+def pad_documents(documents: list[list[list[int]]], pad_id: int = 0) -> tuple[Tensor, Tensor]:
+    """Pad word ids ``[doc][sentence][word]`` to ``(B, S, W)`` ids and the matching bool mask."""
+    sentences = max(len(doc) for doc in documents)
+    words = max(len(sentence) for doc in documents for sentence in doc)
+    ids = torch.full((len(documents), sentences, words), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids, dtype=torch.bool)
+    for i, doc in enumerate(documents):
+        for j, sentence in enumerate(doc):
+            ids[i, j, : len(sentence)] = torch.tensor(sentence, dtype=torch.long)
+            mask[i, j, : len(sentence)] = True
+    return ids, mask

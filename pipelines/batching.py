@@ -1,30 +1,13 @@
-"""Length-bucketed batches of tokenized sentence pairs."""
+"""Length-bucketed batches and padding, shared by every task."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Sampler
 
 from models.seq2seq import SpecialTokens
-from models.translation import Seq2SeqBatch
-
-
-@dataclass
-class PairDataset(Dataset):
-    """Tokenized pairs plus the raw target text (the reference for BLEU)."""
-
-    sources: list[list[int]]
-    targets: list[list[int]]
-    references: list[str]
-
-    def __len__(self) -> int:
-        return len(self.sources)
-
-    def __getitem__(self, index: int) -> tuple[list[int], list[int], str]:
-        return self.sources[index], self.targets[index], self.references[index]
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -79,25 +62,3 @@ def pad_sources(sources: list[list[int]], special: SpecialTokens) -> tuple[torch
     """Source ids ``(B, S)`` and mask ``(B, S)``; an empty source becomes ``<unk>`` (no empty rows)."""
     src = pad_rows([s or [special.unk] for s in sources], special.pad)
     return src, src != special.pad
-
-
-def collate(items: list[tuple[list[int], list[int], str]], special: SpecialTokens) -> Seq2SeqBatch:
-    """Pad a list of ``(source ids, target ids, reference)`` into a :class:`Seq2SeqBatch`."""
-    sources, targets, references = zip(*items)
-    src, src_mask = pad_sources(list(sources), special)
-    return Seq2SeqBatch(
-        src=src,
-        src_mask=src_mask,
-        tgt_in=pad_rows([[special.bos, *t] for t in targets], special.pad),  # (B, T)
-        tgt_out=pad_rows([[*t, special.eos] for t in targets], special.pad),  # (B, T)
-        references=list(references),
-    )
-
-
-def make_loader(
-    dataset: PairDataset, batch_size: int, shuffle: bool, special: SpecialTokens, seed: int = 0
-) -> DataLoader:
-    """A DataLoader over length buckets (shuffled for training, in corpus order otherwise)."""
-    lengths = [len(s) for s in dataset.sources]
-    sampler = BucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=lambda items: collate(items, special))

@@ -1,36 +1,32 @@
-"""The experiment config: one YAML file → a typed tree, with ``--set key=value`` overrides."""
+"""The experiment config: one YAML file → a typed tree, with ``--set key=value`` overrides.
+
+This module holds the sections every task shares; each task package adds its own config class
+(``task``, ``model``, ``data``, ``train``), and ``task`` picks it from :data:`pipelines.tasks.TASKS`.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models.captioning import CaptionerConfig
-from models.config import HierarchicalConfig, OptimConfig, Seq2SeqConfig
+from models.config import OptimConfig
 from pipelines.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "ATTNOPS_DATA_DIR"
+DEFAULT_TASK = "translation"
+"""The task of a config file that names none."""
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class TokenizerConfig(_Section):
-    joint: bool = False
-    """One BPE vocabulary for both languages (True) or one per language (False)."""
-    vocab_size: int = Field(8000, ge=100)
-    """BPE vocabulary size (per tokenizer)."""
-    min_frequency: int = Field(2, ge=1)
-    """Minimum pair frequency for a BPE merge."""
-
-
-class _DataSection(_Section):
+class DataSection(Section):
     root: str | None = None
     """Data root; default $ATTNOPS_DATA_DIR, else ../shared/data beside the repository."""
 
@@ -40,60 +36,7 @@ class _DataSection(_Section):
         return Path(root).expanduser().resolve()
 
 
-class DataConfig(_DataSection):
-    dataset: str = "multi30k"
-    """A folder under the data root (local copy) or a Hugging Face hub dataset id."""
-    source_lang: Literal["de", "en"] = "de"
-    target_lang: Literal["de", "en"] = "en"
-    hub_splits: dict[str, str] = {"train": "train", "val": "validation", "test_2016_flickr": "test"}
-    """For a hub dataset: our split name → the hub's split name."""
-    max_train_examples: int | None = Field(None, ge=1)
-    """Use only the first N training pairs (None: all)."""
-    max_eval_examples: int | None = Field(None, ge=1)
-    """Use only the first N pairs of validation and test splits (None: all)."""
-    max_tokens: int = Field(100, ge=4)
-    """Training pairs with a longer (tokenized) side are dropped."""
-    tokenizer: TokenizerConfig = TokenizerConfig()
-
-
-class DocumentDataConfig(_DataSection):
-    """A corpus of documents with a category and an extractive summary (BBC News Summary)."""
-
-    dataset: str = "bbc_news_summary"
-    """A folder under the data root holding ``<dataset>.jsonl.gz``."""
-    val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
-    test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
-    split_seed: int = 13
-    """Seed of the stratified train/val/test split (fixed, so every run sees the same test set)."""
-    include_title: bool = False
-    """Read the headline as the document's first sentence (never part of a summary)."""
-    max_sentences: int = Field(40, ge=1)
-    """Sentences kept per document; later ones are dropped (and a served answer says so)."""
-    max_words: int = Field(60, ge=1)
-    """Words kept per sentence."""
-    vocab_size: int = Field(30000, ge=100)
-    """Word vocabulary size (lowercased words of the training documents)."""
-    min_frequency: int = Field(2, ge=1)
-    max_train_examples: int | None = Field(None, ge=1)
-    """Use only the first N training documents (None: all)."""
-
-
-class CaptionDataConfig(_DataSection):
-    """Photos with several reference captions each (flickr8k_mini: ``captions.jsonl.gz`` and ``images/``)."""
-
-    dataset: str = "flickr8k_mini"
-    """A folder under the data root."""
-    min_word_frequency: int = Field(5, ge=1)
-    """Words seen fewer times in the training captions become ``<unk>``."""
-    augment: Literal["none", "hflip"] = "none"
-    """Training augmentation: hflip also trains on left-right mirrored photos (their grids are cached too)."""
-    max_train_examples: int | None = Field(None, ge=1)
-    """Use only the first N training photos (None: all)."""
-    max_eval_examples: int | None = Field(None, ge=1)
-    """Use only the first N validation and test photos (None: all)."""
-
-
-class TrainConfig(_Section):
+class TrainConfig(Section):
     """Settings every task's training shares."""
 
     max_epochs: int = Field(10, ge=1)
@@ -123,7 +66,7 @@ class DecodingTrainConfig(TrainConfig):
     """Search never repeats an n-gram of this size within an output (0: off)."""
 
 
-class TrackingConfig(_Section):
+class TrackingConfig(Section):
     experiment: str = "attnops-translation"
     """MLflow experiment name."""
     run_name: str | None = None
@@ -133,7 +76,7 @@ class TrackingConfig(_Section):
     """Log CPU/memory (and GPU) usage while training."""
 
 
-class RuntimeConfig(_Section):
+class RuntimeConfig(Section):
     """ONNX Runtime session settings, used wherever an exported model runs."""
 
     intra_op_threads: int = Field(0, ge=0)
@@ -148,7 +91,7 @@ class RuntimeConfig(_Section):
     """Which exported graphs to run (int8 needs an export made with --quantize int8)."""
 
 
-class ExportConfig(_Section):
+class ExportConfig(Section):
     opset: int = Field(18, ge=17)
     parity_tolerance: float = Field(1e-4, gt=0.0)
     """Largest allowed |logits(PyTorch) - logits(ONNX Runtime)| on fresh inputs."""
@@ -157,35 +100,37 @@ class ExportConfig(_Section):
     between PyTorch and ONNX Runtime."""
 
 
-class RegistryConfig(_Section):
-    model_name: str = Field("translation-de-en", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class RegistryConfig(Section):
+    model_name: str = Field(pattern=MODEL_NAME_PATTERN)
     """Default registered model name for ``attnops register``."""
-    gate_metric: str = "test_2016_flickr_bleu"
+    gate_metric: str
     """Run metric the promotion gate compares (higher is better)."""
     gate_tolerance: float = Field(0.0, ge=0.0)
     """A candidate may score this much below the alias holder and still be promoted."""
 
 
-class SummaryConfig(_Section):
-    """How an extractive summary is chosen and scored."""
+class ExperimentConfig(Section):
+    """Sections every task shares; each task's config adds ``task``, ``model``, ``data`` and ``train``."""
 
-    max_sentences: int = Field(3, ge=1)
-    """Sentences selected (the top-scoring ones, returned in document order); lead-3 uses 3 too."""
-    max_words: int | None = Field(None, ge=1)
-    """Optional word budget: stop adding sentences once it would be exceeded."""
-    rank_by: Literal["probability", "expected_words"] = "expected_words"
-    """Order in which sentences are taken: by the model's probability, or by the summary words a
-    sentence is expected to bring (probability × its length), which suits a sentence budget against
-    long references (ROUGE)."""
-
-
-class _ExperimentBase(_Section):
-    """Sections every task shares; each task adds ``task``, ``model`` and ``data``."""
-
+    task: str
+    """Which registered task (:data:`pipelines.tasks.TASKS`) this experiment is; picks the schema."""
+    train: TrainConfig = TrainConfig()
     tracking: TrackingConfig = TrackingConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     export: ExportConfig = ExportConfig()
-    registry: RegistryConfig = RegistryConfig()
+    registry: RegistryConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_registry_defaults(cls, data: Any) -> Any:
+        """A partial ``registry`` section keeps the task's defaults for the keys it leaves out."""
+        default = cls.model_fields["registry"].default
+        if isinstance(data, dict) and isinstance(data.get("registry"), dict) and isinstance(default, RegistryConfig):
+            data = {**data, "registry": {**default.model_dump(exclude_unset=True), **data["registry"]}}
+        return data
 
     def flat(self) -> dict[str, Any]:
         """Every resolved value as ``{"dotted.key": value}`` (what is logged as MLflow params)."""
@@ -193,41 +138,6 @@ class _ExperimentBase(_Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
-
-class TranslationConfig(_ExperimentBase):
-    task: Literal["translation"] = "translation"
-    model: Seq2SeqConfig = Seq2SeqConfig()
-    data: DataConfig = DataConfig()
-    train: DecodingTrainConfig = DecodingTrainConfig()
-
-
-class DocumentConfig(_ExperimentBase):
-    """Hierarchical attention over a document: classification, or extractive summarization."""
-
-    task: Literal["classification", "summarization"]
-    model: HierarchicalConfig = HierarchicalConfig()
-    data: DocumentDataConfig = DocumentDataConfig()
-    train: TrainConfig = TrainConfig()
-    summary: SummaryConfig = SummaryConfig()
-
-
-class CaptioningConfig(_ExperimentBase):
-    """Show, Attend and Tell: an LSTM with soft attention over a pretrained encoder's region grid."""
-
-    task: Literal["captioning"] = "captioning"
-    model: CaptionerConfig = CaptionerConfig()
-    data: CaptionDataConfig = CaptionDataConfig()
-    train: DecodingTrainConfig = DecodingTrainConfig(max_decode_length=30, eval_beam_size=3, early_stopping_patience=5)
-    tracking: TrackingConfig = TrackingConfig(experiment="attnops-captioning", heatmap_sentences=4)
-    export: ExportConfig = ExportConfig(parity_split="test")
-    registry: RegistryConfig = RegistryConfig(model_name="captioning-flickr8k", gate_metric="test_cider")
-
-
-ExperimentConfig = Annotated[TranslationConfig | DocumentConfig | CaptioningConfig, Field(discriminator="task")]
-"""Any task's experiment; ``task`` (default ``translation``) picks the schema."""
-_EXPERIMENT = TypeAdapter(ExperimentConfig)
-TASKS = ("translation", "classification", "summarization", "captioning")
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -256,8 +166,7 @@ def _apply_override(tree: dict[str, Any], override: str) -> None:
 def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
-        loc = item["loc"][1:] if item["loc"] and item["loc"][0] in TASKS else item["loc"]  # drop the union tag
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             message = "unknown key"
@@ -284,8 +193,12 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
             raise UserError(f"config file {path} must hold a mapping of sections, got {type(tree).__name__}")
     for override in overrides:
         _apply_override(tree, override)
-    tree.setdefault("task", "translation")
+    tree.setdefault("task", DEFAULT_TASK)
+    # The registry imports every task's config class, each built on this module's sections.
+    from pipelines.tasks import task_named
+
+    schema = task_named(str(tree["task"])).config_type
     try:
-        return _EXPERIMENT.validate_python(tree)
+        return schema.model_validate(tree)
     except ValidationError as exc:
         raise UserError(f"invalid config{f' {path}' if path else ''}: {_describe(exc)}") from exc

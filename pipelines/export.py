@@ -1,4 +1,8 @@
-"""Export stage: a run's best checkpoint → parity-checked ONNX graphs → an MLflow pyfunc model."""
+"""Export stage, for every task: a run's best checkpoint → parity-checked ONNX graphs → an MLflow pyfunc model.
+
+The steps are the same for every task; the task supplies the graphs, the parity check, extra figures
+and an input example (see :class:`pipelines.tasks.Task`).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +12,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from pipelines import pyfunc_model, tracking
-from pipelines.bundle import Bundle, Manifest, Parity, load_bundle, write_bundle
-from pipelines.data import load_corpus
+from pipelines import tracking
 from pipelines.errors import UserError
-from pipelines.metrics import bleu_scores
-from pipelines.onnx_backend import OnnxBackend
-from pipelines.onnx_graphs import export_graphs, quantize_graphs
-from pipelines.parity import check_parity
-from pipelines.pyfunc_model import BUNDLE_ARTIFACT, TranslatorModel
-from pipelines.run_model import load_run_model
-from pipelines.translate import search_settings, translate
+from pipelines.inference.artifacts import BUNDLE_ARTIFACT, EXPORT_TAG, PARITY_TAG, PYFUNC_NAME
+from pipelines.inference.bundle import Bundle, Manifest, load_bundle, write_bundle
+from pipelines.runs import load_run_config
+from pipelines.task import ParityCheck
+from pipelines.tasks import task_for
 
 log = logging.getLogger(__name__)
 
-EXPORT_TAG = "attnops.onnx_model"
-"""Run tag holding the URI of the run's current ONNX export (an MLflow model)."""
-PARITY_TAG = "attnops.parity"
-MODEL_NAME = "onnx_model"
-QUANTIZATIONS = ("int8",)
+PYFUNC_SCRIPT = Path(__file__).with_name("pyfunc.py")
+"""The models-from-code script every export logs (by path: importing it would set MLflow's model)."""
 _REQUIREMENTS = ("mlflow", "onnxruntime", "tokenizers", "torch", "pandas", "pydantic", "pyyaml")
 
 
@@ -38,88 +33,76 @@ class ExportResult:
     model_uri: str
     bundle: Bundle
     metrics: dict[str, float]
+    compared: str
+    """What the parity check compared, in words."""
+
+    def lines(self) -> list[str]:
+        parity = self.bundle.manifest.parity
+        lines = [
+            f"parity passed: max |dlogits| {parity.max_abs_logits:.2e} (tolerance {parity.tolerance:g}), "
+            + self.compared
+        ]
+        lines += [f"{name}: {value:.2f}" for name, value in sorted(self.metrics.items()) if "bleu" in name]
+        return [*lines, self.model_uri]
 
 
 def pip_requirements() -> list[str]:
     return [f"{name}=={importlib.metadata.version(name)}" for name in _REQUIREMENTS]
 
 
-def record_parity(run_id: str, metrics: dict[str, float], parity: Parity, summary: str) -> None:
-    """Log the parity figures and tag to the run, passed or not; raise with ``summary`` if it failed."""
+def record_parity(run_id: str, check: ParityCheck) -> None:
+    """Log the parity figures and tag to the run, passed or not; raise with the check's summary if it failed."""
     with tracking.resume_run(run_id):
-        tracking.log_metrics(metrics)
-        tracking.set_tags({PARITY_TAG: "passed" if parity.passed else "failed"})
-    if not parity.passed:
-        raise UserError(f"parity check failed for run {run_id}: {summary}; the run was not exported")
+        tracking.log_metrics(check.metrics)
+        tracking.set_tags({PARITY_TAG: "passed" if check.parity.passed else "failed"})
+    if not check.parity.passed:
+        raise UserError(f"parity check failed for run {run_id}: {check.summary}; the run was not exported")
 
 
 def export_run(run_id: str, quantize: str | None = None, overwrite: bool = False) -> ExportResult:
     """Export ``run_id``'s best checkpoint; fail (and log why) if ONNX Runtime disagrees with PyTorch."""
-    if quantize is not None and quantize not in QUANTIZATIONS:
-        raise UserError(f"unknown quantization {quantize!r}; allowed: {', '.join(QUANTIZATIONS)}")
     previous = tracking.run_tags(run_id).get(EXPORT_TAG)
     if previous and not overwrite:
         raise UserError(f"run {run_id} already has an ONNX export ({previous}); pass --overwrite to replace it")
-    stored = load_run_model(run_id)
-    config, codec = stored.config, stored.codec
-    split = config.export.parity_split
-    corpus = load_corpus(config.data)
-    if split not in corpus:
-        raise UserError(f"export.parity_split {split!r} is not a split of {config.data.dataset!r}")
-    sentences = corpus[split].sources
+    config = load_run_config(run_id)
+    task = task_for(config)
+    if quantize is not None and quantize not in task.quantizations:
+        allowed = ", ".join(task.quantizations) or "none"
+        raise UserError(f"--quantize {quantize} is not available for {config.task} models (allowed: {allowed})")
+    trained = task.load_trained(run_id, config)
     folder = Path(tempfile.mkdtemp(prefix="attnops-export-")) / BUNDLE_ARTIFACT
-    specs = export_graphs(stored.model, folder, config.export.opset)
+    graphs = task.export_graphs(trained, folder, config.export.opset)
     cpu_fp32 = config.runtime.model_copy(update={"precision": "fp32", "device": "cpu"})
-    settings = search_settings(config, codec)
-    parity = check_parity(
-        stored.model, OnnxBackend(folder, specs, cpu_fp32), codec, sentences, settings, config.export.parity_tolerance
-    )
-    metrics = {
-        "parity_max_abs_logits": parity.max_abs_logits,
-        "parity_max_abs_attention": parity.max_abs_attention,
-        "parity_greedy_mismatches": float(parity.greedy_mismatches),
-    }
-    log.info("parity: max |Δlogits| %.2e, greedy mismatches %d/%d", parity.max_abs_logits, parity.greedy_mismatches,
+    check = task.check_parity(trained, folder, graphs, cpu_fp32)
+    parity = check.parity
+    log.info("parity: max |Δlogits| %.2e, mismatches %d/%d", parity.max_abs_logits, parity.greedy_mismatches,
              parity.greedy_sentences)  # fmt: skip
-    record_parity(
-        run_id,
-        metrics,
-        parity,
-        f"max |Δlogits| {parity.max_abs_logits:.3g} (tolerance {parity.tolerance:g}), greedy mismatches "
-        f"{parity.greedy_mismatches}/{parity.greedy_sentences} on {split}",
-    )
+    record_parity(run_id, check)
 
-    precisions = ("fp32",)
-    if quantize:
-        quantize_graphs(specs, folder)
-        precisions += (quantize,)
-        references = corpus[split].targets
-        for precision in precisions:
-            backend = OnnxBackend(folder, specs, cpu_fp32.model_copy(update={"precision": precision}))
-            hypotheses = [t.text for t in translate(backend, codec, sentences, settings)]
-            metrics[f"onnx_{precision}_{split}_bleu"] = bleu_scores(hypotheses, references)["bleu"]
-        metrics[f"{quantize}_bleu_drop"] = metrics[f"onnx_fp32_{split}_bleu"] - metrics[f"onnx_{quantize}_{split}_bleu"]
+    precisions, figures = task.export_figures(trained, folder, graphs, cpu_fp32, quantize)
+    metrics = {**check.metrics, **figures}
     manifest = Manifest(
         run_id=run_id,
         task=config.task,
-        state_fields=specs.state_fields,
+        state_fields=graphs.state_fields,
         precisions=precisions,
         opset=config.export.opset,
         parity=parity,
+        image_size=graphs.image_size,
     )
-    bundle = load_bundle(write_bundle(folder, config, codec, manifest))
-    example = pd.DataFrame({"text": sentences[:2]})
-    output = TranslatorModel.translate_frame(bundle, bundle.backend(cpu_fp32), example, settings.beam_size)
+    bundle = load_bundle(write_bundle(folder, config, trained.codec, manifest))
+    example = task.example_input(trained)
+    output = task.predict_frame(bundle, bundle.backend(cpu_fp32), example)
     with tracking.resume_run(run_id):
         tracking.log_metrics(metrics)
         model_uri = tracking.log_pyfunc_model(
-            MODEL_NAME,
-            Path(pyfunc_model.__file__),
+            PYFUNC_NAME,
+            PYFUNC_SCRIPT,
             {BUNDLE_ARTIFACT: folder},
             example,
             output,
-            {"beam_size": settings.beam_size},
+            task.pyfunc_params(config),
             pip_requirements(),
         )
         tracking.set_tags({EXPORT_TAG: model_uri})
-    return ExportResult(run_id, model_uri, bundle, metrics)
+    return ExportResult(run_id, model_uri, bundle, metrics, check.compared)

@@ -10,11 +10,26 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from torch import nn
 from torch.utils.data import DataLoader
 
 from pipelines import tracking
 from pipelines.config import ExperimentConfig, TrainConfig
-from pipelines.run_model import CONFIG_ARTIFACT
+from pipelines.inference.artifacts import CONFIG_ARTIFACT
+
+
+class EpochMetrics(pl.Callback):
+    """Log the epoch-level metrics Lightning collected (losses, BLEU, learning rate) per epoch."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Runs after the epoch's validation, so train and val figures of the same epoch go together.
+        metrics = {
+            name: float(value)
+            for name, value in trainer.callback_metrics.items()
+            if not name.endswith("_step") and value.numel() == 1
+        }
+        metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+        tracking.log_metrics(metrics, step=trainer.current_epoch)
 
 
 @contextmanager
@@ -51,7 +66,7 @@ def fit(
     checkpoint = ModelCheckpoint(
         dirpath=work / "checkpoints", filename="best", monitor=monitor, mode=mode, save_weights_only=True
     )
-    callbacks: list[pl.Callback] = [checkpoint, tracking.EpochMetrics()]
+    callbacks: list[pl.Callback] = [checkpoint, EpochMetrics()]
     if config.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
     steps_per_epoch = len(train_loader)
@@ -69,3 +84,10 @@ def fit(
     )
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
     return Path(checkpoint.best_model_path)
+
+
+def load_weights(model: nn.Module, checkpoint: Path) -> nn.Module:
+    """Load a Lightning checkpoint (whose module keeps the network as ``self.model``) into ``model``."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict({key.removeprefix("model."): value for key, value in state.items()})
+    return model.eval()

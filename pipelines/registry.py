@@ -6,7 +6,6 @@ held it (tag ``attnops.alias_history.<alias>``), which is what ``rollback`` walk
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
@@ -14,28 +13,20 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from pipelines import tracking
-from pipelines.bundle import Bundle, load_bundle
-from pipelines.config import TranslationConfig
 from pipelines.errors import UserError
-from pipelines.export import EXPORT_TAG
-from pipelines.pyfunc_model import BUNDLE_ARTIFACT
+from pipelines.inference.artifacts import EXPORT_TAG
+from pipelines.inference.resolve import (
+    alias_holder,
+    check_alias,
+    check_name,
+    check_registered,
+    fetch_bundle,
+    model_version,
+)
+from pipelines.tasks import task_for
 
 DEFAULT_ALIAS = "champion"
 HISTORY_TAG = "attnops.alias_history.{alias}"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_REGISTRY_URI = re.compile(r"models:/([^/@]+)(?:/(\d+)|@([^/]+))")
-_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-
-
-@dataclass
-class ResolvedModel:
-    """An exported model fetched from a URI, with where it came from in the registry (if it did)."""
-
-    uri: str
-    bundle: Bundle
-    name: str | None = None
-    version: str | None = None
-    alias: str | None = None
 
 
 @dataclass
@@ -45,39 +36,6 @@ class Promotion:
     version: str
     previous: str | None
     forced: bool
-
-
-def _check_name(name: str) -> None:
-    if not _NAME.match(name):
-        raise UserError(f"bad model name {name!r}: use letters, digits, '.', '_' and '-'")
-
-
-def _check_alias(alias: str) -> None:
-    if not _ALIAS.match(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
-        raise UserError(f"bad alias {alias!r}: letters, digits, '_' and '-', not 'latest' or 'v<number>'")
-
-
-def _check_registered(name: str) -> None:
-    _check_name(name)
-    try:
-        tracking.client().get_registered_model(name)
-    except MlflowException as exc:
-        raise UserError(f"unknown registered model {name!r}") from exc
-
-
-def _version(name: str, version: str) -> ModelVersion:
-    _check_registered(name)
-    try:
-        return tracking.client().get_model_version(name, str(version))
-    except MlflowException as exc:
-        raise UserError(f"model {name!r} has no version {version!r}") from exc
-
-
-def _alias_holder(name: str, alias: str) -> ModelVersion | None:
-    try:
-        return tracking.client().get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
 
 
 def _history(name: str, alias: str) -> list[str]:
@@ -96,7 +54,7 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
         raise UserError(f"run {run_id}'s export did not pass its parity check; it cannot be registered")
     config = bundle.config
     name = name or config.registry.model_name
-    _check_name(name)
+    check_name(name)
     metrics = tracking.client().get_run(run_id).data.metrics
     gate = config.registry.gate_metric
     if gate not in metrics:
@@ -104,8 +62,7 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
     parity = bundle.manifest.parity
     version_tags = {
         "task": config.task,
-        "attention": config.model.attention,
-        **({"decoder": config.model.decoder} if isinstance(config, TranslationConfig) else {}),
+        **task_for(config).version_tags(config),
         "gate_metric": gate,
         "gate_value": f"{metrics[gate]:.4f}",
         "gate_tolerance": f"{config.registry.gate_tolerance:g}",
@@ -132,12 +89,12 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
 
 def promote(name: str, version: str, alias: str = DEFAULT_ALIAS, force: bool = False) -> Promotion:
     """Point ``alias`` at ``version`` if it is at least as good as the current holder (or ``force``)."""
-    _check_alias(alias)
-    candidate = _version(name, version)
+    check_alias(alias)
+    candidate = model_version(name, version)
     version = str(candidate.version)
     if candidate.tags.get("parity") != "passed":
         raise UserError(f"{name} version {version} has no passing parity check; it cannot be promoted")
-    holder = _alias_holder(name, alias)
+    holder = alias_holder(name, alias)
     previous = str(holder.version) if holder else None
     if previous == version:
         raise UserError(f"{name} version {version} already holds @{alias}")
@@ -170,9 +127,9 @@ def promote(name: str, version: str, alias: str = DEFAULT_ALIAS, force: bool = F
 
 def rollback(name: str, alias: str = DEFAULT_ALIAS) -> Promotion:
     """Move ``alias`` back to the version that held it before the current one."""
-    _check_alias(alias)
-    _check_registered(name)
-    holder = _alias_holder(name, alias)
+    check_alias(alias)
+    check_registered(name)
+    holder = alias_holder(name, alias)
     if holder is None:
         raise UserError(f"{name} has no @{alias} alias to roll back")
     current = str(holder.version)
@@ -186,48 +143,6 @@ def rollback(name: str, alias: str = DEFAULT_ALIAS) -> Promotion:
     client.set_registered_model_alias(name, alias, history[-1])
     client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history))
     return Promotion(name, alias, history[-1], current, forced=False)
-
-
-def fetch_bundle(model_uri: str) -> Bundle:
-    """Download an exported model (any URI MLflow resolves) and open its bundle."""
-    root = tracking.download_uri(model_uri)
-    folder = root / "artifacts" / BUNDLE_ARTIFACT
-    if not folder.is_dir():
-        raise UserError(f"{model_uri} is not an attnops ONNX export")
-    return load_bundle(folder)
-
-
-def resolve(uri: str) -> ResolvedModel:
-    """Fetch the export ``uri`` names: ``runs:/RUN_ID``, ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``."""
-    if uri.startswith("runs:/") and "/" not in uri.removeprefix("runs:/").strip("/"):
-        run_id = uri.removeprefix("runs:/").strip("/")
-        exported = tracking.run_tags(run_id).get(EXPORT_TAG)
-        if not exported:
-            raise UserError(f"run {run_id} has no ONNX export; run 'attnops export {run_id}' first")
-        return ResolvedModel(uri, fetch_bundle(exported))
-    match = _REGISTRY_URI.fullmatch(uri)
-    if match:
-        name, version, alias = match.groups()
-        found = _version(name, version) if version else _alias_version(name, alias)
-        return ResolvedModel(uri, fetch_bundle(f"models:/{name}/{found.version}"), name, str(found.version), alias)
-    return ResolvedModel(uri, fetch_bundle(uri))
-
-
-def current_version(uri: str) -> str | None:
-    """The registry version ``uri`` names right now; None for a URI outside the registry."""
-    match = _REGISTRY_URI.fullmatch(uri)
-    if not match:
-        return None
-    name, version, alias = match.groups()
-    return version or str(_alias_version(name, alias).version)
-
-
-def _alias_version(name: str, alias: str) -> ModelVersion:
-    _check_registered(name)
-    holder = _alias_holder(name, alias)
-    if holder is None:
-        raise UserError(f"model {name!r} has no alias @{alias}")
-    return holder
 
 
 @dataclass
@@ -247,7 +162,7 @@ def list_versions(name: str | None = None) -> list[VersionRow]:
     """Every version of ``name`` (or of every registered model), newest first within a model."""
     client = tracking.client()
     if name is not None:
-        _check_registered(name)
+        check_registered(name)
     names = [name] if name else sorted(m.name for m in client.search_registered_models())
     rows = []
     for model in names:

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
-
 from pipelines.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -149,17 +147,3 @@ def create_model_version(name: str, model_uri: str, run_id: str, tags: dict[str,
     """A new version of registered model ``name`` from a logged model (``models:/<model_id>``)."""
     model_id = model_uri.removeprefix("models:/")
     return client().create_model_version(name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id)
-
-
-class EpochMetrics(pl.Callback):
-    """Log the epoch-level metrics Lightning collected (losses, BLEU, learning rate) per epoch."""
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # Runs after the epoch's validation, so train and val figures of the same epoch go together.
-        metrics = {
-            name: float(value)
-            for name, value in trainer.callback_metrics.items()
-            if not name.endswith("_step") and value.numel() == 1
-        }
-        metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
-        log_metrics(metrics, step=trainer.current_epoch)

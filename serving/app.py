@@ -7,6 +7,7 @@ FastAPI reads the endpoint signatures at runtime, so this module keeps real (not
 
 import base64
 import binascii
+import importlib
 import os
 import secrets
 from typing import Any
@@ -19,10 +20,8 @@ from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
-from serving.caption_schemas import CaptionOptions, CaptionRequest, CaptionResponse
-from serving.captioner import CaptionModel, CaptionUpload
-from serving.config import DEFAULT_DOCUMENT_MODELS
-from serving.documents import DocumentModel
+from pipelines.tasks import TASKS
+from serving.caption_schemas import CaptionOptions, CaptionRequest, CaptionResponse, CaptionUpload
 from serving.replica import RequestRejected
 from serving.schemas import (
     ClassifyRequest,
@@ -33,7 +32,6 @@ from serving.schemas import (
     TranslateRequest,
     TranslateResponse,
 )
-from serving.translator import Translator
 
 TOKEN_ENV = "ATTNOPS_API_TOKEN"
 RETRY_AFTER_S = 1
@@ -71,19 +69,15 @@ def _busy() -> JSONResponse:
     )
 
 
-DEPLOYMENTS = {
-    "translation": "Translator",
-    "classification": "Classifier",
-    "summarization": "Summarizer",
-    "captioning": "Captioner",
-}
-"""The deployment that serves each task, by its name in the Serve config."""
-_DEPLOYMENT_CLASSES = {
-    "translation": Translator,
-    "classification": DocumentModel,
-    "summarization": DocumentModel,
-    "captioning": CaptionModel,
-}
+def deployment_name(task: str) -> str:
+    """The Serve deployment that serves ``task`` (its name in the Serve config)."""
+    return TASKS[task].deployment
+
+
+def _replica_class(task: str) -> Any:
+    """The deployment class of ``task``, from its registry entry's ``module:Class`` path."""
+    module, _, name = TASKS[task].replica.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 async def _caption_upload(request: Request) -> CaptionUpload:
@@ -208,15 +202,15 @@ class Gateway:
 def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
     """The app graph: the gateway and one model deployment per task in ``tasks``, with per-deployment
     options (as in the Serve config's ``deployments``)."""
+    from serving.settings import default_model_uri
+
     models = {}
     for task in tasks:
-        name = DEPLOYMENTS[task]
-        deployment = _DEPLOYMENT_CLASSES[task]
+        name = deployment_name(task)
         settings = options.get(name, {})
-        user_config = settings.get("user_config") or {}
-        if task in DEFAULT_DOCUMENT_MODELS:  # the document class serves either task; say which, and what by default
-            user_config = {"model_uri": DEFAULT_DOCUMENT_MODELS[task], **user_config, "task": task}
-        models[task] = deployment.options(name=name, **{**settings, "user_config": user_config}).bind()
+        # A deployment class may serve several tasks (documents): say which, and what it serves by default.
+        user_config = {"model_uri": default_model_uri(task), **(settings.get("user_config") or {}), "task": task}
+        models[task] = _replica_class(task).options(name=name, **{**settings, "user_config": user_config}).bind()
     return Gateway.options(**options.get("Gateway", {})).bind(models)
 
 
@@ -224,7 +218,7 @@ def build_app(args: dict[str, Any]) -> serve.Application:
     """Serve's application builder (``import_path: serving.app:build_app``); ``args.tasks`` picks the
     model deployments (default: translation); their options come from the config."""
     tasks = tuple(args.get("tasks") or ("translation",))
-    unknown = sorted(set(tasks) - set(DEPLOYMENTS))
+    unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
-        raise ValueError(f"unknown tasks {unknown} in the app's args; known: {', '.join(DEPLOYMENTS)}")
+        raise ValueError(f"unknown tasks {unknown} in the app's args; known: {', '.join(TASKS)}")
     return application({}, tasks)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import Field
 
 from serving.schemas import MAX_BEAM_SIZE, ServedModel, _Body
@@ -29,3 +31,11 @@ class CaptionResponse(_Body):
     model: ServedModel
     grid: tuple[int, int] | None = Field(None, description="Rows and columns of the region grid (with attention).")
     attention: list[WordAttention] | None = None
+
+
+@dataclass(frozen=True)
+class CaptionUpload:
+    """What the gateway hands over: the uploaded file's bytes and the request's options."""
+
+    data: bytes
+    options: CaptionOptions

@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
 from ray.serve import metrics
 
 from pipelines.errors import UserError
-from pipelines.registry import ResolvedModel, current_version, resolve
+from pipelines.inference.resolve import ResolvedModel, current_version, resolve
 from serving.schemas import ModelStatus, ServedModel
+from serving.settings import ReplicaSettings
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class LoadedModel:
 class ModelReplica:
     """Base of the model deployments; ``settings_type`` parses the ``user_config``."""
 
-    settings_type: ClassVar[type[BaseModel]]
+    settings_type: ClassVar[type[ReplicaSettings]]
     unit: ClassVar[str] = "sentences"
     """What one batch item is, for the metrics."""
 
@@ -76,7 +76,7 @@ class ModelReplica:
 
     @property
     def task(self) -> str:
-        return getattr(self.settings, "task", "translation")
+        return self.settings.task
 
     def check_model(self, resolved: ResolvedModel) -> None:
         """Refuse a model this deployment cannot serve (raises :class:`UserError`)."""

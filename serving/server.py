@@ -60,8 +60,8 @@ def absolute_tracking_uri(uri: str) -> str:
 def served_tasks(config: dict[str, Any], options: dict[str, dict[str, Any]], model_uris: list[str]) -> tuple[str, ...]:
     """The tasks to deploy: those of ``model_uris`` (which then set their deployment's ``model_uri``),
     else the application's ``args.tasks``, else translation alone."""
-    from pipelines.registry import resolve
-    from serving.app import DEPLOYMENTS
+    from pipelines.inference.resolve import resolve
+    from serving.app import deployment_name
 
     if not model_uris:
         return tuple(config["applications"][0].get("args", {}).get("tasks") or ("translation",))
@@ -71,7 +71,7 @@ def served_tasks(config: dict[str, Any], options: dict[str, dict[str, Any]], mod
         if task in tasks:
             raise UserError(f"two --model URIs of the same task ({task}); give one per task")
         tasks.append(task)
-        entry = options.setdefault(DEPLOYMENTS[task], {})
+        entry = options.setdefault(deployment_name(task), {})
         entry["user_config"] = {**entry.get("user_config", {}), "model_uri": uri}
     return tuple(tasks)
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from models.config import Seq2SeqConfig
-from pipelines.config import DataConfig, TokenizerConfig
-from pipelines.data import ParallelSplit, load_corpus
-from pipelines.tokenizer import TextCodec
+from pipelines.translation.config import DataConfig, TokenizerConfig
+from pipelines.translation.data import ParallelSplit, load_corpus
+from pipelines.translation.tokenizer import TextCodec
 from serving.server import free_port
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import REPO_ROOT, load_config
+from pipelines.documents.config import DocumentConfig
 from pipelines.errors import UserError
 
 CONFIGS = sorted((REPO_ROOT / "pipelines" / "configs").glob("*/*.yaml"))
@@ -35,7 +36,7 @@ def test_shipped_configs_load(path):
 
 def test_document_configs_have_their_own_schema():
     config = load_config(REPO_ROOT / "pipelines/configs/summarization/bbc-extractive.yaml", ["summary.max_sentences=4"])
-    assert type(config).__name__ == "DocumentConfig" and config.summary.max_sentences == 4
+    assert isinstance(config, DocumentConfig) and config.summary.max_sentences == 4
     assert config.registry.gate_metric == "test_rougeL"
     with pytest.raises(UserError, match="model.decoder: unknown key"):
         load_config(REPO_ROOT / "pipelines/configs/classification/bbc-han.yaml", ["model.decoder=luong"])

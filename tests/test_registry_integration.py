@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.bench_decode import BACKENDS, SEARCHES, bench_decode, format_report
+from benchmarks.decode import BACKENDS, SEARCHES, bench_decode, format_report
 from pipelines.cli import main
 from pipelines.config import REPO_ROOT, load_config
 from pipelines.errors import UserError
-from pipelines.export import EXPORT_TAG, PARITY_TAG, export_run
-from pipelines.registry import list_versions, promote, register, resolve, rollback
+from pipelines.export import export_run
+from pipelines.inference.artifacts import EXPORT_TAG, PARITY_TAG
+from pipelines.inference.resolve import resolve
+from pipelines.registry import list_versions, promote, register, rollback
 from pipelines.train import train
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,1 @@
+"""Benchmarks: programs that print figures (``attnops bench decode``, ``attnops bench serve``)."""

@@ -1,0 +1,113 @@
+"""``attnops bench decode``: milliseconds per sentence for PyTorch eager, ONNX Runtime fp32 and INT8.
+
+Every backend runs the same search (:mod:`models.search`) on the same sentences, so the figures
+compare the model runtimes, not two decode loops.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from models.search import DecodingBackend
+from pipelines.inference.bundle import Bundle
+from pipelines.inference.decoding import search_settings
+from pipelines.inference.onnx_runtime import OnnxBackend
+from pipelines.onnx_export import quantize_graphs
+from pipelines.translation.data import load_corpus
+from pipelines.translation.metrics import bleu_scores
+from pipelines.translation.model import load_run_model
+from pipelines.translation.translate import translate
+
+BACKENDS = ("eager", "ort-fp32", "ort-int8")
+SEARCHES = {"greedy": 1, "beam4": 4}
+TARGETS = (
+    ("ort-fp32", "eager", "greedy", 1, 3.0),
+    ("ort-fp32", "eager", "greedy", 32, 1.5),
+    ("ort-int8", "ort-fp32", "greedy", 1, 1.5),
+    ("ort-int8", "ort-fp32", "greedy", 32, 1.5),
+)
+"""(faster backend, baseline, search, batch size, wanted speed-up) from the export issue."""
+MAX_BLEU_DROP = 0.5
+
+
+@dataclass
+class DecodeBench:
+    sentences: int
+    threads: int
+    ms: dict[tuple[str, str, int], float]
+    """(backend, search, batch size) → milliseconds per sentence."""
+    bleu: dict[str, float]
+    """Backend → BLEU of its beam-4 output on the benchmark sentences."""
+
+
+def _int8_folder(bundle: Bundle) -> Path:
+    """The bundle's folder if it has INT8 graphs, else a temporary copy quantized now."""
+    if "int8" in bundle.manifest.precisions:
+        return bundle.folder
+    folder = Path(tempfile.mkdtemp(prefix="attnops-bench-")) / "bundle"
+    shutil.copytree(bundle.folder, folder)
+    quantize_graphs(bundle.specs, folder)
+    return folder
+
+
+def _backends(bundle: Bundle, threads: int) -> dict[str, DecodingBackend]:
+    runtime = bundle.config.runtime.model_copy(update={"intra_op_threads": threads, "device": "cpu"})
+    return {
+        "eager": load_run_model(bundle.manifest.run_id).model,
+        "ort-fp32": OnnxBackend(bundle.folder, bundle.specs, runtime.model_copy(update={"precision": "fp32"})),
+        "ort-int8": OnnxBackend(_int8_folder(bundle), bundle.specs, runtime.model_copy(update={"precision": "int8"})),
+    }
+
+
+def bench_decode(bundle: Bundle, sentences: int, batch_sizes: tuple[int, ...], threads: int) -> DecodeBench:
+    """Time every backend × search × batch size on the first ``sentences`` of test_2016_flickr."""
+    torch.set_num_threads(threads)
+    split = load_corpus(bundle.config.data)[bundle.config.export.parity_split]
+    sources, references = split.sources[:sentences], split.targets[:sentences]
+    backends = _backends(bundle, threads)
+    ms: dict[tuple[str, str, int], float] = {}
+    bleu: dict[str, float] = {}
+    progress = tqdm(total=len(backends) * len(SEARCHES) * len(batch_sizes), desc="bench decode", unit="config")
+    for name, backend in backends.items():
+        for search, beam in SEARCHES.items():
+            settings = search_settings(bundle.config, bundle.codec, beam)
+            translate(backend, bundle.codec, sources[:8], settings, batch_size=8)  # warm-up
+            for batch_size in batch_sizes:
+                progress.set_postfix_str(f"{name} {search} batch {batch_size}")
+                start = time.perf_counter()
+                output = translate(backend, bundle.codec, sources, settings, batch_size=batch_size)
+                ms[name, search, batch_size] = (time.perf_counter() - start) * 1000 / len(sources)
+                progress.update()
+            if beam == 4:
+                bleu[name] = bleu_scores([t.text for t in output], references)["bleu"]
+    progress.close()
+    return DecodeBench(len(sources), threads, ms, bleu)
+
+
+def format_report(result: DecodeBench, batch_sizes: tuple[int, ...]) -> str:
+    lines = [
+        f"{result.sentences} test_2016_flickr sentences, {result.threads} threads; milliseconds per sentence",
+        f"{'search':<7} {'batch':>5} {' '.join(f'{b:>9}' for b in BACKENDS)} {'fp32/eager':>11} {'int8/fp32':>10}",
+    ]
+    for search in SEARCHES:
+        for batch in batch_sizes:
+            eager, fp32, int8 = (result.ms[b, search, batch] for b in BACKENDS)
+            timings = f"{eager:>9.2f} {fp32:>9.2f} {int8:>9.2f}"
+            lines.append(f"{search:<7} {batch:>5} {timings} {eager / fp32:>10.2f}x {fp32 / int8:>9.2f}x")
+    lines.append("BLEU (beam 4, these sentences): " + ", ".join(f"{b} {v:.2f}" for b, v in result.bleu.items()))
+    for fast, base, search, batch, wanted in TARGETS:
+        if (fast, search, batch) in result.ms:
+            got = result.ms[base, search, batch] / result.ms[fast, search, batch]
+            verdict = "met" if got >= wanted else "missed"
+            lines.append(f"target {fast} vs {base}, {search} batch {batch}: {got:.2f}x (want >= {wanted}x) {verdict}")
+    drop = result.bleu["ort-fp32"] - result.bleu["ort-int8"]
+    verdict = "met" if drop <= MAX_BLEU_DROP else "missed"
+    lines.append(f"target int8 BLEU drop: {drop:.2f} (want <= {MAX_BLEU_DROP}) {verdict}")
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""Score captions (BLEU-1..4, CIDEr-D) on a split and draw attention over the photos."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import Tensor
+
+from models.search import DecodingBackend, SearchSettings
+from pipelines import tracking
+from pipelines.captioning.captions import CaptionCodec, CaptionSplit
+from pipelines.captioning.decode import Caption, caption_grids
+from pipelines.captioning.figures import plot_caption_attention
+from pipelines.captioning.image_features import load_images
+from pipelines.captioning.metrics import caption_scores
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CaptionEvaluation:
+    """Figures per split (``{split}_bleu1..4``, ``{split}_cider``), sample captions and attention images."""
+
+    metrics: dict[str, float]
+    samples: list[tuple[str, Caption]]
+    figures: list[Path]
+
+    def metric_lines(self) -> list[str]:
+        return [f"{name}: {value:.3f}" if "cider" in name else f"{name}: {value:.2f}"
+                for name, value in sorted(self.metrics.items())]  # fmt: skip
+
+    def sample_lines(self) -> list[str]:
+        return [f"{image}: {caption.text}" for image, caption in self.samples]
+
+
+def evaluate_captions(
+    backend: DecodingBackend,
+    codec: CaptionCodec,
+    splits: dict[str, tuple[CaptionSplit, Tensor]],
+    photos: Path,
+    settings: SearchSettings,
+    figure_photos: int,
+    suffix: str = "",
+) -> CaptionEvaluation:
+    """Caption each split's grids, score them, and draw attention for the first photos of the first split.
+
+    Args:
+        splits: split name → (its photos and references, their grids ``(N, S, C)``).
+        photos: the folder of the photo files (for the figures).
+    """
+    metrics: dict[str, float] = {}
+    samples: list[tuple[str, Caption]] = []
+    figures: list[Path] = []
+    folder = Path(tempfile.mkdtemp(prefix="attnops-captions-"))
+    for split, (data, grids) in splits.items():
+        captions = caption_grids(backend, codec, grids, settings)
+        scores = caption_scores([c.text for c in captions], data.captions)
+        metrics.update({f"{split}_{name}{suffix}": value for name, value in scores.items()})
+        log.info("%s: BLEU-4 %.2f, CIDEr %.3f", split, scores["bleu4"], scores["cider"])
+        if not samples:
+            samples = list(zip(data.images, captions))[:figure_photos]
+            pictures = load_images([photos / name for name, _ in samples]) if samples else []
+            figures = [
+                plot_caption_attention(
+                    picture, c.words, c.attention, folder / f"{split}_{Path(name).stem}.png", title=c.text
+                )
+                for picture, (name, c) in zip(pictures, samples)
+            ]
+    return CaptionEvaluation(metrics, samples, figures)
+
+
+def log_caption_evaluation(result: CaptionEvaluation) -> None:
+    tracking.log_metrics(result.metrics)
+    for path in result.figures:
+        tracking.log_artifact(path, "attention")
+    tracking.log_text("\n".join(f"{name}\t{c.text}" for name, c in result.samples), "samples/captions.tsv")

@@ -1,0 +1,65 @@
+"""A trained captioner as its run stores it, and re-evaluation of that run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.captioning import Captioner
+from models.image_encoder import ImageEncoder
+from pipelines import tracking
+from pipelines.captioning.captions import CaptionCodec
+from pipelines.captioning.config import CaptioningConfig
+from pipelines.captioning.evaluate import (
+    CaptionEvaluation,
+    evaluate_captions,
+    log_caption_evaluation,
+)
+from pipelines.captioning.train import load_caption_data, load_caption_weights, split_grids
+from pipelines.errors import UserError
+from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+from pipelines.inference.decoding import search_settings
+
+CAPTION_SPLITS = ("val", "test")
+
+
+@dataclass
+class CaptionRunModel:
+    config: CaptioningConfig
+    codec: CaptionCodec
+    model: Captioner
+    encoder: ImageEncoder
+
+
+def load_caption_model(run_id: str, config: CaptioningConfig) -> CaptionRunModel:
+    """Download and rebuild the trained captioner of ``run_id`` and its image encoder (tuned blocks included)."""
+    codec = CaptionCodec.load(tracking.download(run_id, TOKENIZER_ARTIFACT))
+    encoder = ImageEncoder(tap_block=config.model.tap_block)
+    model = Captioner(config.model, encoder.feature_dim, codec.vocab_size, codec.special)
+    model = load_caption_weights(model, encoder, tracking.download(run_id, CHECKPOINT_ARTIFACT))
+    return CaptionRunModel(config, codec, model, encoder)
+
+
+def evaluate_caption_run(
+    run_id: str, config: CaptioningConfig, split: str | None = None, beam_size: int | None = None
+) -> CaptionEvaluation:
+    """Re-caption a split (default: test) with the run's best checkpoint and log the figures to the run."""
+    if split is not None and split not in CAPTION_SPLITS:
+        raise UserError(f"unknown split {split!r} for captioning; choose one of: {', '.join(CAPTION_SPLITS)}")
+    if beam_size is not None and not 1 <= beam_size <= 16:
+        raise UserError(f"--beam-size {beam_size} must be between 1 and 16")
+    stored = load_caption_model(run_id, config)
+    data = load_caption_data(config)
+    name = split or "test"
+    suffix = "" if beam_size in (None, config.train.eval_beam_size) else f"_beam{beam_size}"
+    result = evaluate_captions(
+        stored.model,
+        stored.codec,
+        {name: (data.splits[name], split_grids(config, data, name, stored.encoder))},
+        data.photos,
+        search_settings(config, stored.codec, beam_size),
+        config.tracking.heatmap_sentences,
+        suffix=suffix,
+    )
+    with tracking.resume_run(run_id):
+        log_caption_evaluation(result)
+    return result

@@ -1,0 +1,156 @@
+"""The lifecycle commands, the same for every task: train, evaluate, export, register, promote, rollback, models."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> None:
+    from pipelines.config import load_config
+    from pipelines.train import train
+
+    print("\n".join(train(load_config(args.config, args.set), Path(args.config)).lines()))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from pipelines.evaluate import evaluate_run
+
+    result = evaluate_run(args.run_id, args.split, args.beam_size)
+    print("\n".join([*result.metric_lines(), *result.sample_lines()]))
+
+
+def _export(args: argparse.Namespace) -> None:
+    from pipelines.export import export_run
+
+    print("\n".join(export_run(args.run_id, args.quantize, args.overwrite).lines()))
+
+
+def _register(args: argparse.Namespace) -> None:
+    from pipelines.registry import register
+
+    created = register(args.run_id, args.name)
+    print(f"registered {created.name} version {created.version} (models:/{created.name}/{created.version})")
+
+
+def _promote(args: argparse.Namespace) -> None:
+    from pipelines.registry import promote
+
+    done = promote(args.name, args.version, args.alias, args.force)
+    before = f" (was v{done.previous})" if done.previous else ""
+    forced = " [forced past the quality gate]" if done.forced else ""
+    print(f"{done.name}@{done.alias} -> version {done.version}{before}{forced}")
+
+
+def _rollback(args: argparse.Namespace) -> None:
+    from pipelines.registry import rollback
+
+    done = rollback(args.name, args.alias)
+    print(f"{done.name}@{done.alias} -> version {done.version} (was v{done.previous})")
+
+
+def _models(args: argparse.Namespace) -> None:
+    from pipelines.registry import list_versions
+
+    rows = list_versions(args.name)
+    if not rows:
+        print("no registered models")
+        return
+    header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "CREATED")
+    table = [header] + [
+        (
+            r.name,
+            r.version,
+            ",".join(r.aliases) or "-",
+            r.task,
+            r.attention,
+            r.gate_metric,
+            r.gate_value,
+            r.parity,
+            r.created,
+        )  # fmt: skip
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train",
+        help="run a tracked training run",
+        description="Train a model from an experiment YAML file (its 'task' picks the task), evaluate it on the "
+        "test split(s) and log everything to a new MLflow run. The run id is the last line printed.",
+    )
+    train.add_argument("config", help="experiment YAML, e.g. pipelines/configs/translation/demo.yaml")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value by dotted key (repeatable), e.g. --set train.max_epochs=2",
+    )
+    train.set_defaults(func=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="re-evaluate a run's best checkpoint",
+        description="Score a run's best checkpoint on its task's test splits (BLEU, accuracy, ROUGE, CIDEr) and log "
+        "the figures and attention pictures to that run.",
+    )
+    evaluate.add_argument("run_id", help="MLflow run id printed by 'attnops train'")
+    evaluate.add_argument("--split", help="one split (default: every test split)")
+    evaluate.add_argument("--beam-size", type=int, help="beam size (default: the run's train.eval_beam_size)")
+    evaluate.set_defaults(func=_evaluate)
+
+    export = commands.add_parser(
+        "export",
+        help="export a run to ONNX (parity-checked) as an MLflow model",
+        description="Export a run's best checkpoint as ONNX graphs (e.g. encoder and decoder step), check that "
+        "ONNX Runtime matches PyTorch (outputs on fresh shapes, predictions on the parity split), and log "
+        "graphs, tokenizer and config to the run as one MLflow pyfunc model. Prints that model's URI.",
+    )
+    export.add_argument("run_id", help="MLflow run id printed by 'attnops train'")
+    export.add_argument("--quantize", choices=["int8"], help="also write dynamically INT8-quantized graphs")
+    export.add_argument("--overwrite", action="store_true", help="replace the run's existing export")
+    export.set_defaults(func=_export)
+
+    register = commands.add_parser(
+        "register",
+        help="register a run's export as a new model version",
+        description="Create a model version from an exported run (one that passed its parity check), tagged "
+        "with task, attention variant, gate metric, parity figures and source run.",
+    )
+    register.add_argument("run_id", help="an exported run")
+    register.add_argument("--name", help="registered model name (default: the run's registry.model_name)")
+    register.set_defaults(func=_register)
+
+    promote = commands.add_parser(
+        "promote",
+        help="point an alias at a version, behind the quality gate",
+        description="Move ALIAS to VERSION if its gate metric (e.g. test BLEU) is at least the current "
+        "holder's minus the configured tolerance. The previous holder is remembered for 'rollback'.",
+    )
+    promote.add_argument("name", help="registered model name")
+    promote.add_argument("version", help="version number")
+    promote.add_argument("--alias", default="champion", help="alias to move (default: champion)")
+    promote.add_argument("--force", action="store_true", help="promote past the gate; recorded as a version tag")
+    promote.set_defaults(func=_promote)
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="move an alias back to its previous holder",
+        description="Point ALIAS back at the version that held it before the current one.",
+    )
+    rollback.add_argument("name", help="registered model name")
+    rollback.add_argument("--alias", default="champion", help="alias to move back (default: champion)")
+    rollback.set_defaults(func=_rollback)
+
+    models = commands.add_parser(
+        "models",
+        help="list registered models and versions",
+        description="Print versions, aliases, task, attention variant, gate metric and creation time.",
+    )
+    models.add_argument("name", nargs="?", help="only this registered model")
+    models.set_defaults(func=_models)

@@ -1,0 +1,62 @@
+"""The ``attnops`` command line: one entry point; each command group lives in its own module.
+
+The lifecycle commands (:mod:`pipelines.cli.lifecycle`) work for every task; each task package adds
+its predict commands (``translate``, ``classify``, ``summarize``, ``caption``) in its ``commands``
+module. Command modules import their work when a command runs, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from pipelines.captioning import commands as captioning_commands
+from pipelines.cli import bench, lifecycle, serve
+from pipelines.documents import commands as document_commands
+from pipelines.errors import UserError
+from pipelines.translation import commands as translation_commands
+
+COMMAND_GROUPS = (
+    lifecycle.add_commands,
+    translation_commands.add_commands,
+    document_commands.add_classify,
+    document_commands.add_summarize,
+    captioning_commands.add_commands,
+    serve.add_commands,
+    bench.add_commands,
+)
+"""Each adds its commands to the parser, in the order ``--help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attnops",
+        description="Train, evaluate, export, register and serve attention models. Runs are logged to MLflow "
+        "($MLFLOW_TRACKING_URI, default sqlite:///mlflow.db in the working directory).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_commands in COMMAND_GROUPS:
+        add_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines narrate internals
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipelines").setLevel(logging.INFO)
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"attnops: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

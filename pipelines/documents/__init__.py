@@ -1,0 +1,1 @@
+"""Documents: hierarchical attention (HAN) for classification and extractive summarization of BBC News."""

@@ -1,0 +1,100 @@
+"""The exported model as one folder: ONNX graphs, tokenizer, resolved config and a manifest.
+
+This folder is what ``attnops export`` logs (inside an MLflow pyfunc model), what the registry
+versions point to, and what the predict commands, the benchmarks and the service load. It depends on
+no module path: the manifest and config name the task, whose registry entry opens codec and graphs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from pipelines.config import ExperimentConfig, RuntimeConfig, load_config
+from pipelines.errors import UserError
+from pipelines.inference.graphs import GraphSpecs, graph_specs
+
+MANIFEST, CONFIG, TOKENIZER = "manifest.json", "config.yaml", "tokenizer"
+
+
+class Parity(BaseModel):
+    """The PyTorch-vs-ONNX Runtime check made at export time.
+
+    For a translation model the predictions compared are greedy translations of sentences, and the
+    attention is the decoder's; for a hierarchical model they are labels or selected sentences of
+    documents, and the attention is the word and sentence weights; for a captioner they are greedy
+    captions of photos, and ``max_rel_grid`` checks the image-encoder graph too.
+    """
+
+    max_abs_logits: float
+    max_abs_attention: float
+    tolerance: float
+    greedy_sentences: int
+    greedy_mismatches: int
+    max_rel_grid: float | None = None
+    """Captioning: largest |Δ| of the image encoder's grid, relative to the grid's largest magnitude."""
+
+    @property
+    def passed(self) -> bool:
+        grid_ok = self.max_rel_grid is None or self.max_rel_grid <= self.tolerance
+        return self.max_abs_logits <= self.tolerance and self.greedy_mismatches == 0 and grid_ok
+
+
+class Manifest(BaseModel):
+    run_id: str
+    task: str
+    state_fields: tuple[str, ...]
+    precisions: tuple[str, ...]
+    opset: int
+    parity: Parity
+    image_size: int | None = None
+    """Captioning: side of the square photos the model takes; uploads are resized to it."""
+
+
+@dataclass
+class Bundle:
+    folder: Path
+    config: ExperimentConfig
+    codec: Any
+    """The task's codec (tokenizer, vocabulary, labels), as the task's ``load_codec`` opens it."""
+    manifest: Manifest
+
+    @property
+    def specs(self) -> GraphSpecs:
+        return graph_specs(self.manifest.state_fields)
+
+    def backend(self, runtime: RuntimeConfig | None = None) -> Any:
+        """ONNX Runtime sessions with ``runtime`` settings (default: the exported config's)."""
+        runtime = runtime or self.config.runtime
+        if runtime.precision not in self.manifest.precisions:
+            raise UserError(
+                f"this export has no {runtime.precision} graphs (has: {', '.join(self.manifest.precisions)}); "
+                "re-export with --quantize int8 --overwrite"
+            )
+        return _task(self.config.task).open_backend(self.folder, self.manifest, runtime)
+
+
+def write_bundle(folder: Path, config: ExperimentConfig, codec: Any, manifest: Manifest) -> Path:
+    """Add config, tokenizer and manifest to ``folder``, which already holds the graphs."""
+    (folder / CONFIG).write_text(config.to_yaml())
+    codec.save(folder / TOKENIZER)
+    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+    return folder
+
+
+def load_bundle(folder: Path) -> Bundle:
+    if not (folder / MANIFEST).is_file():
+        raise UserError(f"{folder} is not an attnops ONNX export (no {MANIFEST})")
+    manifest = Manifest.model_validate_json((folder / MANIFEST).read_text())
+    config = load_config(folder / CONFIG)
+    return Bundle(folder, config, _task(config.task).load_codec(folder / TOKENIZER), manifest)
+
+
+def _task(name: str) -> Any:
+    # The registry imports the task packages, whose inference modules take bundles.
+    from pipelines.tasks import task_named
+
+    return task_named(name)

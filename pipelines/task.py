@@ -1,0 +1,116 @@
+"""The task protocol: what differs per task, and the small records the shared lifecycle steps exchange with it.
+
+The lifecycle steps (:mod:`pipelines.train`, :mod:`pipelines.evaluate`, :mod:`pipelines.export`,
+:mod:`pipelines.registry`, :mod:`pipelines.predict`) are written once against :class:`Task`; the
+registry of tasks is :data:`pipelines.tasks.TASKS`. A task module imports only what inference needs at
+module level; its training, evaluation and export members import the training stack when called, so
+loading a bundle or serving a model never pulls Lightning or the exporter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipelines.config import ExperimentConfig, RuntimeConfig
+    from pipelines.inference.bundle import Bundle, Manifest, Parity
+
+
+class Report(Protocol):
+    """A result that prints itself: figures first, then examples."""
+
+    metrics: dict[str, float]
+
+    def metric_lines(self) -> list[str]: ...
+
+    def sample_lines(self) -> list[str]: ...
+
+
+@dataclass
+class Training:
+    """What a task sets up inside the training run for the shared fit."""
+
+    module: Any
+    """The LightningModule to fit."""
+    train_loader: Any
+    val_loader: Any
+    monitor: str
+    """Validation metric that picks the best checkpoint and stops early."""
+    mode: str = "max"
+    state: dict[str, Any] = field(default_factory=dict)
+    """Whatever the task needs again after the fit (codec, encoder, data views)."""
+
+
+@dataclass
+class Graphs:
+    """What a task's export wrote into the bundle folder, as the manifest records it."""
+
+    state_fields: tuple[str, ...] = ()
+    image_size: int | None = None
+
+
+@dataclass
+class ParityCheck:
+    """A task's PyTorch-vs-ONNX Runtime comparison: figures for the manifest and the run, and words for people."""
+
+    parity: Parity
+    metrics: dict[str, float]
+    summary: str
+    """Why it failed, when it fails (one line)."""
+    compared: str
+    """What was compared, e.g. 'greedy identical on 50/50 sentences'."""
+
+
+class Task(Protocol):
+    """Everything that differs per task. Inference members first, then the lifecycle's."""
+
+    name: str
+    config_type: type[ExperimentConfig]
+    model_name: str
+    """Default registered model name (the service deploys ``models:/<model_name>@champion``)."""
+    deployment: str
+    """The Serve deployment that serves the task (its name in the Serve config)."""
+    replica: str
+    """Import path ``module:Class`` of that deployment's class."""
+    splits: tuple[str, ...]
+    """Splits ``attnops evaluate --split`` accepts."""
+    quantizations: tuple[str, ...]
+    """What ``attnops export --quantize`` accepts (empty: none)."""
+
+    def load_codec(self, folder: Path) -> Any: ...
+
+    def open_backend(self, folder: Path, manifest: Manifest, runtime: RuntimeConfig) -> Any: ...
+
+    def predict_frame(
+        self, bundle: Bundle, backend: Any, frame: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame: ...
+
+    def pyfunc_params(self, config: ExperimentConfig) -> dict[str, Any]: ...
+
+    def version_tags(self, config: ExperimentConfig) -> dict[str, str]: ...
+
+    def load_data(self, config: ExperimentConfig) -> Any: ...
+
+    def prepare_training(self, config: ExperimentConfig, data: Any, work: Path) -> Training: ...
+
+    def evaluate_trained(self, config: ExperimentConfig, data: Any, training: Training, checkpoint: Path) -> Report: ...
+
+    def evaluate_run(
+        self, run_id: str, config: ExperimentConfig, split: str | None, beam_size: int | None
+    ) -> Report: ...
+
+    def load_trained(self, run_id: str, config: ExperimentConfig) -> Any: ...
+
+    def export_graphs(self, trained: Any, folder: Path, opset: int) -> Graphs: ...
+
+    def check_parity(self, trained: Any, folder: Path, graphs: Graphs, runtime: RuntimeConfig) -> ParityCheck: ...
+
+    def export_figures(
+        self, trained: Any, folder: Path, graphs: Graphs, runtime: RuntimeConfig, quantize: str | None
+    ) -> tuple[tuple[str, ...], dict[str, float]]: ...
+
+    def example_input(self, trained: Any) -> pd.DataFrame: ...

@@ -1,0 +1,25 @@
+"""The registry of tasks, keyed by the ``task`` of an experiment config (like ``models.attention.SCORERS``)."""
+
+from __future__ import annotations
+
+from pipelines.captioning.task import CAPTIONING
+from pipelines.config import ExperimentConfig
+from pipelines.documents.task import CLASSIFICATION, SUMMARIZATION
+from pipelines.errors import UserError
+from pipelines.task import Task
+from pipelines.translation.task import TRANSLATION
+
+TASKS: dict[str, Task] = {task.name: task for task in (TRANSLATION, CLASSIFICATION, SUMMARIZATION, CAPTIONING)}
+"""Every task, by the name its configs give as ``task``."""
+
+
+def task_named(name: str) -> Task:
+    """The registered task ``name``; :class:`UserError` naming the known ones otherwise."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UserError(f"task: unknown task {name!r}; known: {', '.join(TASKS)}") from None
+
+
+def task_for(config: ExperimentConfig) -> Task:
+    return task_named(config.task)

@@ -1,0 +1,45 @@
+"""Translate raw sentences with any decoding backend, in length-sorted batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from models.search import DecodingBackend, SearchSettings, decode
+from pipelines.batching import pad_sources
+from pipelines.translation.tokenizer import TextCodec
+
+
+@dataclass
+class Translation:
+    """A translated sentence with its tokens and attention ``(target steps, source tokens)``."""
+
+    source: str
+    text: str
+    source_tokens: list[str]
+    target_tokens: list[str]
+    attention: Tensor
+
+
+def translate(
+    backend: DecodingBackend, codec: TextCodec, texts: list[str], settings: SearchSettings, batch_size: int = 64
+) -> list[Translation]:
+    """Translate ``texts``; results come back in input order."""
+    ids = codec.encode_source(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+    results: list[Translation | None] = [None] * len(texts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        src, src_mask = pad_sources([ids[i] for i in chunk], codec.special)  # (B, S), (B, S)
+        hypotheses = decode(backend, src, src_mask, settings)
+        texts_out = codec.decode_target([h.tokens for h in hypotheses])
+        for i, hypothesis, text in zip(chunk, hypotheses, texts_out):
+            results[i] = Translation(
+                source=texts[i],
+                text=text,
+                source_tokens=codec.source_tokens(ids[i]),
+                target_tokens=[*codec.target_tokens(hypothesis.tokens), "</s>"],
+                attention=hypothesis.attention,
+            )
+    return results

@@ -1,0 +1,85 @@
+"""The translation model deployment: batched decoding of sentences from concurrent requests.
+
+Requests are split into sentences; ``@serve.batch`` gathers sentences from concurrent requests and
+decodes them together through the shared search (:func:`pipelines.translation.translate.translate`). Loading,
+alias following and live swaps come from :class:`~serving.replica.ModelReplica`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+
+from ray import serve
+
+from pipelines.inference.decoding import search_settings
+from pipelines.translation.translate import translate
+from serving.replica import LoadedModel, ModelReplica, RequestRejected
+from serving.schemas import Attention, ServedModel, TranslateRequest, TranslateResponse, Translation
+from serving.settings import TranslationSettings
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    text: str
+    beam_size: int | None
+    max_length: int | None
+    return_attention: bool
+
+
+@serve.deployment(max_ongoing_requests=256, max_queued_requests=512)
+class TranslationReplica(ModelReplica):
+    """Serves ``models:/NAME@ALIAS`` (from ``user_config``); reconfigured live by Serve."""
+
+    settings_type = TranslationSettings
+
+    async def translate(self, request: TranslateRequest) -> TranslateResponse:
+        model = self.loaded()
+        sentences = request.sentences()
+        if len(sentences) > self.settings.max_texts:
+            raise RequestRejected(422, f"texts: at most {self.settings.max_texts} sentences per request")
+        lengths = [len(ids) for ids in model.resolved.bundle.codec.encode_source(sentences)]
+        too_long = [i for i, n in enumerate(lengths) if n > self.settings.max_source_tokens]
+        if too_long:
+            raise RequestRejected(
+                422,
+                f"{'text' if request.text is not None else 'texts'}: sentences {too_long} have more than "
+                f"{self.settings.max_source_tokens} source tokens",
+            )
+        items = [_Sentence(s, request.beam_size, request.max_length, request.return_attention) for s in sentences]
+        results = await asyncio.gather(*(self.batch(item) for item in items))
+        # A request's sentences may straddle a swap; the first sentence's model is reported.
+        return TranslateResponse(translations=[r[0] for r in results], model=results[0][1])
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
+    async def batch(self, items: list[_Sentence]) -> list[tuple[Translation, ServedModel]]:
+        model = self.model  # one model for the whole batch, even if a swap lands meanwhile
+        self.count_batch(len(items))
+        return await asyncio.to_thread(_decode, model, items)
+
+
+def _decode(model: LoadedModel, items: list[_Sentence]) -> list[tuple[Translation, ServedModel]]:
+    """Decode ``items`` in groups that share search settings; results in input order."""
+    bundle = model.resolved.bundle
+    served = model.served()
+    results: list[tuple[Translation, ServedModel] | None] = [None] * len(items)
+    groups: dict[tuple[int | None, int | None], list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault((item.beam_size, item.max_length), []).append(i)
+    for (beam_size, max_length), rows in groups.items():
+        settings = search_settings(bundle.config, bundle.codec, beam_size)
+        if max_length:
+            settings = replace(settings, max_length=max_length)
+        outputs = translate(model.backend, bundle.codec, [items[i].text for i in rows], settings, batch_size=len(rows))
+        for i, out in zip(rows, outputs):
+            attention = (
+                Attention(
+                    source_tokens=out.source_tokens,
+                    target_tokens=out.target_tokens,
+                    weights=out.attention.tolist(),
+                )
+                if items[i].return_attention
+                else None
+            )
+            results[i] = (Translation(text=out.text, attention=attention), served)
+    return results
