@@ -1,0 +1,56 @@
+"""The serving side starts without the training stack, and importing it sets nothing as a side effect."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+TRAINING_STACK = (
+    "lightning",
+    "pytorch_lightning",
+    "datasets",
+    "sacrebleu",
+    "rouge_score",
+    "sumy",
+    "sklearn",
+    "torch.onnx",
+)
+PROBE = """
+import json, sys
+import mlflow.models.model
+import {modules}
+print(json.dumps({{
+    "loaded": [name for name in {stack!r} if name in sys.modules],
+    "mlflow_model_set": mlflow.models.model.__mlflow_model__ is not None,
+}}))
+"""
+
+
+def _probe(*modules: str) -> dict:
+    code = PROBE.format(modules=", ".join(modules), stack=TRAINING_STACK)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_serving_app_imports_no_training_stack_and_sets_no_model():
+    assert _probe("serving.app") == {"loaded": [], "mlflow_model_set": False}
+
+
+def test_every_replica_and_the_inference_side_stay_light():
+    modules = (
+        "serving.translation_replica",
+        "serving.document_replica",
+        "serving.caption_replica",
+        "serving.server",
+        "pipelines.inference.resolve",
+        "pipelines.predict",
+        "pipelines.tasks",
+    )
+    assert _probe(*modules) == {"loaded": [], "mlflow_model_set": False}
+
+
+def test_the_probe_sees_what_a_training_module_loads():
+    # The check can fail: the training side does pull the stack in (and the pyfunc script sets the model).
+    probed = _probe("pipelines.translation.train", "pipelines.pyfunc")
+    assert {"pytorch_lightning", "sacrebleu"} <= set(probed["loaded"]) and probed["mlflow_model_set"]

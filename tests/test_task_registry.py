@@ -1,0 +1,300 @@
+"""A task defined here, in the test, runs the whole shared lifecycle: train → export → register → promote → predict.
+
+The toy task tells German from English sentences of the real Multi30k data with a bag of byte embeddings.
+Nothing under ``pipelines/`` or ``serving/`` knows it: it is registered in ``TASKS`` for the test only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import mlflow
+import pandas as pd
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from pipelines import tracking
+from pipelines.config import ExperimentConfig, RegistryConfig, RuntimeConfig, Section, TrainConfig, load_config
+from pipelines.export import export_run
+from pipelines.fitting import load_weights
+from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+from pipelines.inference.bundle import Bundle, Manifest, Parity
+from pipelines.inference.graphs import GraphSpec
+from pipelines.inference.onnx_runtime import create_session
+from pipelines.onnx_export import export_graph
+from pipelines.predict import predict
+from pipelines.registry import list_versions, promote, register
+from pipelines.task import Graphs, ParityCheck, Training
+from pipelines.tasks import TASKS
+from pipelines.train import train
+from pipelines.translation.config import DataConfig
+from pipelines.translation.data import load_corpus
+
+pytestmark = pytest.mark.slow
+
+LANGUAGES = ("de", "en")
+GRAPH = GraphSpec(
+    stem="language",
+    inputs=("ids", "mask"),
+    outputs=("logits",),
+    dynamic_axes={"ids": {0: "batch", 1: "bytes"}, "mask": {0: "batch", 1: "bytes"}, "logits": {0: "batch"}},
+)
+
+
+class ToyModelConfig(Section):
+    attention: str = "none"
+    embedding_dim: int = Field(16, ge=1)
+
+
+class ToyDataConfig(Section):
+    sentences: int = Field(400, ge=10)
+    """Sentence pairs per training split (each gives one German and one English example)."""
+
+
+class ToyConfig(ExperimentConfig):
+    task: Literal["toy"] = "toy"
+    model: ToyModelConfig = ToyModelConfig()
+    data: ToyDataConfig = ToyDataConfig()
+    train: TrainConfig = TrainConfig(max_epochs=3, batch_size=32, early_stopping_patience=0)
+    registry: RegistryConfig = RegistryConfig(model_name="toy-language", gate_metric="test_accuracy")
+
+
+class ByteCodec:
+    """UTF-8 bytes as ids (0 pads); the label names are its only state."""
+
+    labels = LANGUAGES
+
+    def encode(self, texts: list[str]) -> tuple[Tensor, Tensor]:
+        rows = [list(text.encode())[:200] or [32] for text in texts]
+        ids = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)  # (B, T)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+        return ids, ids != 0
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "labels.json").write_text(json.dumps(self.labels))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> ByteCodec:
+        assert tuple(json.loads((folder / "labels.json").read_text())) == LANGUAGES
+        return cls()
+
+
+class BagOfBytes(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.embedding, self.out = nn.Embedding(256, dim), nn.Linear(dim, len(LANGUAGES))
+
+    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+        weights = mask.float() / mask.sum(1, keepdim=True)  # (B, T)
+        return self.out((self.embedding(ids) * weights.unsqueeze(-1)).sum(1))  # (B, 2)
+
+
+class ToyModule(pl.LightningModule):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.model = BagOfBytes(dim)
+
+    def training_step(self, batch: tuple[Tensor, Tensor, Tensor], index: int) -> Tensor:
+        ids, mask, labels = batch
+        loss = F.cross_entropy(self.model(ids, mask), labels)
+        self.log("train_loss", loss, on_epoch=True, on_step=False)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], index: int) -> None:
+        ids, mask, labels = batch
+        accuracy = (self.model(ids, mask).argmax(1) == labels).float().mean()
+        self.log("val_accuracy", accuracy, on_epoch=True, batch_size=len(labels))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=0.05)
+
+
+@dataclass
+class Examples:
+    texts: list[str]
+    labels: list[int]
+
+
+def _examples(split, limit: int) -> Examples:
+    sources, targets = split.sources[:limit], split.targets[:limit]
+    return Examples([*sources, *targets], [0] * len(sources) + [1] * len(targets))
+
+
+def _loader(examples: Examples, batch_size: int, shuffle: bool) -> DataLoader:
+    codec = ByteCodec()
+
+    def collate(items: list[tuple[str, int]]) -> tuple[Tensor, Tensor, Tensor]:
+        ids, mask = codec.encode([text for text, _ in items])
+        return ids, mask, torch.tensor([label for _, label in items])
+
+    pairs = list(zip(examples.texts, examples.labels))
+    return DataLoader(pairs, batch_size=batch_size, shuffle=shuffle, collate_fn=collate)
+
+
+@dataclass
+class ToyEvaluation:
+    metrics: dict[str, float]
+
+    def metric_lines(self) -> list[str]:
+        return [f"{name}: {value:.2f}" for name, value in sorted(self.metrics.items())]
+
+    def sample_lines(self) -> list[str]:
+        return []
+
+
+def _accuracy(backend: Any, examples: Examples) -> float:
+    ids, mask = ByteCodec().encode(examples.texts)
+    with torch.no_grad():
+        predicted = backend(ids, mask).argmax(1)
+    return float((predicted == torch.tensor(examples.labels)).float().mean())
+
+
+class OnnxLanguageBackend:
+    def __init__(self, folder: Path, runtime: RuntimeConfig) -> None:
+        self.session = create_session(folder / GRAPH.file(runtime.precision), runtime)
+
+    def __call__(self, ids: Tensor, mask: Tensor) -> Tensor:
+        (logits,) = self.session.run(None, {"ids": ids.numpy(), "mask": mask.numpy()})
+        return torch.from_numpy(logits)
+
+
+@dataclass
+class Trained:
+    codec: ByteCodec
+    model: BagOfBytes
+    examples: Examples
+
+
+class ToyTask:
+    name = "toy"
+    config_type = ToyConfig
+    model_name = "toy-language"
+    deployment = replica = ""  # not served over REST here
+    splits = ("val", "test")
+    quantizations = ()
+
+    def load_codec(self, folder: Path) -> ByteCodec:
+        return ByteCodec.load(folder)
+
+    def open_backend(self, folder: Path, manifest: Manifest, runtime: RuntimeConfig) -> OnnxLanguageBackend:
+        return OnnxLanguageBackend(folder, runtime)
+
+    def predict_frame(
+        self, bundle: Bundle, backend: Any, frame: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        probabilities = backend(*bundle.codec.encode(frame["text"].astype(str).tolist())).softmax(1)  # (B, 2)
+        best = probabilities.argmax(1)
+        return pd.DataFrame(
+            {"language": [LANGUAGES[i] for i in best], "probability": probabilities.max(1).values.tolist()}
+        )
+
+    def pyfunc_params(self, config: ToyConfig) -> dict[str, Any]:
+        return {}
+
+    def version_tags(self, config: ToyConfig) -> dict[str, str]:
+        return {"attention": config.model.attention}
+
+    def load_data(self, config: ToyConfig) -> dict[str, Examples]:
+        corpus = load_corpus(DataConfig(max_train_examples=config.data.sentences, max_eval_examples=60))
+        return {split: _examples(corpus[name], config.data.sentences) for split, name in
+                (("train", "train"), ("val", "val"), ("test", "test_2016_flickr"))}  # fmt: skip
+
+    def prepare_training(self, config: ToyConfig, data: dict[str, Examples], work: Path) -> Training:
+        tracking.log_artifact(ByteCodec().save(work / "tokenizer"), TOKENIZER_ARTIFACT)
+        return Training(
+            ToyModule(config.model.embedding_dim),
+            _loader(data["train"], config.train.batch_size, True),
+            _loader(data["val"], config.train.batch_size, False),
+            monitor="val_accuracy",
+        )
+
+    def evaluate_trained(
+        self, config: ToyConfig, data: dict[str, Examples], training: Training, checkpoint: Path
+    ) -> ToyEvaluation:
+        model = load_weights(training.module.model, checkpoint)
+        evaluation = ToyEvaluation({"test_accuracy": _accuracy(model, data["test"])})
+        tracking.log_metrics(evaluation.metrics)
+        return evaluation
+
+    def evaluate_run(self, run_id: str, config: ToyConfig, split: str | None, beam_size: int | None) -> ToyEvaluation:
+        trained = self.load_trained(run_id, config)
+        return ToyEvaluation({"test_accuracy": _accuracy(trained.model, trained.examples)})
+
+    def load_trained(self, run_id: str, config: ToyConfig) -> Trained:
+        model = load_weights(BagOfBytes(config.model.embedding_dim), tracking.download(run_id, CHECKPOINT_ARTIFACT))
+        codec = ByteCodec.load(tracking.download(run_id, TOKENIZER_ARTIFACT))
+        return Trained(codec, model, self.load_data(config)["test"])
+
+    def export_graphs(self, trained: Trained, folder: Path, opset: int) -> Graphs:
+        folder.mkdir(parents=True, exist_ok=True)
+        export_graph(trained.model.eval(), trained.codec.encode(["ein Hund", "a dog runs"]), folder / GRAPH.file(),
+                     GRAPH, opset)  # fmt: skip
+        return Graphs()
+
+    def check_parity(self, trained: Trained, folder: Path, graphs: Graphs, runtime: RuntimeConfig) -> ParityCheck:
+        backend = OnnxLanguageBackend(folder, runtime)
+        ids, mask = trained.codec.encode(trained.examples.texts)  # other shapes than the export's
+        with torch.no_grad():
+            expected, actual = trained.model(ids, mask), backend(ids, mask)
+        mismatches = int((expected.argmax(1) != actual.argmax(1)).sum())
+        parity = Parity(
+            max_abs_logits=float((expected - actual).abs().max()),
+            max_abs_attention=0.0,
+            tolerance=1e-4,
+            greedy_sentences=len(ids),
+            greedy_mismatches=mismatches,
+        )
+        return ParityCheck(parity, {"parity_max_abs_logits": parity.max_abs_logits}, "logits differ",
+                           f"labels identical on {len(ids)}/{len(ids)} sentences")  # fmt: skip
+
+    def export_figures(
+        self, trained: Trained, folder: Path, graphs: Graphs, runtime: RuntimeConfig, quantize: str | None
+    ) -> tuple[tuple[str, ...], dict[str, float]]:
+        return ("fp32",), {"onnx_test_accuracy": _accuracy(OnnxLanguageBackend(folder, runtime), trained.examples)}
+
+    def example_input(self, trained: Trained) -> pd.DataFrame:
+        return pd.DataFrame({"text": trained.examples.texts[:2]})
+
+
+@pytest.fixture
+def toy_task(monkeypatch) -> ToyTask:
+    task = ToyTask()
+    monkeypatch.setitem(TASKS, task.name, task)
+    return task
+
+
+def test_a_task_defined_outside_the_package_runs_the_whole_lifecycle(toy_task, tmp_path):
+    config = load_config(None, ["task=toy", "tracking.system_metrics=false", "tracking.experiment=toy"])
+    assert isinstance(config, ToyConfig) and config.registry.model_name == "toy-language"
+
+    trained = train(config)
+    assert trained.evaluation.metrics["test_accuracy"] > 0.8  # bytes tell German from English
+    assert trained.lines()[-1] == trained.run_id
+
+    exported = export_run(trained.run_id)
+    assert exported.bundle.manifest.task == "toy" and exported.bundle.manifest.parity.passed
+    assert exported.metrics["onnx_test_accuracy"] == pytest.approx(trained.evaluation.metrics["test_accuracy"])
+
+    version = str(register(trained.run_id).version)
+    assert promote("toy-language", version).version == version
+    (row,) = list_versions("toy-language")
+    assert (row.task, row.aliases, row.gate_metric, row.parity) == ("toy", ["champion"], "test_accuracy", "passed")
+
+    frame = pd.DataFrame({"text": ["Ein Mann fährt Fahrrad auf der Straße.", "A woman is reading a book."]})
+    local = predict("models:/toy-language@champion", frame)
+    assert local["language"].tolist() == ["de", "en"]
+    # The one pyfunc script serves the toy task too (what 'mlflow models serve' loads).
+    served = mlflow.pyfunc.load_model("models:/toy-language@champion").predict(frame)
+    assert served["language"].tolist() == ["de", "en"]
+    assert served["probability"].tolist() == pytest.approx(local["probability"].tolist(), abs=1e-6)
