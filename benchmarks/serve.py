@@ -212,10 +212,10 @@ def format_report(bench: ServeBench, clients: tuple[int, ...]) -> str:
     top = max(clients)
     a, b, c = (bench.results.get((s, top)) for s in "abc")
     if a and b:
-        lines.append(f"(a)/(b) throughput at {top} clients: {a.throughput / b.throughput:.2f}x (target >= 5x, aim 8x)")
+        lines.append(f"(a)/(b) throughput at {top} clients: {a.throughput / b.throughput:.2f}x")
     if a and c:
-        lines.append(f"(a)/(c) throughput at {top} clients: {a.throughput / c.throughput:.2f}x (target >= 10x)")
-    lines.append(f"single client, {TWELVE_WORDS}-word sentences, p50: {bench.single_p50_ms:.1f} ms (target <= 15 ms)")
+        lines.append(f"(a)/(c) throughput at {top} clients: {a.throughput / c.throughput:.2f}x")
+    lines.append(f"single client, {TWELVE_WORDS}-word sentences, p50: {bench.single_p50_ms:.1f} ms")
     share = bench.achieved_flops / bench.peak_flops
     lines.append(
         f"(a) at {top} clients: {bench.achieved_flops / 1e9:.2f} GFLOP/s of a measured {bench.peak_flops / 1e9:.1f} "
