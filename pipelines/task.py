@@ -9,8 +9,10 @@ loading a bundle or serving a model never pulls Lightning or the exporter.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -114,3 +116,43 @@ class Task(Protocol):
     ) -> tuple[tuple[str, ...], dict[str, float]]: ...
 
     def example_input(self, trained: Any) -> pd.DataFrame: ...
+
+
+class LazyLifecycle:
+    """The lifecycle members of a :class:`Task`, each forwarded to the same-named function of the module
+    ``lifecycle`` names, which is imported when a lifecycle step first runs (never by inference)."""
+
+    lifecycle: str
+    """Import path of the task's lifecycle module."""
+
+    def _module(self) -> ModuleType:
+        return importlib.import_module(self.lifecycle)
+
+    def load_data(self, config: ExperimentConfig) -> Any:
+        return self._module().load_data(config)
+
+    def prepare_training(self, config: ExperimentConfig, data: Any, work: Path) -> Training:
+        return self._module().prepare_training(config, data, work)
+
+    def evaluate_trained(self, config: ExperimentConfig, data: Any, training: Training, checkpoint: Path) -> Report:
+        return self._module().evaluate_trained(config, data, training, checkpoint)
+
+    def evaluate_run(self, run_id: str, config: ExperimentConfig, split: str | None, beam_size: int | None) -> Report:
+        return self._module().evaluate_run(run_id, config, split, beam_size)
+
+    def load_trained(self, run_id: str, config: ExperimentConfig) -> Any:
+        return self._module().load_trained(run_id, config)
+
+    def export_graphs(self, trained: Any, folder: Path, opset: int) -> Graphs:
+        return self._module().export_graphs(trained, folder, opset)
+
+    def check_parity(self, trained: Any, folder: Path, graphs: Graphs, runtime: RuntimeConfig) -> ParityCheck:
+        return self._module().check_parity(trained, folder, graphs, runtime)
+
+    def export_figures(
+        self, trained: Any, folder: Path, graphs: Graphs, runtime: RuntimeConfig, quantize: str | None
+    ) -> tuple[tuple[str, ...], dict[str, float]]:
+        return self._module().export_figures(trained, folder, graphs, runtime, quantize)
+
+    def example_input(self, trained: Any) -> pd.DataFrame:
+        return self._module().example_input(trained)

@@ -103,9 +103,9 @@ def parity_check(trained: TrainedCaptioner, folder: Path, graphs: Graphs, runtim
 
 
 def caption_figures(
-    trained: TrainedCaptioner, folder: Path, graphs: Graphs, runtime: RuntimeConfig
+    trained: TrainedCaptioner, folder: Path, graphs: Graphs, runtime: RuntimeConfig, quantize: str | None = None
 ) -> tuple[tuple[str, ...], dict[str, float]]:
-    """BLEU-1..4 and CIDEr-D of the exported graphs' captions of the parity photos."""
+    """BLEU-1..4 and CIDEr-D of the exported graphs' captions of the parity photos (no quantized graphs)."""
     sessions = _sessions(folder, graphs, runtime)
     settings = search_settings(trained.config, trained.codec)
     captions = caption_photos(sessions.image_encoder, sessions.decoder, trained.codec, trained.photos, settings)

@@ -1,7 +1,7 @@
 """The captioning task's registry entry.
 
-Module level imports only what inference needs; training, evaluation and export import their modules
-when called.
+Module level imports only what inference needs; the lifecycle members come from ``lifecycle.py``, imported
+when a lifecycle step runs.
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ from pipelines.captioning.image_input import open_image, photo_tensor
 from pipelines.config import RuntimeConfig
 from pipelines.inference.decoding import beam_param, search_settings
 from pipelines.inference.graphs import graph_specs
+from pipelines.task import LazyLifecycle
 
 if TYPE_CHECKING:
-    from pipelines.captioning.evaluate import CaptionEvaluation
-    from pipelines.captioning.export import TrainedCaptioner
     from pipelines.inference.bundle import Bundle, Manifest
-    from pipelines.task import Graphs, ParityCheck, Training
 
 
-class CaptioningTask:
+class CaptioningTask(LazyLifecycle):
     name = "captioning"
     config_type = CaptioningConfig
     model_name = MODEL_NAME
@@ -37,6 +35,7 @@ class CaptioningTask:
     replica = "serving.caption_replica:CaptionReplica"
     splits = ("val", "test")
     quantizations = ()
+    lifecycle = "pipelines.captioning.lifecycle"
 
     def load_codec(self, folder: Path) -> CaptionCodec:
         return CaptionCodec.load(folder)
@@ -60,59 +59,6 @@ class CaptioningTask:
 
     def version_tags(self, config: CaptioningConfig) -> dict[str, str]:
         return {"attention": config.model.attention}
-
-    def load_data(self, config: CaptioningConfig) -> Any:
-        from pipelines.captioning.train import load_caption_data
-
-        return load_caption_data(config)
-
-    def prepare_training(self, config: CaptioningConfig, data: Any, work: Path) -> Training:
-        from pipelines.captioning.train import prepare_training
-
-        return prepare_training(config, data, work)
-
-    def evaluate_trained(
-        self, config: CaptioningConfig, data: Any, training: Training, checkpoint: Path
-    ) -> CaptionEvaluation:
-        from pipelines.captioning.train import evaluate_trained
-
-        return evaluate_trained(config, data, training, checkpoint)
-
-    def evaluate_run(
-        self, run_id: str, config: CaptioningConfig, split: str | None, beam_size: int | None
-    ) -> CaptionEvaluation:
-        from pipelines.captioning.model import evaluate_caption_run
-
-        return evaluate_caption_run(run_id, config, split, beam_size)
-
-    def load_trained(self, run_id: str, config: CaptioningConfig) -> TrainedCaptioner:
-        from pipelines.captioning.export import load_trained
-
-        return load_trained(run_id, config)
-
-    def export_graphs(self, trained: TrainedCaptioner, folder: Path, opset: int) -> Graphs:
-        from pipelines.captioning.export import write_graphs
-
-        return write_graphs(trained, folder, opset)
-
-    def check_parity(
-        self, trained: TrainedCaptioner, folder: Path, graphs: Graphs, runtime: RuntimeConfig
-    ) -> ParityCheck:
-        from pipelines.captioning.export import parity_check
-
-        return parity_check(trained, folder, graphs, runtime)
-
-    def export_figures(
-        self, trained: TrainedCaptioner, folder: Path, graphs: Graphs, runtime: RuntimeConfig, quantize: str | None
-    ) -> tuple[tuple[str, ...], dict[str, float]]:
-        from pipelines.captioning.export import caption_figures
-
-        return caption_figures(trained, folder, graphs, runtime)
-
-    def example_input(self, trained: TrainedCaptioner) -> pd.DataFrame:
-        from pipelines.captioning.export import example_input
-
-        return example_input(trained)
 
 
 CAPTIONING = CaptioningTask()

@@ -91,7 +91,7 @@ def _decisions(backend: DocumentBackend, codec: DocumentCodec, config: DocumentC
     return [[s.index for s in summarize(p, config.summary)] for p in predictions]
 
 
-def parity_check(trained: TrainedDocumentModel, folder: Path, runtime: RuntimeConfig) -> ParityCheck:
+def parity_check(trained: TrainedDocumentModel, folder: Path, graphs: Graphs, runtime: RuntimeConfig) -> ParityCheck:
     config, documents = trained.config, trained.parity_documents
     backend = OnnxDocumentBackend(folder, runtime)
     max_scores, max_weights = _max_differences(trained.model, backend, trained.codec.vocab_size)

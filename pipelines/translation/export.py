@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from pipelines.config import RuntimeConfig
 from pipelines.errors import UserError
 from pipelines.inference.decoding import search_settings
@@ -78,3 +80,7 @@ def quantized_figures(
         metrics[f"onnx_{precision}_{split}_bleu"] = bleu_scores(hypotheses, data.targets)["bleu"]
     metrics[f"{quantize}_bleu_drop"] = metrics[f"onnx_fp32_{split}_bleu"] - metrics[f"onnx_{quantize}_{split}_bleu"]
     return precisions, metrics
+
+
+def example_input(trained: TrainedTranslator) -> pd.DataFrame:
+    return pd.DataFrame({"text": trained.parity_data.sources[:2]})
