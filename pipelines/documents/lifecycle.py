@@ -5,26 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.config import RuntimeConfig
+from pipelines.documents import export
 from pipelines.documents.config import DocumentConfig
 from pipelines.documents.data import DocumentCorpus, load_documents
 from pipelines.documents.evaluate import DocumentEvaluation, evaluate_document_run
-from pipelines.documents.export import TrainedDocumentModel, example_input, load_trained
-from pipelines.documents.export import parity_check as check_parity
-from pipelines.documents.export import write_graph as export_graphs
-from pipelines.documents.train import evaluate_trained, prepare_training
+from pipelines.documents.export import TrainedDocumentModel
+from pipelines.documents.train import evaluate_trained as evaluate_trained
+from pipelines.documents.train import prepare_training as prepare_training
 from pipelines.task import Graphs
 
-__all__ = [
-    "check_parity",
-    "evaluate_run",
-    "evaluate_trained",
-    "example_input",
-    "export_figures",
-    "export_graphs",
-    "load_data",
-    "load_trained",
-    "prepare_training",
-]
+load_trained = export.load_trained
+export_graphs = export.write_graph
+check_parity = export.parity_check
+example_input = export.example_input
 
 
 def load_data(config: DocumentConfig) -> DocumentCorpus:

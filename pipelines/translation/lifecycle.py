@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
+from pipelines.translation import export
 from pipelines.translation.config import TranslationConfig
 from pipelines.translation.data import ParallelSplit, load_corpus
-from pipelines.translation.evaluate import evaluate_run
-from pipelines.translation.export import example_input, load_trained
-from pipelines.translation.export import parity_check as check_parity
-from pipelines.translation.export import quantized_figures as export_figures
-from pipelines.translation.export import write_graphs as export_graphs
-from pipelines.translation.train import evaluate_trained, prepare_training
+from pipelines.translation.evaluate import evaluate_run as evaluate_run
+from pipelines.translation.train import evaluate_trained as evaluate_trained
+from pipelines.translation.train import prepare_training as prepare_training
 
-__all__ = [
-    "check_parity",
-    "evaluate_run",
-    "evaluate_trained",
-    "example_input",
-    "export_figures",
-    "export_graphs",
-    "load_data",
-    "load_trained",
-    "prepare_training",
-]
+load_trained = export.load_trained
+export_graphs = export.write_graphs
+check_parity = export.parity_check
+export_figures = export.quantized_figures
+example_input = export.example_input
 
 
 def load_data(config: TranslationConfig) -> dict[str, ParallelSplit]:
