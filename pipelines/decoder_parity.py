@@ -1,0 +1,37 @@
+"""The step-by-step comparison every decoder-pair export makes: PyTorch vs ONNX Runtime on fresh shapes."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from models.search import DecodingBackend
+
+STEPS = 4
+
+
+@torch.no_grad()
+def max_step_differences(
+    model: DecodingBackend, backend: DecodingBackend, sources: list[tuple[Tensor, Tensor]], bos: int, vocab_size: int
+) -> tuple[float, float]:
+    """Largest |Δlogits| and |Δattention| over a few decoder steps from each source, each side following its
+    own state.
+
+    Args:
+        sources: ``(src, src_mask)`` pairs, ``src`` ``(B, S)`` token ids or ``(B, S, C)`` features, of shapes
+            other than the export's dummy input.
+        vocab_size: the tokens fed after the first step are drawn from ``[4, vocab_size)`` (no special token).
+    """
+    worst_logits = worst_attention = 0.0
+    for seed, (src, mask) in enumerate(sources):
+        batch = src.shape[0]
+        expected_state, actual_state = model.encode(src, mask), backend.encode(src, mask)
+        tokens = torch.full((batch,), bos, dtype=torch.long)  # (B,)
+        for step in range(STEPS):
+            expected, actual = model.decode_step(tokens, expected_state), backend.decode_step(tokens, actual_state)
+            worst_logits = max(worst_logits, float((expected.logits - actual.logits).abs().max()))
+            worst_attention = max(worst_attention, float((expected.attention - actual.attention).abs().max()))
+            expected_state, actual_state = expected.state, actual.state
+            generator = torch.Generator().manual_seed(100 * seed + step)
+            tokens = torch.randint(4, vocab_size, (batch,), generator=generator)
+    return worst_logits, worst_attention
