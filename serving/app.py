@@ -23,6 +23,7 @@ from serving.caption_schemas import CaptionOptions, CaptionRequest, CaptionRespo
 from serving.captioner import CaptionModel, CaptionUpload
 from serving.config import DEFAULT_DOCUMENT_MODELS
 from serving.documents import DocumentModel
+from serving.playground import mount_playground
 from serving.replica import RequestRejected
 from serving.schemas import (
     ClassifyRequest,
@@ -46,6 +47,7 @@ api = FastAPI(
     "summarization and image captioning; one model deployment per task.",
     version="1",
 )
+mount_playground(api)
 
 
 def _authorize(request: Request) -> None:
