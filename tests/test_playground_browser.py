@@ -165,9 +165,13 @@ def photos() -> list[Path]:
 
 
 def _wait(driver, condition):
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S).until(lambda d: condition(d))
+    try:
+        return WebDriverWait(driver, WAIT_S).until(lambda d: condition(d))
+    except TimeoutException as exc:
+        raise AssertionError(f"page did not get there in {WAIT_S} s; console: {driver.get_log('browser')}") from exc
 
 
 def _find(driver, selector: str):
@@ -199,6 +203,10 @@ def _submit(driver, panel) -> str:
     """Submit the panel's form and wait for its answer; ``done`` or ``error``."""
     _find(panel, "button[type=submit]").click()
     _wait(driver, lambda d: panel.get_attribute("data-state") in ("done", "error"))
+    if panel.get_attribute("data-state") == "error":
+        print(
+            f"{panel.get_attribute('data-task')}: {_find(panel, '.error').text}; console: {driver.get_log('browser')}"
+        )
     return panel.get_attribute("data-state")
 
 

@@ -89,12 +89,12 @@ async function submit(panel, request, render) {
     result.hidden = false;
     panel.dataset.state = "done";
   } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
     result.hidden = true;
-    error.textContent = err.message;
+    error.textContent = err instanceof ApiError ? err.message : `the page could not show the answer: ${err}`;
     error.hidden = false;
     panel.dataset.state = "error";
     if (err.status === 401) askForToken(err.message);
+    if (!(err instanceof ApiError)) console.error(err);
   } finally {
     if (button) button.disabled = false;
   }
