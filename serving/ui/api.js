@@ -51,8 +51,8 @@ export async function call(path, { json, form, method } = {}) {
   let parsed = null;
   try {
     parsed = text ? JSON.parse(text) : null;
-  } catch {
-    parsed = null;
+  } catch (err) {
+    if (response.ok) throw new ApiError(response.status, `the service's answer is not valid JSON (${err.message})`);
   }
   if (!response.ok) {
     const message = parsed && parsed.detail !== undefined ? describe(parsed.detail) : text || response.statusText;

@@ -104,7 +104,8 @@ async function submit(panel, request, render) {
 
 function drawHeatmap(table, attention) {
   const source = mergePieces(attention.source_tokens);
-  const target = mergePieces(attention.target_tokens);
+  // A translation cut at its length limit lists </s> after its last piece but has no weights for it.
+  const target = mergePieces(attention.target_tokens.slice(0, attention.weights.length));
   const grid = wordGrid(attention.weights, target, source); // (target words, source words)
   table.replaceChildren();
   const head = table.createTHead().insertRow();
