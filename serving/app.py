@@ -22,6 +22,7 @@ from ray.serve.handle import DeploymentHandle
 
 from pipelines.tasks import TASKS
 from serving.caption_schemas import CaptionOptions, CaptionRequest, CaptionResponse, CaptionUpload
+from serving.playground import mount_playground
 from serving.replica import RequestRejected
 from serving.schemas import (
     ClassifyRequest,
@@ -44,6 +45,7 @@ api = FastAPI(
     "summarization and image captioning; one model deployment per task.",
     version="1",
 )
+mount_playground(api)
 
 
 def _authorize(request: Request) -> None:
