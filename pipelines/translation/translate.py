@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from models.search import DecodingBackend, SearchSettings, decode
+from models.search import DecodingBackend, Hypothesis, SearchSettings, decode
 from pipelines.batching import pad_sources
 from pipelines.translation.tokenizer import TextCodec
 
@@ -39,7 +39,13 @@ def translate(
                 source=texts[i],
                 text=text,
                 source_tokens=codec.source_tokens(ids[i]),
-                target_tokens=[*codec.target_tokens(hypothesis.tokens), "</s>"],
+                target_tokens=_target_tokens(codec, hypothesis),
                 attention=hypothesis.attention,
             )
     return results
+
+
+def _target_tokens(codec: TextCodec, hypothesis: Hypothesis) -> list[str]:
+    """One token per attention row: ``</s>`` only where the search emitted it (not when cut at max_length)."""
+    ended = hypothesis.attention.shape[0] > len(hypothesis.tokens)  # the EOS step has its own row
+    return codec.target_tokens(hypothesis.tokens + [codec.special.eos] if ended else hypothesis.tokens)

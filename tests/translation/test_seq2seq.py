@@ -13,6 +13,7 @@ from models.decoder import DECODERS
 from models.search import SearchSettings, beam_search, greedy_search
 from models.seq2seq import Seq2Seq
 from pipelines.translation.batching import PairDataset, collate
+from pipelines.translation.translate import translate
 from tests.conftest import tiny_model_config
 
 VARIANTS = [
@@ -129,6 +130,19 @@ def test_search_returns_attention_rows_per_step_over_the_real_source(codec, mult
             assert source_length == int(batch.src_mask[row].sum())
             assert steps in (len(hypothesis.tokens), len(hypothesis.tokens) + 1)
             assert codec.special.pad not in hypothesis.tokens and codec.special.bos not in hypothesis.tokens
+
+
+@pytest.mark.parametrize("max_length", [2, 40])
+def test_translations_list_one_target_token_per_attention_row(codec, multi30k, max_length):
+    """``</s>`` is listed only where the search emitted it, never after a cut at ``max_length``."""
+    model = _model(codec).eval()
+    sources = multi30k["train"].sources[:6]
+    settings = _settings(codec, max_length=max_length)
+    translations = translate(model, codec, sources, settings)
+    for translation in translations:
+        assert len(translation.target_tokens) == translation.attention.shape[0]
+    if max_length == 2:  # an untrained model does not end within two steps
+        assert any(t.target_tokens[-1] != "</s>" for t in translations)
 
 
 def test_search_settings_reject_bad_values():
