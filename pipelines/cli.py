@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from infra.cli import add_stack_parser
 from pipelines.errors import UserError
 
 
@@ -484,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_bench.add_argument("--time-limit", type=float, default=60.0, help="seconds per level (default 60)")
     serve_bench.add_argument("--clients", type=_positive, nargs="+", default=[1, 16, 64], help="default: 1 16 64")
     serve_bench.set_defaults(func=_bench_serve)
+    add_stack_parser(commands)
     return parser
 
 
