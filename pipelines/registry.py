@@ -19,6 +19,7 @@ from pipelines.config import TranslationConfig
 from pipelines.errors import UserError
 from pipelines.export import EXPORT_TAG
 from pipelines.pyfunc_model import BUNDLE_ARTIFACT
+from pipelines.registry_lock import alias_lock, is_lock
 
 DEFAULT_ALIAS = "champion"
 HISTORY_TAG = "attnops.alias_history.{alias}"
@@ -131,8 +132,16 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
 
 
 def promote(name: str, version: str, alias: str = DEFAULT_ALIAS, force: bool = False) -> Promotion:
-    """Point ``alias`` at ``version`` if it is at least as good as the current holder (or ``force``)."""
+    """Point ``alias`` at ``version`` if it is at least as good as the current holder (or ``force``).
+
+    Concurrent promotions and rollbacks of the same alias are serialized (:func:`alias_lock`)."""
     _check_alias(alias)
+    _version(name, version)
+    with alias_lock(name, alias):
+        return _promote(name, version, alias, force)
+
+
+def _promote(name: str, version: str, alias: str, force: bool) -> Promotion:
     candidate = _version(name, version)
     version = str(candidate.version)
     if candidate.tags.get("parity") != "passed":
@@ -172,6 +181,11 @@ def rollback(name: str, alias: str = DEFAULT_ALIAS) -> Promotion:
     """Move ``alias`` back to the version that held it before the current one."""
     _check_alias(alias)
     _check_registered(name)
+    with alias_lock(name, alias):
+        return _rollback(name, alias)
+
+
+def _rollback(name: str, alias: str) -> Promotion:
     holder = _alias_holder(name, alias)
     if holder is None:
         raise UserError(f"{name} has no @{alias} alias to roll back")
@@ -248,7 +262,7 @@ def list_versions(name: str | None = None) -> list[VersionRow]:
     client = tracking.client()
     if name is not None:
         _check_registered(name)
-    names = [name] if name else sorted(m.name for m in client.search_registered_models())
+    names = [name] if name else sorted(m.name for m in client.search_registered_models() if not is_lock(m.name))
     rows = []
     for model in names:
         aliases = client.get_registered_model(model).aliases  # {alias: version}
