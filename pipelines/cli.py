@@ -18,7 +18,7 @@ def _train(args: argparse.Namespace) -> None:
     from pipelines.train import train
     from pipelines.train_documents import train_documents
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, args.set + ([f"train.workers={args.workers}"] if args.workers else []))
     if isinstance(config, CaptioningConfig):
         captioned = train_captioner(config, Path(args.config))
         for name, value in sorted(captioned.evaluation.metrics.items()):
@@ -320,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="override a config value by dotted key (repeatable), e.g. --set train.max_epochs=2",
+    )
+    train.add_argument(
+        "--workers",
+        type=_positive,
+        help="data-parallel workers on Ray Train (DDP; the cluster of $RAY_ADDRESS, else a local Ray); "
+        "the same as --set train.workers=N",
     )
     train.set_defaults(func=_train)
 
