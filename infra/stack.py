@@ -296,14 +296,17 @@ def deploy_config(
     config = cluster_serve_config(tracking_uri, host=host, port=port, tasks=tasks)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     log_path = folder / "serve.log"
-    with open(log_path, "ab") as out:
-        done = subprocess.run(
-            [_bin("serve"), "deploy", str(path), "--address", dashboard],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=_env(),
-            timeout=300,
-        )
+    for _ in range(2):  # Serve starts its controller and proxy on the first deploy; a slow host can time that out
+        with open(log_path, "ab") as out:
+            done = subprocess.run(
+                [_bin("serve"), "deploy", str(path), "--address", dashboard],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=_env(),
+                timeout=300,
+            )
+        if done.returncode == 0:
+            break
     if done.returncode != 0:
         raise UserError(f"'serve deploy' failed; see {log_path}: {_tail(log_path)}")
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import cloudpickle
@@ -98,13 +99,15 @@ def test_val_loss_falls_like_the_single_process_curve(runs, store, capsys):
 
 
 class _FailOnce(TranslationModule):
-    """Kills rank 1's process at the start of epoch 1, once (a marker file records that it happened)."""
+    """Kills rank 1's process during epoch 1, once (a marker file records that it happened); it waits a few
+    seconds first, so Ray Train has taken in epoch 0's checkpoint."""
 
     marker: str = ""
 
-    def on_train_epoch_start(self) -> None:
-        if self.current_epoch == 1 and self.global_rank == 1 and not os.path.exists(self.marker):
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        if self.current_epoch == 1 and batch_idx == 2 and self.global_rank == 1 and not os.path.exists(self.marker):
             Path(self.marker).touch()
+            time.sleep(15)
             os._exit(1)
 
 
