@@ -13,7 +13,7 @@ DEMO_PORT ?= 8000
 export HF_DATASETS_OFFLINE ?= 1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: setup demo test test-fast lint format clean
+.PHONY: setup demo test test-fast lint format clean stack stack-down stack-status
 
 setup: $(STAMP)
 
@@ -48,6 +48,30 @@ demo: setup
 	echo "== MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000"; \
 	echo "   then open http://127.0.0.1:5000: the 'attnops-demo' experiment and the model registry"
 
+# The production topology as local processes (infra/README.md): MLflow on PostgreSQL, a Ray head and a worker
+# node, the demo model trained into it and served by the cluster, one curl. `make stack-down` stops it all.
+STACK_MODEL := translation-de-en
+STACK_TRAIN_SET ?=
+
+stack: setup
+	@set -eo pipefail; out=$$(mktemp); \
+	$(BIN)/attnops stack up | tee $$out; eval "$$(tail -n 1 $$out)"; \
+	echo "== train $(DEMO_CONFIG) into $$MLFLOW_TRACKING_URI, export, register, promote =="; \
+	ATTNOPS=$(BIN)/attnops bash infra/train-and-promote.sh $(DEMO_CONFIG) \
+		--set registry.model_name=$(STACK_MODEL) $(STACK_TRAIN_SET); \
+	echo "== serve deploy serving/serve_config.yaml (translation) to the cluster =="; \
+	$(BIN)/attnops stack deploy | tee $$out; url=$$(awk '{print $$2}' $$out); \
+	$(BIN)/attnops stack status; \
+	echo "$$ curl -s $$url/v1/translate -H 'Content-Type: application/json' -d '{\"text\": \"$(DEMO_SENTENCE)\"}'"; \
+	curl -sf $$url/v1/translate -H 'Content-Type: application/json' -d '{"text": "$(DEMO_SENTENCE)"}'; echo; \
+	echo "== the stack keeps running: export MLFLOW_TRACKING_URI=$$MLFLOW_TRACKING_URI; 'make stack-down' stops it"
+
+stack-status: setup
+	$(BIN)/attnops stack status
+
+stack-down: setup
+	$(BIN)/attnops stack down
+
 test: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q --durations=10
@@ -62,4 +86,4 @@ format: setup
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) mlruns mlflow.db lightning_logs .pytest_cache
+	rm -rf $(VENV) mlruns mlflow.db lightning_logs .pytest_cache .stack

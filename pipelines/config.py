@@ -51,6 +51,8 @@ class TrainConfig(Section):
     """Stop when the validation metric has not improved for this many epochs (0: never)."""
     num_threads: int | None = Field(None, ge=1)
     """Torch CPU threads (None: all cores)."""
+    workers: int = Field(1, ge=1)
+    """Data-parallel workers (>1: DDP on Ray Train, on $RAY_ADDRESS's cluster or a local one)."""
 
 
 class DecodingTrainConfig(TrainConfig):

@@ -61,8 +61,12 @@ def fit(
 ) -> Path:
     """Train ``module`` and return the checkpoint with the best ``monitor`` value (``max`` or ``min``).
 
-    Per-epoch metrics go to the active MLflow run.
+    Per-epoch metrics go to the active MLflow run. With ``config.workers`` > 1 the fit runs on Ray Train.
     """
+    if config.workers > 1:
+        from pipelines.distributed import fit_on_ray
+
+        return fit_on_ray(module, train_loader, val_loader, config, monitor, mode, work, config.workers)
     checkpoint = ModelCheckpoint(
         dirpath=work / "checkpoints", filename="best", monitor=monitor, mode=mode, save_weights_only=True
     )

@@ -23,6 +23,7 @@ from pipelines.inference.resolve import (
     fetch_bundle,
     model_version,
 )
+from pipelines.registry_lock import alias_lock, is_lock
 from pipelines.tasks import task_for
 
 DEFAULT_ALIAS = "champion"
@@ -88,8 +89,16 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
 
 
 def promote(name: str, version: str, alias: str = DEFAULT_ALIAS, force: bool = False) -> Promotion:
-    """Point ``alias`` at ``version`` if it is at least as good as the current holder (or ``force``)."""
+    """Point ``alias`` at ``version`` if it is at least as good as the current holder (or ``force``).
+
+    Concurrent promotions and rollbacks of the same alias are serialized (:func:`alias_lock`)."""
     check_alias(alias)
+    model_version(name, version)
+    with alias_lock(name, alias):
+        return _promote(name, version, alias, force)
+
+
+def _promote(name: str, version: str, alias: str, force: bool) -> Promotion:
     candidate = model_version(name, version)
     version = str(candidate.version)
     if candidate.tags.get("parity") != "passed":
@@ -129,6 +138,11 @@ def rollback(name: str, alias: str = DEFAULT_ALIAS) -> Promotion:
     """Move ``alias`` back to the version that held it before the current one."""
     check_alias(alias)
     check_registered(name)
+    with alias_lock(name, alias):
+        return _rollback(name, alias)
+
+
+def _rollback(name: str, alias: str) -> Promotion:
     holder = alias_holder(name, alias)
     if holder is None:
         raise UserError(f"{name} has no @{alias} alias to roll back")
@@ -163,7 +177,7 @@ def list_versions(name: str | None = None) -> list[VersionRow]:
     client = tracking.client()
     if name is not None:
         check_registered(name)
-    names = [name] if name else sorted(m.name for m in client.search_registered_models())
+    names = [name] if name else sorted(m.name for m in client.search_registered_models() if not is_lock(m.name))
     rows = []
     for model in names:
         aliases = client.get_registered_model(model).aliases  # {alias: version}

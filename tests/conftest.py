@@ -86,3 +86,27 @@ def mlflow_server(tmp_path_factory) -> str:
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_mlflow_server(tmp_path_factory) -> str:
+    """A real ``mlflow server`` on a fresh PostgreSQL database (MLflow creates its schema), dropped afterwards.
+
+    PostgreSQL comes from $ATTNOPS_POSTGRES_URI (default the machine's, 127.0.0.1:5432, trust auth).
+    """
+    import uuid
+
+    from infra.stack import DEFAULT_POSTGRES, POSTGRES_ENV, create_database, drop_database, start_mlflow, stop_tree
+
+    admin = os.environ.get(POSTGRES_ENV) or DEFAULT_POSTGRES
+    database = f"attnops_test_{uuid.uuid4().hex[:12]}"
+    backend = create_database(admin, database)
+    root = tmp_path_factory.mktemp("mlflow-postgres")
+    try:
+        server = start_mlflow(backend, root / "artifacts", root / "server.log", free_port(), workers=2)
+        try:
+            yield f"http://127.0.0.1:{server.args[server.args.index('--port') + 1]}"
+        finally:
+            stop_tree(server.pid)
+    finally:
+        drop_database(admin, database)

@@ -1,4 +1,4 @@
-"""Export → register → promote → rollback against a real ``mlflow server`` process."""
+"""Export → register → promote → rollback against a real ``mlflow server`` process, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,11 +38,17 @@ def _train(*overrides: str) -> str:
     return train(load_config(config_path, [*TINY, *overrides])).run_id
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def registry_server(request) -> str:
+    """The MLflow server of each backend store the registry must work on."""
+    return request.getfixturevalue({"sqlite": "mlflow_server", "postgresql": "postgres_mlflow_server"}[request.param])
+
+
 @pytest.fixture(scope="module")
-def runs(mlflow_server):
+def runs(registry_server):
     """Three runs on the server: a trained one, a barely trained one, one whose parity bar is impossible."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+        env.setenv("MLFLOW_TRACKING_URI", registry_server)
         good = _train("train.max_epochs=3")
         weak = _train("train.max_steps=1")
         strict = _train("train.max_steps=1", "export.parity_tolerance=1e-12")
@@ -52,21 +58,21 @@ def runs(mlflow_server):
 
 
 @pytest.fixture(scope="module")
-def champion(runs, mlflow_server) -> str:
+def champion(runs, registry_server) -> str:
     """The trained run registered as NAME and promoted to @champion; yields its version."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+        env.setenv("MLFLOW_TRACKING_URI", registry_server)
         version = str(register(runs["good"], NAME).version)
         assert promote(NAME, version).previous is None
         yield version
 
 
 @pytest.fixture
-def client(runs, mlflow_server, monkeypatch):
+def client(runs, registry_server, monkeypatch):
     from mlflow import MlflowClient
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    return MlflowClient(mlflow_server)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry_server)
+    return MlflowClient(registry_server)
 
 
 def _versions(client, name: str) -> list:

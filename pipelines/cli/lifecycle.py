@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipelines.cli.args import positive
+
 
 def _train(args: argparse.Namespace) -> None:
     from pipelines.config import load_config
     from pipelines.train import train
 
-    print("\n".join(train(load_config(args.config, args.set), Path(args.config)).lines()))
+    overrides = args.set + ([f"train.workers={args.workers}"] if args.workers else [])
+    print("\n".join(train(load_config(args.config, overrides), Path(args.config)).lines()))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -90,6 +93,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override a config value by dotted key (repeatable), e.g. --set train.max_epochs=2",
+    )
+    train.add_argument(
+        "--workers",
+        type=positive,
+        help="data-parallel workers on Ray Train (DDP; the cluster of $RAY_ADDRESS, else a local Ray); "
+        "the same as --set train.workers=N",
     )
     train.set_defaults(func=_train)
 

@@ -13,7 +13,7 @@ import os
 import sys
 
 from pipelines.captioning import commands as captioning_commands
-from pipelines.cli import bench, lifecycle, serve
+from pipelines.cli import bench, lifecycle, serve, stack
 from pipelines.documents import commands as document_commands
 from pipelines.errors import UserError
 from pipelines.translation import commands as translation_commands
@@ -26,6 +26,7 @@ COMMAND_GROUPS = (
     captioning_commands.add_commands,
     serve.add_commands,
     bench.add_commands,
+    stack.add_commands,
 )
 """Each adds its commands to the parser, in the order ``--help`` lists them."""
 

@@ -1,0 +1,1 @@
+"""Deployment tooling: the local process stack, Serve configs for a cluster, KubeRay manifests."""

@@ -1,0 +1,196 @@
+"""The Lightning fit on Ray Train: DDP over N workers (gloo on CPU, NCCL on GPUs), restartable from checkpoints.
+
+The driver keeps the MLflow run; workers never talk to MLflow. Rank 0's per-epoch metrics travel back
+with the final report and are logged once, by the driver, into that run. Every epoch ends with a full
+Lightning checkpoint reported to Ray Train (``RayTrainReportCallback``), so a failed worker group is
+restarted (``FailureConfig``) from the last one. Ray is the cluster of ``$RAY_ADDRESS`` when set (e.g. the
+local stack's head), else a private local instance.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from torch.utils.data import DataLoader
+
+from pipelines import tracking
+from pipelines.config import TrainConfig
+
+MAX_FAILURES = 2
+"""Worker-group restarts Ray Train allows before the run fails."""
+
+
+class EpochHistory(pl.Callback):
+    """Collects the epoch-level metrics; kept in the Lightning checkpoint, so a restart does not lose them."""
+
+    def __init__(self) -> None:
+        self.history: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = {
+            name: float(value)
+            for name, value in trainer.callback_metrics.items()
+            if not name.endswith("_step") and value.numel() == 1
+        }
+        metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+        self.history = [h for h in self.history if h["epoch"] != trainer.current_epoch]
+        self.history.append({**metrics, "epoch": trainer.current_epoch})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = state_dict["history"]
+
+
+class RankShardedBatches:
+    """Rank ``rank``'s share of a batch sampler: every ``world``-th batch, the same count on every rank
+    (DDP needs equal step counts, so a remainder of fewer than ``world`` batches is dropped)."""
+
+    def __init__(self, batches, rank: int, world: int) -> None:
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __iter__(self):
+        all_batches = list(self.batches)
+        usable = len(all_batches) - len(all_batches) % self.world
+        return iter(all_batches[self.rank : usable : self.world])
+
+    def __len__(self) -> int:
+        return len(self.batches) // self.world
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.batches, "set_epoch"):
+            self.batches.set_epoch(epoch)
+
+
+def parameter_divergence(module: torch.nn.Module) -> float:
+    """The largest difference of any parameter between ranks (0 when DDP kept the replicas identical)."""
+    flat = torch.cat([p.detach().flatten().float() for p in module.parameters()])  # (P,)
+    high, low = flat.clone(), flat.clone()
+    torch.distributed.all_reduce(high, op=torch.distributed.ReduceOp.MAX)
+    torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
+    return float((high - low).abs().max())
+
+
+def _worker_loop(settings: dict[str, Any]) -> None:
+    """What each Ray Train worker runs: the shared Lightning fit under Ray's DDP strategy."""
+    import ray.train
+    from ray.train import Checkpoint
+    from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, RayTrainReportCallback, prepare_trainer
+
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    config: TrainConfig = settings["config"]
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    module: pl.LightningModule = settings["module"]
+    loader: DataLoader = settings["train"]
+    train_loader = DataLoader(
+        loader.dataset,
+        batch_sampler=RankShardedBatches(loader.batch_sampler, rank, world),
+        collate_fn=loader.collate_fn,
+    )
+    work = Path(tempfile.mkdtemp(prefix=f"attnops-rank{rank}-"))
+    best = ModelCheckpoint(
+        dirpath=work / "best",
+        filename="best",
+        monitor=settings["monitor"],
+        mode=settings["mode"],
+        save_weights_only=True,
+    )
+    history = EpochHistory()
+    callbacks: list[pl.Callback] = [history, RayTrainReportCallback(), best]
+    if config.early_stopping_patience:
+        callbacks.append(
+            EarlyStopping(monitor=settings["monitor"], mode=settings["mode"], patience=config.early_stopping_patience)
+        )
+    steps_per_epoch = len(train_loader)
+    trainer = pl.Trainer(
+        max_epochs=config.max_epochs,
+        max_steps=config.max_steps,
+        val_check_interval=min(config.max_steps, steps_per_epoch) if config.max_steps > 0 else None,
+        gradient_clip_val=config.grad_clip or None,
+        callbacks=callbacks,
+        strategy=RayDDPStrategy(),
+        plugins=[RayLightningEnvironment()],
+        devices="auto",
+        accelerator="auto",
+        use_distributed_sampler=False,  # batches are sharded by rank above; every rank validates on all of val
+        logger=False,
+        default_root_dir=work,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+    )
+    trainer = prepare_trainer(trainer)
+    resume = ray.train.get_checkpoint()
+    with resume.as_directory() if resume else nullcontext() as folder:
+        path = Path(folder) / RayTrainReportCallback.CHECKPOINT_NAME if folder else None
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=settings["val"], ckpt_path=path)
+    divergence = parameter_divergence(module)
+    final = {"history": history.history, "parameter_divergence": divergence, "restored": resume is not None}
+    if rank == 0 and best.best_model_path:
+        ray.train.report(final, checkpoint=Checkpoint.from_directory(str(Path(best.best_model_path).parent)))
+    else:
+        ray.train.report(final)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def fit_on_ray(
+    module: pl.LightningModule,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    config: TrainConfig,
+    monitor: str,
+    mode: str,
+    work: Path,
+    workers: int,
+) -> Path:
+    """Train ``module`` with ``workers`` Ray Train workers; log rank 0's epoch metrics to the active MLflow
+    run and return the best checkpoint (by ``monitor``), copied into ``work``."""
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    gpu = torch.cuda.is_available()
+    started = not ray.is_initialized()
+    if started:
+        # "local": a private instance, never a cluster some other process left running on this host.
+        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, log_to_driver=False)
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"module": module, "train": train_loader, "val": val_loader, "config": config}
+        | {"monitor": monitor, "mode": mode},
+        torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker={"CPU": 1}),
+        run_config=RunConfig(
+            name="attnops-train",
+            storage_path=str(work / "ray"),
+            failure_config=FailureConfig(max_failures=MAX_FAILURES),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    try:
+        result = trainer.fit()
+    finally:
+        if started:
+            ray.shutdown()
+    for entry in result.metrics["history"]:
+        epoch = int(entry["epoch"])
+        tracking.log_metrics({k: v for k, v in entry.items() if k != "epoch"}, step=epoch)
+    tracking.log_metrics({"ddp_parameter_divergence": result.metrics["parameter_divergence"]})
+    tracking.log_params(
+        {"train.ddp_backend": "nccl" if gpu else "gloo", "train.resumed_from_checkpoint": result.metrics["restored"]}
+    )
+    target = work / "checkpoints" / "best.ckpt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with result.checkpoint.as_directory() as folder:
+        shutil.copy(Path(folder) / "best.ckpt", target)
+    return target
