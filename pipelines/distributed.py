@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from pipelines import tracking
 from pipelines.config import TrainConfig
+from pipelines.fitting import epoch_metrics
 
 MAX_FAILURES = 2
 """Worker-group restarts Ray Train allows before the run fails."""
@@ -35,12 +36,7 @@ class EpochHistory(pl.Callback):
         self.history: list[dict[str, float]] = []
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        metrics = {
-            name: float(value)
-            for name, value in trainer.callback_metrics.items()
-            if not name.endswith("_step") and value.numel() == 1
-        }
-        metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+        metrics = epoch_metrics(trainer)
         self.history = [h for h in self.history if h["epoch"] != trainer.current_epoch]
         self.history.append({**metrics, "epoch": trainer.current_epoch})
 

@@ -18,18 +18,23 @@ from pipelines.config import ExperimentConfig, TrainConfig
 from pipelines.inference.artifacts import CONFIG_ARTIFACT
 
 
+def epoch_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    """The epoch-level metrics Lightning collected (losses, BLEU, ...) and the learning rate."""
+    metrics = {
+        name: float(value)
+        for name, value in trainer.callback_metrics.items()
+        if not name.endswith("_step") and value.numel() == 1
+    }
+    metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+    return metrics
+
+
 class EpochMetrics(pl.Callback):
-    """Log the epoch-level metrics Lightning collected (losses, BLEU, learning rate) per epoch."""
+    """Log the epoch-level metrics per epoch."""
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Runs after the epoch's validation, so train and val figures of the same epoch go together.
-        metrics = {
-            name: float(value)
-            for name, value in trainer.callback_metrics.items()
-            if not name.endswith("_step") and value.numel() == 1
-        }
-        metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
-        tracking.log_metrics(metrics, step=trainer.current_epoch)
+        tracking.log_metrics(epoch_metrics(trainer), step=trainer.current_epoch)
 
 
 @contextmanager

@@ -1,1 +1,1 @@
-"""Ray Serve inference service (built in a later issue)."""
+"""Ray Serve inference service: the gateway, one model deployment per task, and their settings."""
