@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from pipelines import tracking
 from pipelines.config import TrainConfig
-from pipelines.fitting import epoch_metrics
+from pipelines.fitting import epoch_metrics, trainer_settings
 
 MAX_FAILURES = 2
 """Worker-group restarts Ray Train allows before the run fails."""
@@ -107,23 +107,15 @@ def _worker_loop(settings: dict[str, Any]) -> None:
         callbacks.append(
             EarlyStopping(monitor=settings["monitor"], mode=settings["mode"], patience=config.early_stopping_patience)
         )
-    steps_per_epoch = len(train_loader)
     trainer = pl.Trainer(
-        max_epochs=config.max_epochs,
-        max_steps=config.max_steps,
-        val_check_interval=min(config.max_steps, steps_per_epoch) if config.max_steps > 0 else None,
-        gradient_clip_val=config.grad_clip or None,
         callbacks=callbacks,
         strategy=RayDDPStrategy(),
         plugins=[RayLightningEnvironment()],
         devices="auto",
         accelerator="auto",
         use_distributed_sampler=False,  # batches are sharded by rank above; every rank validates on all of val
-        logger=False,
-        default_root_dir=work,
-        num_sanity_val_steps=0,
-        enable_model_summary=False,
         enable_progress_bar=False,
+        **trainer_settings(config, len(train_loader), work),
     )
     trainer = prepare_trainer(trainer)
     resume = ray.train.get_checkpoint()

@@ -6,6 +6,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -78,21 +79,24 @@ def fit(
     callbacks: list[pl.Callback] = [checkpoint, EpochMetrics()]
     if config.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
-    steps_per_epoch = len(train_loader)
-    trainer = pl.Trainer(
+    trainer = pl.Trainer(callbacks=callbacks, **trainer_settings(config, len(train_loader), work))
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    return Path(checkpoint.best_model_path)
+
+
+def trainer_settings(config: TrainConfig, steps_per_epoch: int, work: Path) -> dict[str, Any]:
+    """The ``pl.Trainer`` arguments every fit shares, in one process or on Ray Train."""
+    return dict(
         max_epochs=config.max_epochs,
         max_steps=config.max_steps,
         # A step limit shorter than an epoch still ends with a validation (checkpoint and metric need it).
         val_check_interval=min(config.max_steps, steps_per_epoch) if config.max_steps > 0 else None,
         gradient_clip_val=config.grad_clip or None,
-        callbacks=callbacks,
         logger=False,
         default_root_dir=work,
         num_sanity_val_steps=0,
         enable_model_summary=False,
     )
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
-    return Path(checkpoint.best_model_path)
 
 
 def load_weights(model: nn.Module, checkpoint: Path) -> nn.Module:
