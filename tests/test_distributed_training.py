@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-import cloudpickle
 import pytest
+import ray.cloudpickle
 
 from models.translation import TranslationModule
 from pipelines import tracking
@@ -115,7 +115,8 @@ def test_a_killed_worker_restarts_from_the_last_checkpoint(tmp_path, multi30k, c
     import sys
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests package
+    # Ray serializes with its own cloudpickle; workers cannot import the tests package.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     config = load_config(CONFIG, TINY)
     module = _FailOnce(
         config.model,
