@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
@@ -63,9 +64,9 @@ def _require_json(request: Request) -> None:
         raise HTTPException(415, "send the body as application/json")
 
 
-def _busy() -> JSONResponse:
+def _unavailable(detail: str) -> JSONResponse:
     return JSONResponse(
-        {"detail": "the service is at capacity; retry shortly"},
+        {"detail": detail},
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
@@ -108,14 +109,17 @@ async def _caption_upload(request: Request) -> CaptionUpload:
 
 
 async def _call(handles: dict[str, DeploymentHandle], task: str, method: str, body: Any) -> Any:
-    """Call a model deployment; its rejections become their 4xx, a full queue a 503 with Retry-After."""
+    """Call a model deployment; its rejections become their 4xx, a full queue or a replica that died under
+    the request a 503 with Retry-After (Serve starts a replacement; the client retries)."""
     handle = handles.get(task)
     if handle is None:
         raise HTTPException(404, f"this service has no {task} model deployed")
     try:
         return await getattr(handle, method).remote(body)
     except BackPressureError:
-        return _busy()
+        return _unavailable("the service is at capacity; retry shortly")
+    except RayActorError:
+        return _unavailable("the model replica went away; a new one is starting, retry shortly")
     except Exception as exc:
         cause = getattr(exc, "cause", exc)  # Ray wraps a replica's exception; the cause is ours
         if isinstance(cause, RequestRejected):

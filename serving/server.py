@@ -59,12 +59,13 @@ def absolute_tracking_uri(uri: str) -> str:
 
 def served_tasks(config: dict[str, Any], options: dict[str, dict[str, Any]], model_uris: list[str]) -> tuple[str, ...]:
     """The tasks to deploy: those of ``model_uris`` (which then set their deployment's ``model_uri``),
-    else the application's ``args.tasks``, else translation alone."""
+    else those of the application's ``args.tasks`` (default translation) whose registry model exists,
+    saying at once which were skipped and why."""
     from pipelines.inference.resolve import resolve
     from serving.app import deployment_name
 
     if not model_uris:
-        return tuple(config["applications"][0].get("args", {}).get("tasks") or ("translation",))
+        return _available_tasks(config["applications"][0].get("args", {}).get("tasks") or ("translation",), options)
     tasks = []
     for uri in model_uris:
         task = resolve(uri).bundle.config.task
@@ -74,6 +75,28 @@ def served_tasks(config: dict[str, Any], options: dict[str, dict[str, Any]], mod
         entry = options.setdefault(deployment_name(task), {})
         entry["user_config"] = {**entry.get("user_config", {}), "model_uri": uri}
     return tuple(tasks)
+
+
+def _available_tasks(tasks: list[str], options: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    """``tasks`` less those whose configured registry model (``user_config.model_uri``) does not exist."""
+    from pipelines.inference.resolve import current_version
+    from serving.app import deployment_name
+    from serving.settings import default_model_uri
+
+    available, skipped = [], []
+    for task in tasks:
+        uri = (options.get(deployment_name(task), {}).get("user_config") or {}).get("model_uri")
+        uri = uri or default_model_uri(task)
+        try:
+            current_version(uri)
+            available.append(task)
+        except UserError as exc:
+            skipped.append(f"{task} ({uri}: {exc})")
+    if skipped:
+        print(f"skipping {len(skipped)} of {len(tasks)} tasks without a model: {'; '.join(skipped)}", flush=True)
+    if not available:
+        raise UserError("no task has a model to serve; train, register and promote one, or pass --model URI")
+    return tuple(available)
 
 
 def run_service(config_path: Path, port: int | None, model_uris: list[str] | None = None) -> None:
