@@ -18,9 +18,12 @@ def cluster_serve_config(
     port: int | None = None,
     tasks: tuple[str, ...] | None = None,
     source: Path = DEFAULT_CONFIG,
+    deployment_options: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The Serve config of ``source`` with the proxy on ``host:port``, replicas tracking ``tracking_uri``
-    and, if ``tasks`` is given, only those tasks' deployments (plus the gateway)."""
+    """The Serve config of ``source`` with the proxy on ``host:port``, replicas tracking ``tracking_uri``,
+    if ``tasks`` is given only those tasks' deployments (plus the gateway), and ``deployment_options``
+    (by deployment name, e.g. ``{"Translator": {"autoscaling_config": {"max_replicas": 3}}}``) merged
+    over each deployment's options, one level deep."""
     config = read_serve_config(source)
     config["http_options"] = {**config.get("http_options", {}), "host": host}
     if port is not None:
@@ -37,4 +40,18 @@ def cluster_serve_config(
         keep = {"Gateway", *(TASKS[task].deployment for task in tasks)}
         app["args"] = {**app.get("args", {}), "tasks": list(tasks)}
         app["deployments"] = [d for d in app.get("deployments", []) if d["name"] in keep]
+    if deployment_options:
+        _merge_options(app["deployments"], deployment_options)
     return config
+
+
+def _merge_options(deployments: list[dict[str, Any]], options: dict[str, dict[str, Any]]) -> None:
+    by_name = {d["name"]: d for d in deployments}
+    unknown = sorted(set(options) - set(by_name))
+    if unknown:
+        raise ValueError(f"deployment_options names {unknown}, which this config lacks; deployed: {', '.join(by_name)}")
+    for name, changes in options.items():
+        for key, value in changes.items():
+            current = by_name[name].get(key)
+            merge = isinstance(current, dict) and isinstance(value, dict)
+            by_name[name][key] = {**current, **value} if merge else value

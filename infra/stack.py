@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -275,11 +276,19 @@ def up(admin_uri: str | None = None, database: str = DEFAULT_DATABASE, folder: P
     return state
 
 
-def deploy(state: StackState, tasks: tuple[str, ...] = ("translation",), folder: Path | None = None) -> Path:
-    """``serve deploy`` of the Serve config (``tasks`` only) to the stack's cluster; returns the derived
-    config file once the app answers ``/readyz``."""
+def deploy(
+    state: StackState,
+    tasks: tuple[str, ...] = ("translation",),
+    folder: Path | None = None,
+    deployment_options: dict[str, dict[str, Any]] | None = None,
+) -> Path:
+    """``serve deploy`` of the Serve config (``tasks`` only, ``deployment_options`` merged in, see
+    :func:`cluster_serve_config`) to the stack's cluster; returns the derived config file once the app
+    answers ``/readyz``."""
     folder = folder or stack_dir()
-    path = deploy_config(folder, state.dashboard, state.tracking_uri, "127.0.0.1", state.serve_port, tasks)
+    path = deploy_config(
+        folder, state.dashboard, state.tracking_uri, "127.0.0.1", state.serve_port, tasks, deployment_options
+    )
     if not _wait(lambda: _ok(f"{state.serve_url}/readyz"), timeout=300, interval=2):
         raise UserError(f"the Serve app did not become ready at {state.serve_url}; see 'attnops stack status'")
     state.deployed = list(tasks)
@@ -288,12 +297,18 @@ def deploy(state: StackState, tasks: tuple[str, ...] = ("translation",), folder:
 
 
 def deploy_config(
-    folder: Path, dashboard: str, tracking_uri: str, host: str, port: int | None, tasks: tuple[str, ...]
+    folder: Path,
+    dashboard: str,
+    tracking_uri: str,
+    host: str,
+    port: int | None,
+    tasks: tuple[str, ...],
+    deployment_options: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write the cluster's Serve config to ``folder`` and hand it to Ray's own ``serve deploy`` for the
     cluster behind ``dashboard``; returns the written config."""
     path = folder / "serve_config.yaml"
-    config = cluster_serve_config(tracking_uri, host=host, port=port, tasks=tasks)
+    config = cluster_serve_config(tracking_uri, host, port, tasks, deployment_options=deployment_options)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     log_path = folder / "serve.log"
     for _ in range(2):  # Serve starts its controller and proxy on the first deploy; a slow host can time that out
@@ -372,6 +387,18 @@ def _ray_nodes(state: StackState) -> ComponentStatus:
     return ComponentStatus("ray", len(alive) >= 2, f"{len(alive)} nodes alive, head 127.0.0.1:{state.ray_port}")
 
 
+def deployment_details(state: StackState, deployment: str, app: str = "attnops") -> dict[str, Any]:
+    """Ray's details of one deployment: ``status``, ``target_num_replicas``, ``replicas`` (each with
+    ``replica_id``, ``state``, ``pid``, ``node_id`` …); empty when it is not deployed."""
+    details = _dashboard_get(state, "/api/serve/applications/")
+    return (details.get("applications") or {}).get(app, {}).get("deployments", {}).get(deployment, {})
+
+
+def running_replicas(state: StackState, deployment: str, app: str = "attnops") -> list[dict[str, Any]]:
+    """The RUNNING replicas of ``deployment``."""
+    return [r for r in deployment_details(state, deployment, app).get("replicas", []) if r.get("state") == "RUNNING"]
+
+
 def _serve(state: StackState) -> list[ComponentStatus]:
     try:
         details = _dashboard_get(state, "/api/serve/applications/")
@@ -385,6 +412,6 @@ def _serve(state: StackState) -> list[ComponentStatus]:
         rows.append(ComponentStatus(f"serve:{name}", app["status"] == "RUNNING", f"{app['status']} {state.serve_url}"))
         for deployment, info in app.get("deployments", {}).items():
             replicas = [r for r in info.get("replicas", []) if r.get("state") == "RUNNING"]
-            detail = f"{info['status']}, {len(replicas)} running replicas"
+            detail = f"{info['status']}, target {info.get('target_num_replicas')}, {len(replicas)} running replicas"
             rows.append(ComponentStatus(f"  {deployment}", info["status"] == "HEALTHY", detail))
     return rows

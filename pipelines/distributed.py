@@ -47,20 +47,21 @@ class EpochHistory(pl.Callback):
         self.history = state_dict["history"]
 
 
-class RankShardedBatches:
-    """Rank ``rank``'s share of a batch sampler: every ``world``-th batch, the same count on every rank
-    (DDP needs equal step counts, so a remainder of fewer than ``world`` batches is dropped)."""
+class RankSlicedBatches:
+    """Rank ``rank``'s slice of every batch of a batch sampler: each global batch is split across the ranks,
+    so N workers take the same optimizer steps on the same effective batch as one process (DDP averages
+    the ranks' gradients). Batches with fewer examples than ranks are skipped on every rank alike."""
 
     def __init__(self, batches, rank: int, world: int) -> None:
         self.batches, self.rank, self.world = batches, rank, world
 
     def __iter__(self):
-        all_batches = list(self.batches)
-        usable = len(all_batches) - len(all_batches) % self.world
-        return iter(all_batches[self.rank : usable : self.world])
+        for batch in self.batches:
+            if len(batch) >= self.world:
+                yield list(batch)[self.rank :: self.world]
 
     def __len__(self) -> int:
-        return len(self.batches) // self.world
+        return len(self.batches)
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.batches, "set_epoch"):
@@ -90,7 +91,7 @@ def _worker_loop(settings: dict[str, Any]) -> None:
     loader: DataLoader = settings["train"]
     train_loader = DataLoader(
         loader.dataset,
-        batch_sampler=RankShardedBatches(loader.batch_sampler, rank, world),
+        batch_sampler=RankSlicedBatches(loader.batch_sampler, rank, world),
         collate_fn=loader.collate_fn,
     )
     work = Path(tempfile.mkdtemp(prefix=f"attnops-rank{rank}-"))
@@ -113,7 +114,7 @@ def _worker_loop(settings: dict[str, Any]) -> None:
         plugins=[RayLightningEnvironment()],
         devices="auto",
         accelerator="auto",
-        use_distributed_sampler=False,  # batches are sharded by rank above; every rank validates on all of val
+        use_distributed_sampler=False,  # batches are sliced by rank above; every rank validates on all of val
         enable_progress_bar=False,
         **trainer_settings(config, len(train_loader), work),
     )

@@ -6,7 +6,13 @@ The declarations (names, axes) live in :mod:`pipelines.inference.graphs`, which 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
@@ -88,7 +94,7 @@ def export_graph(module: nn.Module, args: tuple[Tensor, ...], path: Path, spec: 
     The TorchScript-based exporter is used: the dynamo exporter cannot trace packed sequences. It
     restores the module's training flag afterwards, so pass it in eval mode.
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _without_packed_sequence_notes():
         warnings.simplefilter("ignore")  # tracer notes on packed sequences and constant sizes; parity checks
         torch.onnx.export(
             module,
@@ -101,6 +107,30 @@ def export_graph(module: nn.Module, args: tuple[Tensor, ...], path: Path, spec: 
             dynamic_axes=spec.dynamic_axes,
         )
     return path
+
+
+_PACKED_SEQUENCE_NOTE = re.compile(r"^\[W.*The shape inference of prim::(PackPadded|PadPacked) type is missing")
+
+
+@contextmanager
+def _without_packed_sequence_notes() -> Iterator[None]:
+    """Drop the exporter's C++ notes that packed sequences lack shape inference (printed straight to the
+    process's stderr, out of reach of Python's warning filters; the parity check covers what they warn of).
+    Every other line written to stderr meanwhile is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not _PACKED_SEQUENCE_NOTE.search(line):
+                    sys.stderr.write(line)
 
 
 def quantize_graphs(specs: GraphSpecs, folder: Path) -> None:

@@ -100,3 +100,17 @@ def test_serve_with_a_missing_config_says_so(capsys):
 
     assert main(["serve", "--config", "missing.yaml"]) == 2
     assert "serve config not found: missing.yaml" in capsys.readouterr().err
+
+
+def test_train_and_export_show_no_library_noise(tmp_path):
+    """What a person reads carries no library tips, deprecations or exporter notes (Python or C++ level)."""
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'noise.db'}"}
+    tiny = ["data.max_train_examples=64", "data.max_eval_examples=8", "data.tokenizer.vocab_size=200"]
+    tiny += ["model.hidden_size=16", "model.embedding_dim=8", "train.max_epochs=1", "tracking.system_metrics=false"]
+    train = attnops("train", DEMO, *[a for item in tiny for a in ("--set", item)], env_overrides=env)
+    assert train.returncode == 0, train.stderr
+    export = attnops("export", train.stdout.strip().splitlines()[-1], env_overrides=env)
+    assert export.returncode == 0, export.stderr
+    said = train.stdout + train.stderr + export.stdout + export.stderr
+    for noise in ("Tip:", "litlogger", "deprecated", "Warning:", "[W", "GPU available"):
+        assert noise not in said, noise

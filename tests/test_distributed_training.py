@@ -94,8 +94,9 @@ def test_val_loss_falls_like_the_single_process_curve(runs, store, capsys):
         print("\nval_loss per epoch, 1 process:", [f"{v:.3f}" for _, v in single])
         print("val_loss per epoch, 2 workers:", [f"{v:.3f}" for _, v in ddp])
     assert ddp[-1][1] < ddp[0][1] and single[-1][1] < single[0][1]
-    # Two workers take half the optimizer steps per epoch (twice the effective batch), so they lag a little.
-    assert ddp[-1][1] < single[-1][1] * 1.15
+    # Each rank takes half of every batch: the same steps on the same effective batch, so the curves agree
+    # up to the ranks' own dropout masks and the split of each batch's mean loss.
+    assert abs(ddp[-1][1] - single[-1][1]) < 0.02 * single[-1][1]
 
 
 class _FailOnce(TranslationModule):

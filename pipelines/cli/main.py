@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 from pipelines.captioning import commands as captioning_commands
 from pipelines.cli import bench, lifecycle, serve, stack
@@ -43,6 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _WarningsAndAbove(logging.Filter):
+    """Lets through only warnings and errors of a library that sets its own loggers to INFO on import."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__()
+        self.names = names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith(self.names)
+
+
+def _quiet_libraries() -> None:
+    """Keep library narration out of what a person reads: Lightning's accelerator lines and product tips,
+    and a deprecation inside Lightning's own code that its users cannot act on."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_WarningsAndAbove("pytorch_lightning", "lightning"))
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -50,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines narrate internals
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pipelines").setLevel(logging.INFO)
+    _quiet_libraries()
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
