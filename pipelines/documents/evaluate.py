@@ -1,5 +1,6 @@
-"""Evaluate a hierarchical model on the test documents: accuracy/macro-F1 and a confusion matrix, or
-ROUGE beside the lead-3 and TextRank baselines; plus an attention page for the first documents."""
+"""Evaluate a hierarchical model on the test documents: accuracy/macro-F1 and a confusion matrix beside
+TF-IDF baselines, or ROUGE beside the lead-3 and TextRank baselines; plus an attention page for the first
+documents."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classificati
 
 from pipelines import tracking  # noqa: E402
 from pipelines.documents.attention_html import write_attention_page  # noqa: E402
+from pipelines.documents.classification_baselines import tfidf_baselines  # noqa: E402
 from pipelines.documents.codec import DocumentCodec  # noqa: E402
 from pipelines.documents.config import DocumentConfig  # noqa: E402
 from pipelines.documents.data import Document, load_documents  # noqa: E402
@@ -68,9 +70,15 @@ def _confusion_matrix(truth: list[str], predicted: list[str], labels: list[str],
 
 
 def evaluate_documents(
-    backend: DocumentBackend, codec: DocumentCodec, config: DocumentConfig, documents: list[Document], split: str
+    backend: DocumentBackend,
+    codec: DocumentCodec,
+    config: DocumentConfig,
+    documents: list[Document],
+    split: str,
+    train: list[Document],
 ) -> DocumentEvaluation:
-    """Score ``documents`` with ``backend`` (the PyTorch model or its ONNX graph)."""
+    """Score ``documents`` with ``backend`` (the PyTorch model or its ONNX graph), beside baselines on the
+    same documents (for classification, TF-IDF classifiers fitted on ``train``)."""
     folder = Path(tempfile.mkdtemp(prefix="attnops-eval-"))
     encoded = codec.encode([d.sentences for d in documents])
     predictions = predict_documents(backend, encoded)
@@ -81,6 +89,7 @@ def evaluate_documents(
         metrics = {
             f"{split}_accuracy": 100.0 * accuracy_score(truth, labels),
             f"{split}_macro_f1": 100.0 * f1_score(truth, labels, average="macro", zero_division=0),
+            **tfidf_baselines(train, documents, split),
         }
         report = folder / f"{split}_classification_report.txt"
         report.write_text(classification_report(truth, labels, labels=codec.labels, digits=4, zero_division=0))
@@ -132,7 +141,7 @@ def evaluate_document_run(run_id: str, config: DocumentConfig, split: str | None
     if split not in corpus.splits:
         raise UserError(f"unknown split {split!r}; choose one of: {', '.join(corpus.splits)}")
     stored = load_document_model(run_id, config)
-    result = evaluate_documents(stored.model, stored.codec, config, corpus.splits[split], split)
+    result = evaluate_documents(stored.model, stored.codec, config, corpus.splits[split], split, corpus.splits["train"])
     with tracking.resume_run(run_id):
         log_document_evaluation(result)
     return result

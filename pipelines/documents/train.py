@@ -79,6 +79,8 @@ def evaluate_trained(
 ) -> DocumentEvaluation:
     """Test figures of the best checkpoint, logged to the run."""
     model = load_weights(training.module.model, checkpoint)
-    evaluation = evaluate_documents(model, training.state["codec"], config, corpus.splits["test"], "test")
+    evaluation = evaluate_documents(
+        model, training.state["codec"], config, corpus.splits["test"], "test", corpus.splits["train"]
+    )
     log_document_evaluation(evaluation)
     return evaluation

@@ -132,6 +132,9 @@ def test_runs_log_metrics_baselines_split_and_attention_pages(service):
     classifier, summarizer = service.classifier, service.summarizer
     assert {"test_accuracy", "test_macro_f1"} <= set(classifier.metrics)
     assert 20.0 < classifier.metrics["test_accuracy"] <= 100.0
+    for features in ("tfidf_words", "tfidf_chars"):  # baselines fitted on the same 300 training documents
+        for model in ("logreg", "svm"):
+            assert 20.0 < classifier.metrics[f"test_{features}_{model}_accuracy"] <= 100.0
     for system in ("", "lead3_", "textrank_"):
         for name in ("rouge1", "rouge2", "rougeL"):
             assert 0.0 < summarizer.metrics[f"test_{system}{name}"] < 100.0
