@@ -92,10 +92,10 @@ def greedy_search(
 ) -> list[Hypothesis]:
     """Pick the most likely token at each step for every sentence of ``src (B, S)``."""
     state = backend.encode(src, src_mask)
-    batch = src.shape[0]
-    tokens = torch.full((batch,), settings.bos, dtype=torch.long, device=src.device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
-    emitted, weights, scores = [], [], torch.zeros(batch, device=src.device)
+    batch, device = src.shape[0], state.memory_mask.device  # search runs where the backend keeps its state
+    tokens = torch.full((batch,), settings.bos, dtype=torch.long, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    emitted, weights, scores = [], [], torch.zeros(batch, device=device)
     histories: list[list[int]] = [[] for _ in range(batch)]
     for _ in range(settings.max_length):
         out = backend.decode_step(tokens, state)
@@ -140,8 +140,8 @@ def beam_search(backend: DecodingBackend, src: Tensor, src_mask: Tensor, setting
     """
     k = settings.beam_size
     batch = src.shape[0]
-    device = src.device
     state = backend.encode(src, src_mask)
+    device = state.memory_mask.device  # search runs where the backend keeps its state
     expand = torch.arange(batch, device=device).repeat_interleave(k)  # (B*K,)
     state = map_state(state, lambda t: t.index_select(0, expand))
     tokens = torch.full((batch * k,), settings.bos, dtype=torch.long, device=device)

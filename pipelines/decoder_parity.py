@@ -29,8 +29,9 @@ def max_step_differences(
         tokens = torch.full((batch,), bos, dtype=torch.long)  # (B,)
         for step in range(STEPS):
             expected, actual = model.decode_step(tokens, expected_state), backend.decode_step(tokens, actual_state)
-            worst_logits = max(worst_logits, float((expected.logits - actual.logits).abs().max()))
-            worst_attention = max(worst_attention, float((expected.attention - actual.attention).abs().max()))
+            logits, attention = actual.logits.cpu(), actual.attention.cpu()  # the backend's may be on a GPU
+            worst_logits = max(worst_logits, float((expected.logits - logits).abs().max()))
+            worst_attention = max(worst_attention, float((expected.attention - attention).abs().max()))
             expected_state, actual_state = expected.state, actual.state
             generator = torch.Generator().manual_seed(100 * seed + step)
             tokens = torch.randint(4, vocab_size, (batch,), generator=generator)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 import torch
 from torch import Tensor
@@ -46,28 +45,43 @@ def create_session(path: Path, runtime: RuntimeConfig) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=execution_providers(runtime.device))
 
 
-def _array(tensor: Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().cpu().numpy())
+def run_bound(session: ort.InferenceSession, feeds: dict[str, Tensor], device: str) -> list[Tensor]:
+    """Run ``session`` on PyTorch tensors without copying them: inputs are bound where they live and
+    outputs are allocated on ``device`` ("cpu" or "cuda") and handed back as tensors (DLPack both ways),
+    so on a GPU the encoder memory and the decoder state never leave it between steps."""
+    binding = session.io_binding()
+    inputs = {name: tensor.contiguous() for name, tensor in feeds.items()}  # kept alive until the run ends
+    for name, tensor in inputs.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.from_dlpack(tensor))
+    for output in session.get_outputs():
+        binding.bind_output(output.name, device)
+    session.run_with_iobinding(binding)
+    return [torch.from_dlpack(value) for value in binding.get_outputs()]
 
 
 class OnnxBackend:
-    """Encoder and decoder-step sessions that take and return the PyTorch model's tensors."""
+    """Encoder and decoder-step sessions that take and return the PyTorch model's tensors, on the device
+    of the sessions' provider (``device``: cuda under the CUDA provider, else cpu)."""
 
     def __init__(self, folder: Path, specs: GraphSpecs, runtime: RuntimeConfig) -> None:
         self.folder, self.specs, self.runtime = folder, specs, runtime
         self.encoder = create_session(folder / specs.encoder.file(runtime.precision), runtime)
         self.decoder = create_session(folder / specs.decoder.file(runtime.precision), runtime)
+        self.device = torch.device("cuda" if self.providers[0] == CUDA else "cpu")
 
     @property
     def providers(self) -> list[str]:
         return self.decoder.get_providers()
 
+    def _run(self, session: ort.InferenceSession, feeds: dict[str, Tensor]) -> list[Tensor]:
+        return run_bound(session, {name: t.to(self.device) for name, t in feeds.items()}, self.device.type)
+
     def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
-        outputs = self.encoder.run(None, {"src": _array(src), "src_mask": _array(src_mask)})
-        return DecoderState(**{name: torch.from_numpy(a) for name, a in zip(self.specs.state_fields, outputs)})
+        outputs = self._run(self.encoder, {"src": src, "src_mask": src_mask})
+        return DecoderState(**dict(zip(self.specs.state_fields, outputs)))
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> StepOutput:
-        feeds = {"tokens": _array(tokens), **{name: _array(getattr(state, name)) for name in self.specs.state_fields}}
-        logits, attention, *recurrent = self.decoder.run(None, feeds)
-        updated = {name: torch.from_numpy(a) for name, a in zip(self.specs.recurrent_fields, recurrent)}
-        return StepOutput(torch.from_numpy(logits), replace(state, **updated), torch.from_numpy(attention))
+        feeds = {"tokens": tokens, **{name: getattr(state, name) for name in self.specs.state_fields}}
+        logits, attention, *recurrent = self._run(self.decoder, feeds)
+        updated = dict(zip(self.specs.recurrent_fields, recurrent))
+        return StepOutput(logits, replace(state, **updated), attention)
