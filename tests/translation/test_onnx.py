@@ -11,7 +11,7 @@ from models.seq2seq import Seq2Seq
 from pipelines.batching import pad_sources
 from pipelines.config import RuntimeConfig
 from pipelines.errors import UserError
-from pipelines.inference.onnx_runtime import OnnxBackend
+from pipelines.inference.onnx_runtime import OnnxBackend, run_bound
 from pipelines.onnx_export import dummy_source, export_graphs, quantize_graphs
 from pipelines.translation.alignment import text_grid
 from pipelines.translation.parity import FRESH_SHAPES, check_parity
@@ -63,6 +63,20 @@ def test_step_outputs_match_on_shapes_other_than_the_export_dummy(exported, code
     parity = check_parity(model, backend, codec, ["Ein Hund läuft."], _settings(codec, 1), tolerance=1e-4)
     assert parity.max_abs_logits <= 1e-4 and parity.max_abs_attention <= 1e-5
     assert parity.passed
+
+
+def test_io_binding_gives_the_same_step_as_a_plain_run(exported):
+    """The GPU's zero-copy path (DLPack-bound inputs and outputs), run here on the CPU."""
+    model, backend = exported
+    src, mask = dummy_source(3, 9, model.encoder.embedding.num_embeddings, seed=3)
+    state = backend.encode(src, mask)
+    tokens = torch.full((3,), model.special.bos)
+    feeds = {"tokens": tokens, **{name: getattr(state, name) for name in backend.specs.state_fields}}
+    bound = run_bound(backend.decoder, feeds, "cpu")
+    plain = backend.decoder.run(None, {name: tensor.numpy() for name, tensor in feeds.items()})
+    assert len(bound) == len(plain) == len(backend.specs.decoder.outputs)
+    for got, expected in zip(bound, plain):
+        assert torch.equal(got, torch.from_numpy(expected))
 
 
 def test_padded_source_positions_get_exactly_zero_weight_in_onnx_runtime(exported):
