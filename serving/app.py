@@ -21,10 +21,10 @@ from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
+from pipelines.errors import InputRejected
 from pipelines.tasks import TASKS
 from serving.caption_schemas import CaptionOptions, CaptionRequest, CaptionResponse, CaptionUpload
 from serving.playground import mount_playground
-from serving.replica import RequestRejected
 from serving.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -122,7 +122,7 @@ async def _call(handles: dict[str, DeploymentHandle], task: str, method: str, bo
         return _unavailable("the model replica went away; a new one is starting, retry shortly")
     except Exception as exc:
         cause = getattr(exc, "cause", exc)  # Ray wraps a replica's exception; the cause is ours
-        if isinstance(cause, RequestRejected):
+        if isinstance(cause, InputRejected):
             raise HTTPException(cause.status, cause.message) from exc
         raise
 

@@ -15,10 +15,10 @@ from ray import serve
 from torch import Tensor
 
 from pipelines.captioning.decode import Caption, caption_photos
-from pipelines.captioning.image_input import ImageLimits, ImageRejected, open_image, photo_tensor
+from pipelines.captioning.image_input import ImageLimits, open_image, photo_tensor
 from pipelines.inference.decoding import search_settings
 from serving.caption_schemas import CaptionOptions, CaptionResponse, CaptionUpload, WordAttention
-from serving.replica import LoadedModel, ModelReplica, RequestRejected
+from serving.replica import LoadedModel, ModelReplica
 from serving.settings import CaptionSettings
 
 
@@ -48,14 +48,11 @@ class CaptionReplica(ModelReplica):
     def _decode(self, upload: CaptionUpload) -> _Photo:
         model = self.loaded()
         settings: CaptionSettings = self.settings
-        try:
-            image = open_image(upload.data, ImageLimits(settings.max_image_bytes, settings.max_image_pixels))
-        except ImageRejected as exc:
-            raise RequestRejected(exc.status, exc.message) from None
+        image = open_image(upload.data, ImageLimits(settings.max_image_bytes, settings.max_image_pixels))
         return _Photo(photo_tensor(image, model.resolved.bundle.manifest.image_size), upload.options)
 
     async def caption(self, upload: CaptionUpload) -> CaptionResponse:
-        """Caption one uploaded image file; a bad file raises :class:`RequestRejected` with a 4xx status."""
+        """Caption one uploaded image file; a bad file raises :class:`ImageRejected` with a 4xx status."""
         return await self.batch(await asyncio.to_thread(self._decode, upload))
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)

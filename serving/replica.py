@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from ray.serve import metrics
 
-from pipelines.errors import UserError
+from pipelines.errors import InputRejected, UserError
 from pipelines.inference.resolve import ResolvedModel, current_version, resolve
 from serving.schemas import ModelStatus, ServedModel
 from serving.settings import ReplicaSettings
@@ -25,19 +25,8 @@ log = logging.getLogger(__name__)
 BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
 
 
-class RequestRejected(Exception):
-    """A request the model cannot take; carries the HTTP status the gateway answers with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status, message)  # both in args, so the exception pickles across processes
-
-    @property
-    def status(self) -> int:
-        return self.args[0]
-
-    @property
-    def message(self) -> str:
-        return self.args[1]
+class RequestRejected(InputRejected):
+    """A request the model cannot take; the gateway answers with its ``status``."""
 
 
 @dataclass(frozen=True)

@@ -15,29 +15,15 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from pipelines.captioning.image_features import image_tensor
-from pipelines.errors import UserError
+from pipelines.errors import InputRejected
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 INPUT_SIZE = 160
 """Side of the square photos the captioner was trained on (flickr8k_mini's size)."""
 
 
-class ImageRejected(UserError):
-    """An image the service will not caption; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status, message)  # both in args, so the exception pickles across processes
-
-    @property
-    def status(self) -> int:
-        return self.args[0]
-
-    @property
-    def message(self) -> str:
-        return self.args[1]
-
-    def __str__(self) -> str:
-        return self.message
+class ImageRejected(InputRejected):
+    """An image the service will not caption."""
 
 
 @dataclass(frozen=True)
