@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from models.captioning import Captioner
 from models.image_encoder import ImageEncoder
 from pipelines import tracking
+from pipelines.captioning.baselines import nearest_neighbour_scores
 from pipelines.captioning.captions import CaptionCodec
 from pipelines.captioning.config import CaptioningConfig
 from pipelines.captioning.evaluate import (
@@ -60,6 +61,7 @@ def evaluate_caption_run(
         config.tracking.heatmap_sentences,
         suffix=suffix,
     )
+    result.metrics.update(nearest_neighbour_scores(data.photos, data.splits, name, config.model.tap_block))
     with tracking.resume_run(run_id):
         log_caption_evaluation(result)
     return result

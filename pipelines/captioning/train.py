@@ -12,6 +12,7 @@ from models.caption_module import CaptioningModule
 from models.captioning import Captioner
 from models.image_encoder import ImageEncoder
 from pipelines import tracking
+from pipelines.captioning.baselines import nearest_neighbour_scores
 from pipelines.captioning.batching import caption_dataset, caption_loader
 from pipelines.captioning.captions import IMAGES_FOLDER, CaptionCodec, CaptionSplit, load_captions
 from pipelines.captioning.config import CaptioningConfig
@@ -127,5 +128,6 @@ def evaluate_trained(
         search_settings(config, codec),
         config.tracking.heatmap_sentences,
     )
+    evaluation.metrics.update(nearest_neighbour_scores(data.photos, data.splits, "test", config.model.tap_block))
     log_caption_evaluation(evaluation)
     return evaluation

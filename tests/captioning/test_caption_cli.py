@@ -46,10 +46,11 @@ def test_captioning_from_training_to_a_caption_on_the_command_line(capsys, tmp_p
     run_id = out.strip().splitlines()[-1]
     for name in ("bleu1", "bleu2", "bleu3", "bleu4", "cider"):
         assert re.search(rf"^test_{name}: \d+\.\d+$", out, re.M)
+        assert re.search(rf"^test_nn_{name}: \d+\.\d+$", out, re.M)  # the nearest-neighbour baseline
     assert re.search(r"^training wall time: \d+ s$", out, re.M)
 
     code, out, _ = _run(capsys, "evaluate", run_id, "--split", "val", "--beam-size", "2")
-    assert code == 0 and "val_cider_beam2:" in out
+    assert code == 0 and "val_cider_beam2:" in out and "val_nn_cider:" in out
 
     code, out, _ = _run(capsys, "export", run_id)
     assert code == 0 and "parity passed" in out and "photos" in out
