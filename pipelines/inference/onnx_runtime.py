@@ -17,7 +17,7 @@ from torch import Tensor
 from models.decoder import DecoderState, StepOutput
 from pipelines.config import RuntimeConfig
 from pipelines.errors import UserError
-from pipelines.inference.graphs import GraphSpecs
+from pipelines.inference.graphs import COPY, NEXT, GraphSpecs
 
 _OPTIMIZATION = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -68,6 +68,9 @@ class OnnxBackend:
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> StepOutput:
         feeds = {"tokens": _array(tokens), **{name: _array(getattr(state, name)) for name in self.specs.state_fields}}
-        logits, attention, *recurrent = self.decoder.run(None, feeds)
-        updated = {name: torch.from_numpy(a) for name, a in zip(self.specs.recurrent_fields, recurrent)}
-        return StepOutput(torch.from_numpy(logits), replace(state, **updated), torch.from_numpy(attention))
+        outputs = dict(zip(self.specs.decoder.outputs, self.decoder.run(None, feeds)))
+        updated = {name: torch.from_numpy(outputs[NEXT + name]) for name in self.specs.recurrent_fields}
+        copy = torch.from_numpy(outputs[COPY]) if COPY in outputs else None
+        return StepOutput(
+            torch.from_numpy(outputs["logits"]), replace(state, **updated), torch.from_numpy(outputs["attention"]), copy
+        )
