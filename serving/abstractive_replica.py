@@ -66,8 +66,8 @@ class AbstractiveReplica(ModelReplica):
 
 def _words(summary: Summary) -> list[SummaryWord]:
     return [
-        SummaryWord(word=word, copy_probability=float(summary.copy[i]), copied=summary.copied[i])
-        for i, word in enumerate(summary.words)
+        SummaryWord(word=word, copy_probability=float(copy), copied=copied)
+        for word, copy, copied in zip(summary.words, summary.copy, summary.copied)
     ]
 
 

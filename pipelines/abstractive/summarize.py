@@ -16,7 +16,7 @@ class Summary:
     """A written summary with its words, where each came from, and the attention ``(steps, source words)``.
 
     Attributes:
-        copy: the probability of copying at each step ``(steps,)``.
+        copy: the probability of copying at each step ``(steps,)`` (None from a backend that does not report it).
         copied: per summary word, True when it is a source word outside the vocabulary (only the copy
             distribution can write it).
     """
@@ -25,7 +25,7 @@ class Summary:
     words: list[str]
     source_words: list[str]
     attention: Tensor
-    copy: Tensor
+    copy: Tensor | None
     copied: list[bool]
 
 
