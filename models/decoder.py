@@ -31,6 +31,9 @@ class DecoderState:
         keys: encoder states after the scorer's key projection, ``(B, S, D)``.
         memory_mask: ``(B, S)`` bool, True for real source tokens.
         feed: the previous attentional vector ``(B, H)`` (Luong input feeding); None for Bahdanau.
+        coverage: attention summed over the previous steps ``(B, S)`` (pointer decoders); None otherwise.
+        source_ids: extended-vocabulary source ids ``(B, S)``, where the copy distribution lands (pointer
+            decoders); None otherwise.
     """
 
     rnn: Tensor
@@ -38,9 +41,11 @@ class DecoderState:
     keys: Tensor
     memory_mask: Tensor
     feed: Tensor | None = None
+    coverage: Tensor | None = None
+    source_ids: Tensor | None = None
 
 
-RECURRENT_FIELDS = ("rnn", "feed")
+RECURRENT_FIELDS = ("rnn", "feed", "coverage")
 """The :class:`DecoderState` fields a step replaces; the others are fixed once a sentence is encoded."""
 
 
@@ -51,11 +56,16 @@ def map_state(state: DecoderState, fn: Callable[[Tensor], Tensor]) -> DecoderSta
 
 @dataclass
 class StepOutput:
-    """One decoding step: ``logits (B, V)``, the new state and attention weights ``(B, S)``."""
+    """One decoding step: ``logits (B, V)``, the new state and attention weights ``(B, S)``.
+
+    A pointer decoder's ``logits`` are the log-probabilities of its mixed distribution over the extended
+    vocabulary, and ``copy`` ``(B,)`` is the probability it gave to copying (``1 - p_gen``).
+    """
 
     logits: Tensor
     state: DecoderState
     attention: Tensor
+    copy: Tensor | None = None
 
 
 class RecurrentCell(nn.Module):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from models.config import Seq2SeqConfig
-from models.decoder import DECODERS, DecoderState, StepOutput
+from models.decoder import DECODERS, AttentionalDecoder, DecoderState, StepOutput
 from models.encoder import RNNEncoder
 
 
@@ -27,6 +27,9 @@ class Seq2Seq(nn.Module):
     ``encode`` and ``decode_step`` are the two boundaries that search drives and that are exported.
     """
 
+    decoders: dict[str, type[AttentionalDecoder]] = DECODERS
+    """Decoder classes by ``config.decoder`` (a subclass may register other styles)."""
+
     def __init__(self, config: Seq2SeqConfig, src_vocab_size: int, tgt_vocab_size: int, special: SpecialTokens) -> None:
         super().__init__()
         self.config = config
@@ -42,7 +45,7 @@ class Seq2Seq(nn.Module):
             self_attention=config.self_attention,
             num_heads=config.num_heads,
         )
-        self.decoder = DECODERS[config.decoder](
+        self.decoder = self.decoders[config.decoder](
             tgt_vocab_size,
             config.embedding_dim,
             config.hidden_size,

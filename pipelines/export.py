@@ -42,7 +42,9 @@ class ExportResult:
             f"parity passed: max |dlogits| {parity.max_abs_logits:.2e} (tolerance {parity.tolerance:g}), "
             + self.compared
         ]
-        lines += [f"{name}: {value:.2f}" for name, value in sorted(self.metrics.items()) if "bleu" in name]
+        lines += [
+            f"{name}: {value:.2f}" for name, value in sorted(self.metrics.items()) if "bleu" in name or "rouge" in name
+        ]
         return [*lines, self.model_uri]
 
 

@@ -51,7 +51,8 @@ class DecoderStepGraph(nn.Module):
 
     def forward(self, tokens: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
         out = self.model.decode_step(tokens, DecoderState(**dict(zip(self.specs.state_fields, state))))
-        return out.logits, out.attention, *(getattr(out.state, name) for name in self.specs.recurrent_fields)
+        copy = () if out.copy is None else (out.copy,)
+        return out.logits, out.attention, *copy, *(getattr(out.state, name) for name in self.specs.recurrent_fields)
 
 
 def state_fields(model: Seq2Seq, src: Tensor, src_mask: Tensor) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.abstractive.task import ABSTRACTIVE
 from pipelines.captioning.task import CAPTIONING
 from pipelines.config import ExperimentConfig
 from pipelines.documents.task import CLASSIFICATION, SUMMARIZATION
@@ -9,7 +10,9 @@ from pipelines.errors import UserError
 from pipelines.task import Task
 from pipelines.translation.task import TRANSLATION
 
-TASKS: dict[str, Task] = {task.name: task for task in (TRANSLATION, CLASSIFICATION, SUMMARIZATION, CAPTIONING)}
+TASKS: dict[str, Task] = {
+    task.name: task for task in (TRANSLATION, CLASSIFICATION, SUMMARIZATION, CAPTIONING, ABSTRACTIVE)
+}
 """Every task, by the name its configs give as ``task``."""
 
 

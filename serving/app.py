@@ -42,8 +42,8 @@ MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 
 api = FastAPI(
     title="attnops",
-    description="Attention models behind a REST API: translation, document classification, extractive "
-    "summarization and image captioning; one model deployment per task.",
+    description="Attention models behind a REST API: translation, document classification, extractive and "
+    "abstractive summarization and image captioning; one model deployment per task.",
     version="1",
 )
 mount_playground(api)
@@ -188,8 +188,11 @@ class Gateway:
         response_model_exclude_none=True,
     )
     async def summarize(self, body: SummarizeRequest) -> Any:
-        """The document's best sentences (extractive), in document order, with their scores."""
-        return await _call(self.models, "summarization", "summarize", body)
+        """``mode: extractive`` (default): the document's best sentences, in document order, with their scores.
+        ``mode: abstractive``: a summary written by the abstractive model, copy probabilities on request."""
+        return await _call(
+            self.models, "abstractive" if body.mode == "abstractive" else "summarization", "summarize", body
+        )
 
     @api.post(
         "/v1/caption",

@@ -67,10 +67,18 @@ class ClassifyRequest(_TextOrTexts):
 
 class SummarizeRequest(_Body):
     text: StrictStr = Field(description="The document to summarize (paragraphs separated by blank lines).")
-    mode: Literal["extractive"] = "extractive"
-    max_sentences: int = Field(3, ge=1, le=MAX_SUMMARY_SENTENCES, description="Sentences in the summary.")
-    max_words: int | None = Field(None, ge=1, le=5000, description="Optional word budget.")
-    return_attention: bool = False
+    mode: Literal["extractive", "abstractive"] = Field(
+        "extractive",
+        description="extractive (default): the document's best sentences; abstractive: a short summary written "
+        "by the abstractive model, which may copy rare words from the document.",
+    )
+    max_sentences: int = Field(3, ge=1, le=MAX_SUMMARY_SENTENCES, description="Extractive: sentences in the summary.")
+    max_words: int | None = Field(None, ge=1, le=5000, description="Extractive: optional word budget.")
+    beam_size: int | None = Field(None, ge=1, le=MAX_BEAM_SIZE, description="Abstractive: default the model's config.")
+    max_length: int | None = Field(None, ge=1, le=200, description="Abstractive: longest summary in words.")
+    return_attention: bool = Field(
+        False, description="Extractive: sentence and word weights; abstractive: attention and copy probabilities."
+    )
 
     @field_validator("text")
     @classmethod
@@ -78,6 +86,14 @@ class SummarizeRequest(_Body):
         if not value.strip():
             raise ValueError("must not be empty")
         return value
+
+    @model_validator(mode="after")
+    def _options_of_the_mode(self) -> SummarizeRequest:
+        other = ("beam_size", "max_length") if self.mode == "extractive" else ("max_sentences", "max_words")
+        given = sorted(set(other) & self.model_fields_set)
+        if given:
+            raise ValueError(f"{', '.join(given)} do not apply to mode {self.mode!r}")
+        return self
 
 
 class Attention(_Body):
@@ -137,9 +153,20 @@ class SummarySentence(_Body):
     score: float = Field(description="Probability that the sentence belongs in the summary.")
 
 
+class SummaryWord(_Body):
+    word: str
+    copy_probability: float = Field(
+        description="The probability the model gave to copying from the document (1 - p_gen)."
+    )
+    copied: bool = Field(description="True for a document word outside the vocabulary: only copying can write it.")
+
+
 class SummarizeResponse(_Body):
     summary: str
-    sentences: list[SummarySentence]
+    mode: Literal["extractive", "abstractive"] = "extractive"
+    sentences: list[SummarySentence] = Field(description="Extractive: the selected sentences; abstractive: empty.")
     truncated: bool = Field(description="True when the document was cut to the model's sentence or word limits.")
     attention: list[SentenceAttention] | None = None
+    words: list[SummaryWord] | None = Field(None, description="Abstractive, on request: each summary word.")
+    alignment: Attention | None = Field(None, description="Abstractive, on request: attention over document words.")
     model: ServedModel

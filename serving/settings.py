@@ -58,6 +58,17 @@ class DocumentSettings(ReplicaSettings):
     max_batch_size: int = Field(16, ge=1)
 
 
+class AbstractiveSettings(ReplicaSettings):
+    """The abstractive summarization deployment's settings."""
+
+    task: Literal["abstractive"] = "abstractive"
+    model_uri: str = default_model_uri("abstractive")
+    max_document_bytes: int = Field(100_000, ge=1)
+    """Largest document (UTF-8 bytes); longer ones are refused with 413. Documents within it are cut to the
+    model's ``data.max_source_words``, and the answer says so."""
+    max_batch_size: int = Field(16, ge=1)
+
+
 class CaptionSettings(ReplicaSettings):
     """The captioning deployment's settings."""
 

@@ -29,7 +29,8 @@ def test_every_required_config_ships():
 @pytest.mark.parametrize("path", CONFIGS, ids=[_name(p) for p in CONFIGS])
 def test_shipped_configs_load(path):
     config = load_config(path)
-    assert config.task == path.parent.name  # configs/<task>/<name>.yaml
+    # configs/<task>/<name>.yaml; summarization/ holds the extractive and the abstractive summarizers
+    assert config.task in {"summarization": {"summarization", "abstractive"}}.get(path.parent.name, {path.parent.name})
     assert set(config.flat()) >= {"train.max_epochs", "train.max_steps", "data.max_train_examples", "model.attention"}
     assert config.registry.gate_metric.startswith("test_")  # each task declares the metric its gate compares
 

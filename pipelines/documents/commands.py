@@ -1,11 +1,13 @@
-"""``attnops classify`` and ``attnops summarize``: documents through an exported hierarchical model."""
+"""``attnops classify`` and ``attnops summarize``: documents through an exported hierarchical model (or, for
+``summarize``, an abstractive one)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from pipelines.cli.args import MODEL_URI_HELP, bundle_for, positive, read_documents, summary_sentences
+from pipelines.cli.args import MODEL_URI_HELP, beam_size, bundle_for, positive, read_documents, summary_sentences
+from pipelines.errors import UserError
 
 
 def _classify(args: argparse.Namespace) -> None:
@@ -32,9 +34,18 @@ def _classify(args: argparse.Namespace) -> None:
 def _summarize(args: argparse.Namespace) -> None:
     from pipelines.documents.predict import predict_documents, summarize
     from pipelines.documents.sentences import split_sentences
+    from pipelines.inference.resolve import resolve
 
     (document,) = read_documents([args.text])
-    bundle = bundle_for(args.model, "summarization")
+    bundle = resolve(args.model).bundle
+    if bundle.config.task == "abstractive":
+        from pipelines.abstractive.commands import write_summary
+
+        return write_summary(bundle, document, args)
+    if bundle.config.task != "summarization":
+        raise UserError(f"{args.model} holds a {bundle.config.task} model, not a summarization model")
+    if args.beam_size is not None or args.show_copy:
+        raise UserError("--beam-size and --show-copy apply to abstractive models only")
     (prediction,) = predict_documents(bundle.backend(), bundle.codec.encode([split_sentences(document)]))
     budget = bundle.config.summary.model_copy(update={"max_sentences": args.max_sentences, "max_words": args.max_words})
     for sentence in summarize(prediction, budget):
@@ -60,9 +71,9 @@ def add_classify(commands: argparse._SubParsersAction) -> None:
 def add_summarize(commands: argparse._SubParsersAction) -> None:
     summarize = commands.add_parser(
         "summarize",
-        help="summarize a document extractively with an exported model (ONNX Runtime)",
-        description="Print the selected sentences of TEXT (or of standard input with '-'), one per line, in "
-        "document order.",
+        help="summarize a document with an exported model, extractive or abstractive (ONNX Runtime)",
+        description="Extractive models print the selected sentences of TEXT (or of standard input with '-'), "
+        "one per line, in document order; abstractive models print the summary they write.",
     )
     summarize.add_argument("text", metavar="TEXT", help="the document, or '-' for standard input")
     summarize.add_argument("--model", required=True, help=MODEL_URI_HELP)
@@ -71,4 +82,8 @@ def add_summarize(commands: argparse._SubParsersAction) -> None:
     )
     summarize.add_argument("--max-words", type=positive, help="optional word budget")
     summarize.add_argument("--scores", action="store_true", help="prefix each sentence with its score")
+    summarize.add_argument("--beam-size", type=beam_size, help="abstractive: beam size (default: the model's config)")
+    summarize.add_argument(
+        "--show-copy", action="store_true", help="abstractive: print each word's copy probability (on stderr)"
+    )
     summarize.set_defaults(func=_summarize)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from models.decoder import RECURRENT_FIELDS
 
-BATCH, SOURCE = "batch", "source_length"
+BATCH, SOURCE, EXTENDED = "batch", "source_length", "extended_vocab"
 NEXT = "next_"
 """Prefix of a decoder-step output that replaces the state field of the same name."""
 PRECISION_SUFFIX = {"fp32": "", "int8": ".int8"}
@@ -47,11 +47,19 @@ _STATE_AXES: dict[str, dict[int, str]] = {
     "keys": {0: BATCH, 1: SOURCE},
     "memory_mask": {0: BATCH, 1: SOURCE},
     "feed": {0: BATCH},
+    "coverage": {0: BATCH, 1: SOURCE},
+    "source_ids": {0: BATCH, 1: SOURCE},
 }
+COPY = "copy"
+"""Decoder-step output of a pointer model (one whose state has ``source_ids``): the copy probability ``(B,)``."""
 
 
 def graph_specs(state_fields: tuple[str, ...]) -> GraphSpecs:
-    """The graph declaration for a model whose decoder state has ``state_fields``."""
+    """The graph declaration for a model whose decoder state has ``state_fields``.
+
+    A pointer model's logits cover the extended vocabulary (``V + S``) and its step also returns ``copy``.
+    """
+    pointer = "source_ids" in state_fields
     recurrent = tuple(name for name in state_fields if name in RECURRENT_FIELDS)
     state_axes = {name: _STATE_AXES[name] for name in state_fields}
     encoder = GraphSpec(
@@ -63,12 +71,13 @@ def graph_specs(state_fields: tuple[str, ...]) -> GraphSpecs:
     decoder = GraphSpec(
         stem="decoder_step",
         inputs=("tokens", *state_fields),
-        outputs=("logits", "attention", *(NEXT + name for name in recurrent)),
+        outputs=("logits", "attention", *((COPY,) if pointer else ()), *(NEXT + name for name in recurrent)),
         dynamic_axes={
             "tokens": {0: BATCH},
             **state_axes,
-            "logits": {0: BATCH},
+            "logits": {0: BATCH, 1: EXTENDED} if pointer else {0: BATCH},
             "attention": {0: BATCH, 1: SOURCE},
+            **({COPY: {0: BATCH}} if pointer else {}),
             **{NEXT + name: _STATE_AXES[name] for name in recurrent},
         },
     )

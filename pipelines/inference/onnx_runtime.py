@@ -17,7 +17,7 @@ from torch import Tensor
 from models.decoder import DecoderState, StepOutput
 from pipelines.config import RuntimeConfig
 from pipelines.errors import UserError
-from pipelines.inference.graphs import GraphSpecs
+from pipelines.inference.graphs import COPY, NEXT, GraphSpecs
 
 _OPTIMIZATION = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -87,6 +87,6 @@ class OnnxBackend:
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> StepOutput:
         feeds = {"tokens": tokens, **{name: getattr(state, name) for name in self.specs.state_fields}}
-        logits, attention, *recurrent = self._run(self.decoder, feeds)
-        updated = dict(zip(self.specs.recurrent_fields, recurrent))
-        return StepOutput(logits, replace(state, **updated), attention)
+        outputs = dict(zip(self.specs.decoder.outputs, self._run(self.decoder, feeds)))
+        updated = {name: outputs[NEXT + name] for name in self.specs.recurrent_fields}
+        return StepOutput(outputs["logits"], replace(state, **updated), outputs["attention"], outputs.get(COPY))

@@ -1,0 +1,129 @@
+"""What the summarization export adds to the shared steps: the decoder pair, its parity check, INT8 and ROUGE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from models.pointer import PointerGenerator
+from models.search import DecodingBackend, SearchSettings
+from pipelines.abstractive.codec import WordCodec
+from pipelines.abstractive.config import AbstractiveConfig
+from pipelines.abstractive.data import SummarySplit, load_corpus
+from pipelines.abstractive.metrics import rouge
+from pipelines.abstractive.model import RunModel, load_run_model
+from pipelines.abstractive.settings import summary_settings
+from pipelines.abstractive.summarize import summarize
+from pipelines.config import RuntimeConfig
+from pipelines.decoder_parity import max_step_differences
+from pipelines.errors import UserError
+from pipelines.inference.bundle import Parity
+from pipelines.inference.graphs import graph_specs
+from pipelines.inference.onnx_runtime import OnnxBackend
+from pipelines.onnx_export import dummy_source, export_graphs, quantize_graphs
+from pipelines.task import Graphs, ParityCheck
+
+FRESH_SHAPES = ((1, 3), (3, 11), (5, 23))
+"""(batch, source length) pairs, all different from the export's dummy input (2, 7)."""
+MAX_INT8_ROUGE_DROP = 0.5
+"""INT8 graphs are kept only if ROUGE-L on the parity split drops by at most this much."""
+
+
+@dataclass
+class TrainedSummarizer(RunModel):
+    """The run's model with the split it is checked on."""
+
+    parity_data: SummarySplit
+
+
+def load_trained(run_id: str, config: AbstractiveConfig) -> TrainedSummarizer:
+    stored = load_run_model(run_id, config)
+    corpus = load_corpus(config.data)
+    split = config.export.parity_split
+    if split not in corpus:
+        raise UserError(f"export.parity_split {split!r} is not a split of {config.data.dataset!r}; use val or test")
+    return TrainedSummarizer(stored.config, stored.codec, stored.model, corpus[split])
+
+
+def write_graphs(trained: TrainedSummarizer, folder: Path, opset: int) -> Graphs:
+    return Graphs(state_fields=export_graphs(trained.model, folder, opset).state_fields)
+
+
+def check_parity(
+    model: PointerGenerator,
+    backend: DecodingBackend,
+    codec: WordCodec,
+    documents: list[str],
+    settings: SearchSettings,
+    max_source_words: int,
+    tolerance: float,
+) -> Parity:
+    """Step outputs on fresh shapes (with out-of-vocabulary source ids), greedy summaries of ``documents``."""
+    model = model.eval()
+    # Ids up to V + S - 1: some sources hold extended (copy-only) ids.
+    sources = [dummy_source(batch, length, codec.size + length, seed=seed + 1)
+               for seed, (batch, length) in enumerate(FRESH_SHAPES)]  # fmt: skip
+    max_logits, max_attention = max_step_differences(model, backend, sources, codec.special.bos, codec.size + 2)
+    greedy = replace(settings, beam_size=1)
+    expected = summarize(model, codec, documents, greedy, max_source_words)
+    actual = summarize(backend, codec, documents, greedy, max_source_words)
+    mismatches = sum(e.words != a.words for e, a in zip(expected, actual))
+    return Parity(
+        max_abs_logits=max_logits,
+        max_abs_attention=max_attention,
+        tolerance=tolerance,
+        greedy_sentences=len(documents),
+        greedy_mismatches=mismatches,
+    )
+
+
+def parity_check(trained: TrainedSummarizer, folder: Path, graphs: Graphs, runtime: RuntimeConfig) -> ParityCheck:
+    config = trained.config
+    backend = OnnxBackend(folder, graph_specs(graphs.state_fields), runtime)
+    parity = check_parity(
+        trained.model, backend, trained.codec, trained.parity_data.documents, summary_settings(config, trained.codec),
+        config.data.max_source_words, config.export.parity_tolerance,
+    )  # fmt: skip
+    return ParityCheck(
+        parity=parity,
+        metrics={
+            "parity_max_abs_logits": parity.max_abs_logits,
+            "parity_max_abs_attention": parity.max_abs_attention,
+            "parity_greedy_mismatches": float(parity.greedy_mismatches),
+        },
+        summary=f"max |Δlog p| {parity.max_abs_logits:.3g} (tolerance {parity.tolerance:g}), greedy mismatches "
+        f"{parity.greedy_mismatches}/{parity.greedy_sentences} on {config.export.parity_split}",
+        compared=f"greedy identical on {parity.greedy_sentences}/{parity.greedy_sentences} documents",
+    )
+
+
+def quantized_figures(
+    trained: TrainedSummarizer, folder: Path, graphs: Graphs, runtime: RuntimeConfig, quantize: str | None
+) -> tuple[tuple[str, ...], dict[str, float]]:
+    """With ``quantize``: write the INT8 graphs, score both precisions (ROUGE-L on the parity split), and keep
+    the INT8 graphs only if the drop is at most :data:`MAX_INT8_ROUGE_DROP`."""
+    if not quantize:
+        return ("fp32",), {}
+    specs = graph_specs(graphs.state_fields)
+    quantize_graphs(specs, folder)
+    config, data = trained.config, trained.parity_data
+    settings = summary_settings(config, trained.codec)
+    split, metrics = config.export.parity_split, {}
+    for precision in ("fp32", quantize):
+        backend = OnnxBackend(folder, specs, runtime.model_copy(update={"precision": precision}))
+        summaries = summarize(backend, trained.codec, data.documents, settings, config.data.max_source_words)
+        texts = [s.text for s in summaries]
+        metrics[f"onnx_{precision}_{split}_rougeL"] = rouge(texts, [r[:1] for r in data.references])["rougeL"]
+    drop = metrics[f"onnx_fp32_{split}_rougeL"] - metrics[f"onnx_{quantize}_{split}_rougeL"]
+    metrics[f"{quantize}_rougeL_drop"] = drop
+    if drop > MAX_INT8_ROUGE_DROP:
+        for spec in (specs.encoder, specs.decoder):
+            (folder / spec.file(quantize)).unlink()
+        return ("fp32",), metrics
+    return ("fp32", quantize), metrics
+
+
+def example_input(trained: TrainedSummarizer) -> pd.DataFrame:
+    return pd.DataFrame({"text": trained.parity_data.documents[:2]})

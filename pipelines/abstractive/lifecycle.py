@@ -1,0 +1,20 @@
+"""Abstractive summarization's lifecycle members (see :class:`pipelines.task.LazyLifecycle`)."""
+
+from __future__ import annotations
+
+from pipelines.abstractive import export
+from pipelines.abstractive.config import AbstractiveConfig
+from pipelines.abstractive.data import SummarySplit, load_corpus
+from pipelines.abstractive.evaluate import evaluate_run as evaluate_run
+from pipelines.abstractive.train import evaluate_trained as evaluate_trained
+from pipelines.abstractive.train import prepare_training as prepare_training
+
+load_trained = export.load_trained
+export_graphs = export.write_graphs
+check_parity = export.parity_check
+export_figures = export.quantized_figures
+example_input = export.example_input
+
+
+def load_data(config: AbstractiveConfig) -> dict[str, SummarySplit]:
+    return load_corpus(config.data)

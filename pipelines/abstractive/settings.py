@@ -1,0 +1,14 @@
+"""Search settings of a summarization config: the shared decoding settings plus a minimum length."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from models.search import SearchSettings
+from pipelines.abstractive.codec import WordCodec
+from pipelines.abstractive.config import AbstractiveConfig
+from pipelines.inference.decoding import search_settings
+
+
+def summary_settings(config: AbstractiveConfig, codec: WordCodec, beam_size: int | None = None) -> SearchSettings:
+    return replace(search_settings(config, codec, beam_size), min_length=config.train.min_decode_length)

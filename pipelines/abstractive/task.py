@@ -1,0 +1,61 @@
+"""The abstractive summarization task's registry entry.
+
+Module level imports only what inference needs; the lifecycle members come from ``lifecycle.py``, imported
+when a lifecycle step runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from pipelines.abstractive.codec import WordCodec
+from pipelines.abstractive.config import MODEL_NAME, AbstractiveConfig
+from pipelines.abstractive.settings import summary_settings
+from pipelines.abstractive.summarize import summarize
+from pipelines.config import RuntimeConfig
+from pipelines.inference.decoding import beam_param
+from pipelines.inference.graphs import graph_specs
+from pipelines.inference.onnx_runtime import OnnxBackend
+from pipelines.task import LazyLifecycle
+
+if TYPE_CHECKING:
+    from pipelines.inference.bundle import Bundle, Manifest
+
+
+class AbstractiveTask(LazyLifecycle):
+    name = "abstractive"
+    config_type = AbstractiveConfig
+    model_name = MODEL_NAME
+    deployment = "AbstractiveSummarizer"
+    replica = "serving.abstractive_replica:AbstractiveReplica"
+    splits = ("val", "test")
+    quantizations = ("int8",)
+    lifecycle = "pipelines.abstractive.lifecycle"
+
+    def load_codec(self, folder: Path) -> WordCodec:
+        return WordCodec.load(folder)
+
+    def open_backend(self, folder: Path, manifest: Manifest, runtime: RuntimeConfig) -> OnnxBackend:
+        return OnnxBackend(folder, graph_specs(manifest.state_fields), runtime)
+
+    def predict_frame(
+        self, bundle: Bundle, backend: OnnxBackend, frame: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Input: a ``text`` column of documents. Output: a ``summary`` column. Param: ``beam_size``."""
+        config = bundle.config
+        settings = summary_settings(config, bundle.codec, beam_param(params))
+        documents = frame["text"].astype(str).tolist()
+        summaries = summarize(backend, bundle.codec, documents, settings, config.data.max_source_words)
+        return pd.DataFrame({"summary": [s.text for s in summaries]})
+
+    def pyfunc_params(self, config: AbstractiveConfig) -> dict[str, Any]:
+        return {"beam_size": config.train.eval_beam_size}
+
+    def version_tags(self, config: AbstractiveConfig) -> dict[str, str]:
+        return {"attention": config.model.attention, "decoder": f"pointer-{config.model.decoder}"}
+
+
+ABSTRACTIVE = AbstractiveTask()

@@ -1,0 +1,89 @@
+"""The abstractive summarization deployment: batched decoding of documents from concurrent requests.
+
+``@serve.batch`` gathers documents from concurrent requests and decodes them together through the shared
+search (:func:`pipelines.abstractive.summarize.summarize`), grouped by their search settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+
+from ray import serve
+
+from pipelines.abstractive.codec import words
+from pipelines.abstractive.settings import summary_settings
+from pipelines.abstractive.summarize import Summary, summarize
+from serving.replica import LoadedModel, ModelReplica, RequestRejected
+from serving.schemas import Attention, SummarizeRequest, SummarizeResponse, SummaryWord
+from serving.settings import AbstractiveSettings
+
+
+@dataclass(frozen=True)
+class _Document:
+    text: str
+    beam_size: int | None
+    max_length: int | None
+
+
+@serve.deployment(max_ongoing_requests=64, max_queued_requests=256)
+class AbstractiveReplica(ModelReplica):
+    """Serves a registered pointer-generator (``user_config.model_uri``)."""
+
+    settings_type = AbstractiveSettings
+    unit = "documents"
+
+    async def summarize(self, request: SummarizeRequest) -> SummarizeResponse:
+        self.loaded()  # 503 before any work when no model is loaded yet
+        limit = self.settings.max_document_bytes
+        if len(request.text.encode("utf-8")) > limit:
+            raise RequestRejected(413, f"text: the document exceeds max_document_bytes={limit} bytes")
+        summary, model = await self.batch(_Document(request.text, request.beam_size, request.max_length))
+        max_words = model.resolved.bundle.config.data.max_source_words
+        detail = request.return_attention
+        return SummarizeResponse(
+            summary=summary.text,
+            mode="abstractive",
+            sentences=[],
+            truncated=len(words(request.text)) > max_words,
+            words=_words(summary) if detail else None,
+            alignment=Attention(
+                source_tokens=summary.source_words,
+                target_tokens=summary.words + ["</s>"] * (summary.attention.shape[0] - len(summary.words)),
+                weights=summary.attention.tolist(),
+            )
+            if detail
+            else None,
+            model=model.served(),
+        )
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
+    async def batch(self, documents: list[_Document]) -> list[tuple[Summary, LoadedModel]]:
+        model = self.model  # one model for the whole batch, even if a swap lands meanwhile
+        self.count_batch(len(documents))
+        return await asyncio.to_thread(_decode, model, documents)
+
+
+def _words(summary: Summary) -> list[SummaryWord]:
+    return [
+        SummaryWord(word=word, copy_probability=float(copy), copied=copied)
+        for word, copy, copied in zip(summary.words, summary.copy, summary.copied)
+    ]
+
+
+def _decode(model: LoadedModel, documents: list[_Document]) -> list[tuple[Summary, LoadedModel]]:
+    """Decode ``documents`` in groups that share search settings; results in input order."""
+    bundle = model.resolved.bundle
+    results: list[tuple[Summary, LoadedModel] | None] = [None] * len(documents)
+    groups: dict[tuple[int | None, int | None], list[int]] = {}
+    for i, document in enumerate(documents):
+        groups.setdefault((document.beam_size, document.max_length), []).append(i)
+    for (beam_size, max_length), rows in groups.items():
+        settings = summary_settings(bundle.config, bundle.codec, beam_size)
+        if max_length:
+            settings = replace(settings, max_length=max_length, min_length=min(settings.min_length, max_length - 1))
+        texts = [documents[i].text for i in rows]
+        summaries = summarize(model.backend, bundle.codec, texts, settings, bundle.config.data.max_source_words)
+        for i, summary in zip(rows, summaries):
+            results[i] = (summary, model)
+    return results
