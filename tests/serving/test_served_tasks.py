@@ -22,7 +22,7 @@ def test_tasks_without_a_champion_are_skipped_and_named(tmp_path, capsys):
     MlflowClient().create_registered_model("bbc-news-han")  # registered, but nothing promoted
     assert served_tasks(config, deployment_options(config), []) == ("translation",)
     said = capsys.readouterr().out
-    assert said.startswith("skipping 3 of 4 tasks without a model:")
+    assert said.startswith("skipping 4 of 5 tasks without a model:")
     assert "classification (models:/bbc-news-han@champion: model 'bbc-news-han' has no alias @champion)" in said
     assert "captioning (models:/captioning-flickr8k@champion: unknown registered model" in said
 
