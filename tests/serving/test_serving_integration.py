@@ -236,3 +236,29 @@ def test_a_version_that_fails_to_load_leaves_the_old_model_serving(service):
     finally:
         client.set_registered_model_alias(NAME, "champion", holder)
         client.delete_model_version(NAME, str(broken))
+
+
+def test_a_tampered_version_is_refused_and_the_old_model_keeps_serving(service, tmp_path):
+    from mlflow import MlflowClient
+
+    from pipelines import tracking
+    from pipelines.inference.artifacts import BUNDLE_ARTIFACT
+
+    client = MlflowClient()
+    holder = str(client.get_model_version_by_alias(NAME, "champion").version)
+    copy = tracking.download_uri(f"models:/{NAME}/{holder}", tmp_path / "model")
+    graph = next((copy / "artifacts" / BUNDLE_ARTIFACT).glob("*.onnx"))
+    graph.write_bytes(graph.read_bytes()[:-1] + bytes([graph.read_bytes()[-1] ^ 1]))
+    tampered = client.create_model_version(NAME, source=copy.as_uri(), run_id=None).version
+    try:
+        client.set_registered_model_alias(NAME, "champion", str(tampered))
+        deadline = time.monotonic() + 60
+        while not (status := httpx.get(f"{service}/v1/models", headers=AUTH).json()[0])["last_error"]:
+            assert time.monotonic() < deadline, "the refused load never showed in /v1/models"
+            time.sleep(0.5)
+        assert f"{graph.name} changed" in status["last_error"] and "TamperedBundle" in status["last_error"]
+        assert status["model"]["version"] == holder
+        assert _translate(service, {"text": "Ein Hund."}).json()["model"]["version"] == holder
+    finally:
+        client.set_registered_model_alias(NAME, "champion", holder)
+        client.delete_model_version(NAME, str(tampered))
