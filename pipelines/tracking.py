@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import UserError
+from pipelines.redact import redact
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """Embedded default: a SQLite store in the working directory (artifacts go to ./mlruns)."""
@@ -20,7 +21,10 @@ def _mlflow():
     import mlflow
 
     # Set on every call: mlflow keeps a process-wide URI that would otherwise shadow a changed env.
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(uri)
+    if redact(uri) != uri:  # its "View run at" lines would print the URI's password
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     return mlflow
 
 
@@ -47,7 +51,7 @@ def check_run(run_id: str) -> None:
     try:
         mlflow.get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
-        raise UserError(f"unknown run id {run_id!r} at {mlflow.get_tracking_uri()}") from exc
+        raise UserError(f"unknown run id {run_id!r} at {redact(mlflow.get_tracking_uri())}") from exc
 
 
 def artifact_location(run_id: str, artifact_path: str) -> str:
@@ -97,7 +101,7 @@ def download_uri(uri: str, destination: Path | None = None) -> Path:
     try:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
     except (mlflow.exceptions.MlflowException, OSError) as exc:
-        where = mlflow.get_tracking_uri()
+        where = redact(mlflow.get_tracking_uri())
         raise UserError(f"model URI {uri!r} does not resolve at {where}: {_first_line(exc)}") from exc
 
 

@@ -15,6 +15,7 @@ from pipelines.export import export_run
 from pipelines.registry import promote, register
 from pipelines.train import train
 from serving.server import free_port
+from tests.serving.fuzz import fuzz_every_route, refuses_non_strict_json
 
 pytestmark = pytest.mark.slow
 
@@ -138,7 +139,8 @@ def test_concurrent_requests_form_batches(service):
 @pytest.mark.parametrize(
     "content, headers, status, fragment",
     [
-        ('{"text": "Hallo"', {}, 422, "JSON"),
+        ('{"text": "Hallo"', {}, 400, "not valid JSON"),
+        ('{"text": "Hallo", "beam_size": NaN}', {}, 400, "NaN is not a JSON number"),
         ('{"text": 5}', {}, 422, "text"),
         ('{"text": "   "}', {}, 422, "must not be empty"),
         ('{"texts": []}', {}, 422, "at least one text"),
@@ -262,3 +264,16 @@ def test_a_tampered_version_is_refused_and_the_old_model_keeps_serving(service, 
     finally:
         client.set_registered_model_alias(NAME, "champion", holder)
         client.delete_model_version(NAME, str(tampered))
+
+
+def test_every_route_survives_schema_fuzzing(service):
+    sent = fuzz_every_route(service, AUTH, examples=30)
+    print("\nfuzzed requests per route:", dict(sent))
+    paths = set(httpx.get(f"{service}/openapi.json").json()["paths"])
+    assert {label.split(" ", 1)[1] for label in sent} == paths
+    assert _translate(service, {"text": "Ein Hund."}).status_code == 200
+
+
+def test_non_strict_json_is_a_400_on_every_route_that_takes_a_body(service):
+    refuses_non_strict_json(service, AUTH, ["/v1/translate", "/v1/classify", "/v1/summarize", "/v1/caption"])
+    assert _translate(service, {"text": "Ein Hund."}).status_code == 200
