@@ -11,7 +11,7 @@ from pipelines.config import ExperimentConfig
 from pipelines.errors import UserError
 from pipelines.fitting import fit, training_run
 from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT
-from pipelines.resume import OWNER_TAG, last_checkpoint, owner_gone
+from pipelines.resume import LAST_CHECKPOINT, OWNER_TAG, last_checkpoint, owner_gone
 from pipelines.runs import load_run_config
 from pipelines.task import Report
 from pipelines.tasks import task_for
@@ -57,6 +57,7 @@ def train(config: ExperimentConfig, config_path: Path | None = None, resume: str
         tracking.log_metrics({"train_seconds": train_seconds})
         tracking.log_artifact(best, str(Path(CHECKPOINT_ARTIFACT).parent))
         evaluation = task.evaluate_trained(config, data, training, best)
+    (work / LAST_CHECKPOINT).unlink(missing_ok=True)  # finished: nothing left to resume
     return TrainResult(run_id, best, evaluation, train_seconds)
 
 

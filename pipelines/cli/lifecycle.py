@@ -4,6 +4,7 @@ runs."""
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from pipelines.cli.args import positive
@@ -23,6 +24,10 @@ def _train(args: argparse.Namespace) -> None:
         raise UserError("give an experiment config (or --resume RUN_ID)")
     overrides = args.set + ([f"train.workers={args.workers}"] if args.workers else [])
     print("\n".join(train(load_config(args.config, overrides), Path(args.config)).lines()))
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 def _runs(args: argparse.Namespace) -> None:
