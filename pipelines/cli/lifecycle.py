@@ -15,6 +15,7 @@ def _train(args: argparse.Namespace) -> None:
     from pipelines.errors import UserError
     from pipelines.train import resume, train
 
+    signal.signal(signal.SIGTERM, _stop)  # the run is then marked KILLED, not left RUNNING
     if args.resume:
         if args.config or args.set or args.workers:
             raise UserError("--resume continues a run with its own config: give no config, --set or --workers")
