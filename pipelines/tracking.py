@@ -58,7 +58,7 @@ def start_run(
         with opened as run:
             try:
                 yield run.info.run_id
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (Lightning raises a SystemExit)
                 mlflow.end_run("KILLED")
                 raise
     finally:

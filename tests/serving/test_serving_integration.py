@@ -32,7 +32,7 @@ SLOW_CLIENTS = 16
 OVERLOAD_S = float(os.environ.get("ATTNOPS_OVERLOAD_S", "10"))
 """Seconds of overload (the figures in docs/hardening.md come from 30)."""
 TINY = [
-    "data.max_train_examples=2000",
+    "data.max_train_examples=800",
     "data.max_eval_examples=12",
     "data.tokenizer.vocab_size=400",
     "model.embedding_dim=32",
