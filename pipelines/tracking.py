@@ -188,8 +188,8 @@ def create_model_version(name: str, model_uri: str, run_id: str, tags: dict[str,
     return client().create_model_version(name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id)
 
 
-def search_runs(experiment: str | None, status: str | None = None) -> list[Any]:
-    """Runs of ``experiment`` (default: every experiment), newest first, optionally of one MLflow status."""
+def search_runs(experiment: str | None) -> list[Any]:
+    """Runs of ``experiment`` (default: every experiment), newest first."""
     mlflow = _mlflow()
     if experiment is not None:
         found = mlflow.get_experiment_by_name(experiment)
@@ -198,8 +198,7 @@ def search_runs(experiment: str | None, status: str | None = None) -> list[Any]:
         ids = [found.experiment_id]
     else:
         ids = [e.experiment_id for e in client().search_experiments()]
-    query = f"attributes.status = '{status}'" if status else ""
-    return list(client().search_runs(ids, query, order_by=["attributes.start_time DESC"], max_results=1000))
+    return list(client().search_runs(ids, order_by=["attributes.start_time DESC"], max_results=1000))
 
 
 def set_status(run_id: str, status: str, tags: dict[str, str]) -> None:
