@@ -104,7 +104,7 @@ def test_sigkilled_run_resumes_into_the_same_run_and_matches_an_uninterrupted_on
     run_id = _wait_for_run(client, "interrupted", process)
     kills = 0
     while kills < KILLS:
-        time.sleep(rng.uniform(0.1, 1.0) * one_run_s / max(1, KILLS // 2))
+        time.sleep(rng.uniform(0.1, 1.0) * one_run_s / (KILLS + 1))  # anywhere: start-up, an epoch, a save
         if process.poll() is not None:
             break
         process.send_signal(signal.SIGKILL)
@@ -120,6 +120,7 @@ def test_sigkilled_run_resumes_into_the_same_run_and_matches_an_uninterrupted_on
         process = _attnops("train", "--resume", run_id, env=env)
     if process.returncode != -signal.SIGKILL:
         assert _finish(process) == run_id
+    assert kills == KILLS, f"the run finished after {kills} kills"
     print(f"\n{kills} kills; one uninterrupted run {one_run_s:.1f} s; whole test {time.monotonic() - started:.1f} s")
 
     resumed, uninterrupted = client.get_run(run_id), client.get_run(reference)
