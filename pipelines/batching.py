@@ -41,6 +41,10 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
         return batches
 
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the order of ``epoch`` next (a resumed fit calls it; otherwise each pass counts one)."""
+        self.epoch = epoch
+
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._batches()
         self.epoch += 1

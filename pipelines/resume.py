@@ -58,13 +58,18 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 class EpochSeed(pl.Callback):
-    """Reseed torch, numpy and random from ``(seed, epoch)`` before each epoch's data is drawn."""
+    """Before each epoch's data is drawn: reseed torch, numpy and random from ``(seed, epoch)`` and tell
+    the training batch sampler the epoch (Lightning only tells samplers, and a resumed process's
+    sampler would otherwise count epochs from 0)."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         pl.seed_everything(epoch_seed(self.seed, trainer.current_epoch), workers=True, verbose=False)
+        batch_sampler = getattr(trainer.train_dataloader, "batch_sampler", None)
+        if callable(getattr(batch_sampler, "set_epoch", None)):
+            batch_sampler.set_epoch(trainer.current_epoch)
 
 
 class EpochCheckpoint(pl.Callback):
