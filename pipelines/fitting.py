@@ -88,7 +88,7 @@ def fit(
     if config.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
     trainer = pl.Trainer(callbacks=callbacks, **trainer_settings(config, len(train_loader), work))
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=resume)
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=resume, weights_only=True)
     return Path(checkpoint.best_model_path)
 
 
