@@ -46,9 +46,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[list[int]]:
+        # A generator: the order is drawn at the first batch, after the epoch's set_epoch, even where
+        # Lightning creates the iterator before the epoch starts (the first epoch of a resumed fit).
         batches = self._batches()
         self.epoch += 1
-        return iter(batches)
+        yield from batches
 
     def __len__(self) -> int:
         return len(self._batches())

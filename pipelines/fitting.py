@@ -87,6 +87,8 @@ def fit(
     callbacks: list[pl.Callback] = [checkpoint, EpochSeed(config.seed), EpochMetrics(), EpochCheckpoint(work)]
     if config.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
+    if train_loader.generator is None:  # its per-epoch seed draws would shift the global RNG after EpochSeed
+        train_loader.generator = torch.Generator().manual_seed(config.seed)
     trainer = pl.Trainer(callbacks=callbacks, **trainer_settings(config, len(train_loader), work))
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=resume, weights_only=True)
     return Path(checkpoint.best_model_path)
