@@ -32,21 +32,22 @@ class OverloadResult:
     seconds: float
     statuses: Counter = field(default_factory=Counter)
     missing_retry_after: int = 0
-    unanswered: int = 0
-    """Requests that got no HTTP answer (connection dropped or reset, or the client's timeout)."""
+    unanswered: Counter = field(default_factory=Counter)
+    """Requests that got no HTTP answer, by the client's error (connection dropped or reset, timeout)."""
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     """Peak resident memory of each replica process seen, by its name."""
 
     @property
     def sent(self) -> int:
-        return sum(self.statuses.values()) + self.unanswered
+        return sum(self.statuses.values()) + sum(self.unanswered.values())
 
     def lines(self) -> list[str]:
         codes = ", ".join(f"{code}: {count}" for code, count in sorted(self.statuses.items()))
         rss = ", ".join(f"{name} {mb:.0f} MB" for name, mb in sorted(self.peak_rss_mb.items()))
         return [
             f"offered {self.rate:.0f} req/s for {self.seconds:.0f} s: {self.sent} requests ({codes}); "
-            f"unanswered {self.unanswered}; 503 without Retry-After {self.missing_retry_after}",
+            f"unanswered {sum(self.unanswered.values())} {dict(self.unanswered)}; "
+            f"503 without Retry-After {self.missing_retry_after}",
             f"peak replica RSS: {rss or 'no replica process found'}",
         ]
 
@@ -76,15 +77,16 @@ async def _offer(
     url: str, make_body: Callable[[int], Any], rate: float, seconds: float, headers: dict[str, str], in_flight: int
 ) -> OverloadResult:
     result = OverloadResult(rate, seconds)
-    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+    # Idle connections are dropped before the server's keep-alive timeout could close one under a request.
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight, keepalive_expiry=1.0)
     slots = asyncio.Semaphore(in_flight)
 
     async def one(client: httpx.AsyncClient, i: int) -> None:
         async with slots:
             try:
                 response = await client.post(url, json=make_body(i), headers=headers)
-            except httpx.HTTPError:
-                result.unanswered += 1
+            except httpx.HTTPError as exc:
+                result.unanswered[type(exc).__name__] += 1
                 return
         result.statuses[response.status_code] += 1
         if response.status_code == 503 and "retry-after" not in response.headers:
