@@ -84,7 +84,7 @@ class EpochCheckpoint(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         partial = self.path.with_name(f".{self.path.name}.partial")
-        trainer.save_checkpoint(partial)
+        trainer.save_checkpoint(partial, weights_only=False)  # the full state, not just the weights
         with partial.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(partial, self.path)  # a kill leaves the old checkpoint or the new one, never half of one
