@@ -61,9 +61,11 @@ class RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval_s):
-            for process in psutil.process_iter(["cmdline", "memory_info"]):
-                name = " ".join(process.info["cmdline"] or [])
-                if REPLICA_PROCESS in name and process.info["memory_info"] is not None:
+            for process in psutil.process_iter(["pid", "cmdline", "memory_info"]):
+                title = " ".join(process.info["cmdline"] or [])
+                if REPLICA_PROCESS in title and process.info["memory_info"] is not None:
+                    # The title also names the task the replica runs now, padded with spaces.
+                    name = f"{title.split()[0].split('.')[0].removeprefix('ray::')} (pid {process.info['pid']})"
                     mb = process.info["memory_info"].rss / 2**20
                     self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), mb)
 
