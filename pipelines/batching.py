@@ -41,10 +41,16 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
         return batches
 
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the order of ``epoch`` next (a resumed fit calls it; otherwise each pass counts one)."""
+        self.epoch = epoch
+
     def __iter__(self) -> Iterator[list[int]]:
+        # A generator: the order is drawn at the first batch, after the epoch's set_epoch, even where
+        # Lightning creates the iterator before the epoch starts (the first epoch of a resumed fit).
         batches = self._batches()
         self.epoch += 1
-        return iter(batches)
+        yield from batches
 
     def __len__(self) -> int:
         return len(self._batches())

@@ -53,6 +53,8 @@ class TrainConfig(Section):
     """Torch CPU threads (None: all cores)."""
     workers: int = Field(1, ge=1)
     """Data-parallel workers (>1: DDP on Ray Train, on $RAY_ADDRESS's cluster or a local one)."""
+    deterministic: bool = False
+    """Deterministic algorithms only: a continued run then repeats an uninterrupted one exactly."""
 
 
 class DecodingTrainConfig(TrainConfig):

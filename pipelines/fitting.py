@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from torch.utils.data import DataLoader
 from pipelines import tracking
 from pipelines.config import ExperimentConfig, TrainConfig
 from pipelines.inference.artifacts import CONFIG_ARTIFACT
+from pipelines.resume import OWNER_TAG, EpochCheckpoint, EpochSeed, owner, run_folder
 
 
 def epoch_metrics(trainer: pl.Trainer) -> dict[str, float]:
@@ -39,20 +39,25 @@ class EpochMetrics(pl.Callback):
 
 
 @contextmanager
-def training_run(config: ExperimentConfig, config_path: Path | None) -> Iterator[tuple[str, Path]]:
+def training_run(
+    config: ExperimentConfig, config_path: Path | None, resume: str | None = None
+) -> Iterator[tuple[str, Path]]:
     """Seed and size torch, then open an MLflow run holding every resolved config value (as params and as
-    ``config.yaml``) and the source file; yield the run id and a scratch folder."""
+    ``config.yaml``) and the source file, or reopen ``resume``; yield the run id and its state folder."""
     pl.seed_everything(config.train.seed, workers=True, verbose=False)
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
-    work = Path(tempfile.mkdtemp(prefix="attnops-train-"))
+    tags = {OWNER_TAG: owner()}
     with tracking.start_run(
-        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics
+        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics, tags, resume
     ) as run_id:
-        tracking.log_params(config.flat())
-        tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
-        if config_path is not None:
-            tracking.log_artifact(config_path, "source_config")
+        work = run_folder(run_id)
+        work.mkdir(parents=True, exist_ok=True)
+        if resume is None:
+            tracking.log_params(config.flat())
+            tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
+            if config_path is not None:
+                tracking.log_artifact(config_path, "source_config")
         yield run_id, work
 
 
@@ -64,10 +69,13 @@ def fit(
     monitor: str,
     mode: str,
     work: Path,
+    resume: Path | None = None,
 ) -> Path:
     """Train ``module`` and return the checkpoint with the best ``monitor`` value (``max`` or ``min``).
 
-    Per-epoch metrics go to the active MLflow run. With ``config.workers`` > 1 the fit runs on Ray Train.
+    Per-epoch metrics go to the active MLflow run; the full state goes to ``work/last.ckpt`` at each
+    epoch end, and ``resume`` (such a checkpoint) continues a fit where it stopped. With
+    ``config.workers`` > 1 the fit runs on Ray Train.
     """
     if config.workers > 1:
         from pipelines.distributed import fit_on_ray
@@ -76,11 +84,13 @@ def fit(
     checkpoint = ModelCheckpoint(
         dirpath=work / "checkpoints", filename="best", monitor=monitor, mode=mode, save_weights_only=True
     )
-    callbacks: list[pl.Callback] = [checkpoint, EpochMetrics()]
+    callbacks: list[pl.Callback] = [checkpoint, EpochSeed(config.seed), EpochMetrics(), EpochCheckpoint(work)]
     if config.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
+    if train_loader.generator is None:  # its per-epoch seed draws would shift the global RNG after EpochSeed
+        train_loader.generator = torch.Generator().manual_seed(config.seed)
     trainer = pl.Trainer(callbacks=callbacks, **trainer_settings(config, len(train_loader), work))
-    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=resume, weights_only=True)
     return Path(checkpoint.best_model_path)
 
 
@@ -96,6 +106,7 @@ def trainer_settings(config: TrainConfig, steps_per_epoch: int, work: Path) -> d
         default_root_dir=work,
         num_sanity_val_steps=0,
         enable_model_summary=False,
+        deterministic=config.deterministic,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import UserError
+from pipelines.redact import redact
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """Embedded default: a SQLite store in the working directory (artifacts go to ./mlruns)."""
@@ -20,17 +21,53 @@ def _mlflow():
     import mlflow
 
     # Set on every call: mlflow keeps a process-wide URI that would otherwise shadow a changed env.
-    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(uri)
+    if redact(uri) != uri:  # its "View run at" lines would print the URI's password
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     return mlflow
 
 
+_logged: dict[str, set[int]] = {}
+"""Steps of each metric the active run already holds when it was reopened to continue training."""
+
+
 @contextlib.contextmanager
-def start_run(experiment: str, run_name: str | None, system_metrics: bool) -> Iterator[str]:
-    """Open a new run (marked FAILED if the block raises) and yield its id."""
+def start_run(
+    experiment: str,
+    run_name: str | None,
+    system_metrics: bool,
+    tags: dict[str, str] | None = None,
+    resume: str | None = None,
+) -> Iterator[str]:
+    """Open a new run, or reopen ``resume`` to continue it, and yield its id.
+
+    The run is RUNNING while the block runs, then FINISHED, FAILED if it raises, or KILLED if it is
+    interrupted (Ctrl-C). In a reopened run a metric is never logged twice at the same step.
+    """
     mlflow = _mlflow()
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, log_system_metrics=system_metrics) as run:
-        yield run.info.run_id
+    if resume is None:
+        mlflow.set_experiment(experiment)
+        opened = mlflow.start_run(run_name=run_name, log_system_metrics=system_metrics, tags=tags)
+    else:
+        check_run(resume)
+        opened = mlflow.start_run(run_id=resume, log_system_metrics=False)  # its step counter would restart
+        _logged.update(_metric_steps(resume))
+        mlflow.set_tags(tags or {})
+    try:
+        with opened as run:
+            try:
+                yield run.info.run_id
+            except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (Lightning raises a SystemExit)
+                mlflow.end_run("KILLED")
+                raise
+    finally:
+        _logged.clear()
+
+
+def _metric_steps(run_id: str) -> dict[str, set[int]]:
+    found = client().get_run(run_id).data.metrics
+    return {key: {m.step for m in client().get_metric_history(run_id, key)} for key in found}
 
 
 @contextlib.contextmanager
@@ -47,7 +84,7 @@ def check_run(run_id: str) -> None:
     try:
         mlflow.get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
-        raise UserError(f"unknown run id {run_id!r} at {mlflow.get_tracking_uri()}") from exc
+        raise UserError(f"unknown run id {run_id!r} at {redact(mlflow.get_tracking_uri())}") from exc
 
 
 def artifact_location(run_id: str, artifact_path: str) -> str:
@@ -61,7 +98,9 @@ def log_params(params: dict[str, Any]) -> None:
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
-    _mlflow().log_metrics(metrics, step=step)
+    fresh = {key: value for key, value in metrics.items() if (step or 0) not in _logged.get(key, ())}
+    if fresh:
+        _mlflow().log_metrics(fresh, step=step)
 
 
 def log_artifact(path: Path, artifact_path: str | None = None) -> None:
@@ -97,7 +136,7 @@ def download_uri(uri: str, destination: Path | None = None) -> Path:
     try:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(destination)))
     except (mlflow.exceptions.MlflowException, OSError) as exc:
-        where = mlflow.get_tracking_uri()
+        where = redact(mlflow.get_tracking_uri())
         raise UserError(f"model URI {uri!r} does not resolve at {where}: {_first_line(exc)}") from exc
 
 
@@ -147,3 +186,23 @@ def create_model_version(name: str, model_uri: str, run_id: str, tags: dict[str,
     """A new version of registered model ``name`` from a logged model (``models:/<model_id>``)."""
     model_id = model_uri.removeprefix("models:/")
     return client().create_model_version(name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id)
+
+
+def search_runs(experiment: str | None) -> list[Any]:
+    """Runs of ``experiment`` (default: every experiment), newest first."""
+    mlflow = _mlflow()
+    if experiment is not None:
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            raise UserError(f"unknown experiment {experiment!r} at {redact(mlflow.get_tracking_uri())}")
+        ids = [found.experiment_id]
+    else:
+        ids = [e.experiment_id for e in client().search_experiments()]
+    return list(client().search_runs(ids, order_by=["attributes.start_time DESC"], max_results=1000))
+
+
+def set_status(run_id: str, status: str, tags: dict[str, str]) -> None:
+    """Close ``run_id`` with ``status`` (FINISHED, FAILED, KILLED) and add ``tags``."""
+    for key, value in tags.items():
+        client().set_tag(run_id, key, value)
+    client().set_terminated(run_id, status)

@@ -6,7 +6,6 @@ FastAPI reads the endpoint signatures at runtime, so this module keeps real (not
 """
 
 import base64
-import binascii
 import importlib
 import os
 import secrets
@@ -23,7 +22,13 @@ from ray.serve.handle import DeploymentHandle
 
 from pipelines.errors import InputRejected
 from pipelines.tasks import TASKS
-from serving.caption_schemas import CaptionOptions, CaptionRequest, CaptionResponse, CaptionUpload
+from serving.caption_schemas import (
+    CaptionOptions,
+    CaptionRequest,
+    CaptionResponse,
+    CaptionUpload,
+    caption_request_body,
+)
 from serving.playground import mount_playground
 from serving.schemas import (
     ClassifyRequest,
@@ -34,11 +39,12 @@ from serving.schemas import (
     TranslateRequest,
     TranslateResponse,
 )
+from serving.strict_json import StrictJSONMiddleware
 
 TOKEN_ENV = "ATTNOPS_API_TOKEN"
 RETRY_AFTER_S = 1
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
-"""Request bodies above this are refused from their Content-Length, before they are read."""
+"""Request bodies above this are refused (413), from their Content-Length when they declare one."""
 
 api = FastAPI(
     title="attnops",
@@ -46,6 +52,7 @@ api = FastAPI(
     "abstractive summarization and image captioning; one model deployment per task.",
     version="1",
 )
+api.add_middleware(StrictJSONMiddleware, max_bytes=MAX_UPLOAD_BYTES)
 mount_playground(api)
 
 
@@ -85,15 +92,13 @@ def _replica_class(task: str) -> Any:
 
 async def _caption_upload(request: Request) -> CaptionUpload:
     """The image file and options of a caption request, from multipart form data or JSON (base64)."""
-    if int(request.headers.get("content-length") or 0) > MAX_UPLOAD_BYTES:
-        raise HTTPException(413, f"request body is over the limit of {MAX_UPLOAD_BYTES} bytes")
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if kind == "application/json":
             body = CaptionRequest.model_validate_json(await request.body())
             try:
                 data = base64.b64decode(body.image, validate=True)
-            except binascii.Error as exc:
+            except ValueError as exc:  # binascii.Error, or characters outside ASCII
                 raise HTTPException(400, f"image: not valid base64 ({exc})") from exc
             return CaptionUpload(data, CaptionOptions.model_validate(body.model_dump(exclude={"image"})))
         if kind == "multipart/form-data":
@@ -200,6 +205,7 @@ class Gateway:
         response_model=CaptionResponse,
         response_model_exclude_none=True,
         summary="caption a photo: multipart upload (field 'image') or JSON with the file base64-encoded",
+        openapi_extra={"requestBody": caption_request_body()},
     )
     async def caption(self, request: Request) -> Any:
         """The photo's caption; with ``return_attention``, each word's attention over the region grid."""

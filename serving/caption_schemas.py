@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import Field
 
@@ -39,3 +40,17 @@ class CaptionUpload:
 
     data: bytes
     options: CaptionOptions
+
+
+def caption_request_body() -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of ``POST /v1/caption``: a multipart upload or JSON with base64."""
+    upload = {"type": "string", "format": "binary", "description": "The photo file (JPEG, PNG or WebP)."}
+    options = CaptionOptions.model_json_schema()
+    form = {"type": "object", "required": ["image"], "properties": {"image": upload, **options["properties"]}}
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": form},
+            "application/json": {"schema": CaptionRequest.model_json_schema()},
+        },
+    }

@@ -17,6 +17,7 @@ from ray.serve import metrics
 
 from pipelines.errors import InputRejected, UserError
 from pipelines.inference.resolve import ResolvedModel, current_version, resolve
+from pipelines.redact import redact
 from serving.schemas import ModelStatus, ServedModel
 from serving.settings import ReplicaSettings
 
@@ -111,7 +112,7 @@ class ModelReplica:
                     log.info("swapped to %s version %s", self.settings.model_uri, self.model.resolved.version)
                 self.last_error = None
             except Exception as exc:  # the old model keeps serving; the error shows in /v1/models
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = redact(f"{type(exc).__name__}: {exc}")
                 log.warning("model reload failed: %s", self.last_error)
         return self.status()
 

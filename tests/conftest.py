@@ -42,8 +42,9 @@ def codec(multi30k) -> TextCodec:
 
 @pytest.fixture(autouse=True)
 def _isolated_tracking(tmp_path, monkeypatch):
-    """Every test tracks into its own SQLite store unless it sets MLFLOW_TRACKING_URI itself."""
+    """Every test tracks into its own SQLite store (and run folder) unless it sets MLFLOW_TRACKING_URI itself."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("ATTNOPS_HOME", str(tmp_path / "attnops-home"))  # run state folders
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
     torch.set_num_threads(1)  # tiny models: threads only add overhead, and CI has 2 cores

@@ -58,6 +58,13 @@ def _snapshot():
         (["train", DEMO, "--set", "train.epochs=3"], "train.epochs: unknown key"),
         (["train", DEMO, "--set", "train.batch_size=big"], "train.batch_size: Input should be a valid integer"),
         (["train", DEMO, "--set", "data.root=/nonexistent"], "data folder not found: /nonexistent/multi30k"),
+        (["train"], "give an experiment config (or --resume RUN_ID)"),
+        (["train", DEMO, "--resume", "0123456789abcdef0123456789abcdef"], "give no config, --set or --workers"),
+        (
+            ["train", "--resume", "0123456789abcdef0123456789abcdef"],
+            "unknown run id '0123456789abcdef0123456789abcdef'",
+        ),
+        (["runs", "--experiment", "no-such-experiment"], "unknown experiment 'no-such-experiment'"),
         (["evaluate", "0123456789abcdef0123456789abcdef"], "unknown run id '0123456789abcdef0123456789abcdef'"),
         (["evaluate", "x", "--split", "test_2099"], "unknown split 'test_2099'"),
     ],

@@ -1,8 +1,10 @@
-"""The lifecycle commands, the same for every task: train, evaluate, export, register, promote, rollback, models."""
+"""The lifecycle commands, the same for every task: train, evaluate, export, register, promote, rollback, models,
+runs."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from pipelines.cli.args import positive
@@ -10,10 +12,38 @@ from pipelines.cli.args import positive
 
 def _train(args: argparse.Namespace) -> None:
     from pipelines.config import load_config
-    from pipelines.train import train
+    from pipelines.errors import UserError
+    from pipelines.train import resume, train
 
+    signal.signal(signal.SIGTERM, _stop)  # the run is then marked KILLED, not left RUNNING
+    if args.resume:
+        if args.config or args.set or args.workers:
+            raise UserError("--resume continues a run with its own config: give no config, --set or --workers")
+        print("\n".join(resume(args.resume).lines()))
+        return
+    if not args.config:
+        raise UserError("give an experiment config (or --resume RUN_ID)")
     overrides = args.set + ([f"train.workers={args.workers}"] if args.workers else [])
     print("\n".join(train(load_config(args.config, overrides), Path(args.config)).lines()))
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def _runs(args: argparse.Namespace) -> None:
+    from pipelines.runs import list_runs
+
+    rows = list_runs(args.experiment)
+    if not rows:
+        print("no runs")
+        return
+    header = ("RUN ID", "NAME", "EXPERIMENT", "STATE", "EPOCHS", "STARTED")
+    state = {True: " resumable", False: ""}
+    _print_table(
+        header,
+        [(r.run_id, r.name, r.experiment, r.state + state[r.resumable], str(r.epochs), r.started) for r in rows],
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -60,7 +90,7 @@ def _models(args: argparse.Namespace) -> None:
         print("no registered models")
         return
     header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "CREATED")
-    table = [header] + [
+    rows = [
         (
             r.name,
             r.version,
@@ -74,6 +104,11 @@ def _models(args: argparse.Namespace) -> None:
         )  # fmt: skip
         for r in rows
     ]
+    _print_table(header, rows)
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = [header, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -86,7 +121,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Train a model from an experiment YAML file (its 'task' picks the task), evaluate it on the "
         "test split(s) and log everything to a new MLflow run. The run id is the last line printed.",
     )
-    train.add_argument("config", help="experiment YAML, e.g. pipelines/configs/translation/demo.yaml")
+    train.add_argument("config", nargs="?", help="experiment YAML, e.g. pipelines/configs/translation/demo.yaml")
+    train.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="continue an interrupted run (see 'attnops runs') from its last epoch-end checkpoint, in the same run",
+    )
     train.add_argument(
         "--set",
         action="append",
@@ -163,3 +203,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     models.add_argument("name", nargs="?", help="only this registered model")
     models.set_defaults(func=_models)
+
+    runs = commands.add_parser(
+        "runs",
+        help="list training runs; find interrupted ones",
+        description="Print runs, newest first, with their state. A RUNNING run whose training process has died "
+        "(killed, machine restarted) is marked KILLED in MLflow and shown as INTERRUPTED; continue it with "
+        "'attnops train --resume RUN_ID'.",
+    )
+    runs.add_argument("--experiment", help="only this experiment (default: all)")
+    runs.set_defaults(func=_runs)

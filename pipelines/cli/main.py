@@ -17,6 +17,7 @@ from pipelines.captioning import commands as captioning_commands
 from pipelines.cli import bench, lifecycle, serve, stack
 from pipelines.documents import commands as document_commands
 from pipelines.errors import UserError
+from pipelines.redact import redact, redact_logs
 from pipelines.translation import commands as translation_commands
 
 COMMAND_GROUPS = (
@@ -71,11 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pipelines").setLevel(logging.INFO)
     _quiet_libraries()
+    redact_logs()
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except UserError as exc:
-        print(f"attnops: error: {exc}", file=sys.stderr)
+        print(f"attnops: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     return 0
 

@@ -7,6 +7,7 @@ no module path: the manifest and config name the task, whose registry entry open
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,10 @@ from pydantic import BaseModel
 
 from pipelines.config import ExperimentConfig, RuntimeConfig, load_config
 from pipelines.errors import UserError
+from pipelines.inference.checksums import digests, verify
 from pipelines.inference.graphs import GraphSpecs, graph_specs
+
+log = logging.getLogger(__name__)
 
 MANIFEST, CONFIG, TOKENIZER = "manifest.json", "config.yaml", "tokenizer"
 
@@ -52,6 +56,9 @@ class Manifest(BaseModel):
     parity: Parity
     image_size: int | None = None
     """Captioning: side of the square photos the model takes; uploads are resized to it."""
+    files: dict[str, str] = {}
+    """SHA-256 of every other file in the bundle, by path relative to it; checked on every load (empty in
+    exports made before checksums were recorded: those load with a warning)."""
 
 
 @dataclass
@@ -78,17 +85,26 @@ class Bundle:
 
 
 def write_bundle(folder: Path, config: ExperimentConfig, codec: Any, manifest: Manifest) -> Path:
-    """Add config, tokenizer and manifest to ``folder``, which already holds the graphs."""
+    """Add config, tokenizer and manifest (with every file's digest) to ``folder``, which holds the graphs."""
     (folder / CONFIG).write_text(config.to_yaml())
     codec.save(folder / TOKENIZER)
+    manifest = manifest.model_copy(update={"files": digests(folder, exclude=(MANIFEST,))})
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     return folder
 
 
 def load_bundle(folder: Path) -> Bundle:
+    """Open a bundle after checking every file against its manifest's digests (raises ``TamperedBundle``)."""
     if not (folder / MANIFEST).is_file():
         raise UserError(f"{folder} is not an attnops ONNX export (no {MANIFEST})")
-    manifest = Manifest.model_validate_json((folder / MANIFEST).read_text())
+    try:
+        manifest = Manifest.model_validate_json((folder / MANIFEST).read_text())
+    except ValueError as exc:
+        raise UserError(f"{folder / MANIFEST} is not a valid manifest: {exc}") from exc
+    if manifest.files:
+        verify(folder, manifest.files, exclude=(MANIFEST,))
+    else:  # exported before manifests recorded checksums: still served, so a restart is no outage
+        log.warning("%s records no checksums and cannot be verified; re-export its run with --overwrite", folder)
     config = load_config(folder / CONFIG)
     return Bundle(folder, config, _task(config.task).load_codec(folder / TOKENIZER), manifest)
 

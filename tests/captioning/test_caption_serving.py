@@ -20,6 +20,7 @@ from pipelines.registry import promote, register
 from pipelines.train import train
 from pipelines.translation.config import DataConfig
 from serving.server import free_port
+from tests.serving.fuzz import fuzz_every_route
 
 pytestmark = pytest.mark.slow
 
@@ -178,10 +179,19 @@ def test_each_bad_upload_gets_a_4xx_with_a_message(app):
     assert _upload(app.url, app.photos[0]).status_code == 200  # still serving
 
 
+JSON = "application/json"
+
+
 @pytest.mark.parametrize(
     "kwargs, status, fragment",
     [
         ({"json": {"image": "%%% not base64 %%%"}}, 400, "base64"),
+        ({"json": {"image": "bäd ßase64"}}, 400, "base64"),
+        (
+            {"content": b'{"image": "abc", "beam_size": NaN}', "headers": {"Content-Type": "application/json"}},
+            400,
+            "NaN",
+        ),
         ({"json": {"picture": "abc"}}, 422, "image"),
         ({"json": {"image": "abc", "beam_size": 99}}, 422, "beam_size"),
         ({"data": {"beam_size": "2"}, "files": {"other": ("a.jpg", b"x")}}, 422, "field named 'image'"),
@@ -198,3 +208,10 @@ def test_translation_route_says_no_translation_model_is_deployed(app):
     response = httpx.post(f"{app.url}/v1/translate", json={"text": "Hallo"})
     assert response.status_code == 404 and "no translation model" in response.text, response.text
     assert httpx.get(f"{app.url}/readyz").json()["ready"] is True
+
+
+def test_every_route_survives_schema_fuzzing(app):
+    sent = fuzz_every_route(app.url, {}, examples=30)
+    print("\nfuzzed requests per route:", dict(sent))
+    assert sent["POST /v1/caption"] >= 30
+    assert _upload(app.url, app.photos[0]).status_code == 200

@@ -18,6 +18,7 @@ from pipelines.export import export_run
 from pipelines.registry import promote, register
 from pipelines.train import train
 from serving.server import free_port
+from tests.serving.fuzz import fuzz_every_route
 
 pytestmark = pytest.mark.slow
 
@@ -225,3 +226,10 @@ def _write(folder, text: str):
     path = folder / "doc.txt"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_every_route_survives_schema_fuzzing(service, corpus):
+    sent = fuzz_every_route(service.url, {}, examples=30)
+    print("\nfuzzed requests per route:", dict(sent))
+    assert sent["POST /v1/classify"] >= 30 and sent["POST /v1/summarize"] >= 30
+    assert _post(service, "/v1/classify", {"text": _article(corpus)}).status_code == 200

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -10,11 +13,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from benchmarks.load_generator import run_load
+from benchmarks.overload import overload
 from pipelines.config import REPO_ROOT, load_config
 from pipelines.export import export_run
 from pipelines.registry import promote, register
 from pipelines.train import train
 from serving.server import free_port
+from tests.serving.fuzz import fuzz_every_route, refuses_non_strict_json
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +28,12 @@ NAME = "translation-serve-it"
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAX_TEXTS, MAX_TOKENS = 4, 30
+REQUEST_TIMEOUT_S, KEEP_ALIVE_S = 30, 3
+SLOW_CLIENTS = 16
+OVERLOAD_S = float(os.environ.get("ATTNOPS_OVERLOAD_S", "10"))
+"""Seconds of overload (the figures in docs/hardening.md come from 30)."""
 TINY = [
-    "data.max_train_examples=2000",
+    "data.max_train_examples=800",
     "data.max_eval_examples=12",
     "data.tokenizer.vocab_size=400",
     "model.embedding_dim=32",
@@ -66,7 +76,14 @@ def app(tmp_path_factory):
             include_dashboard=False,
             runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"}},
         )
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.start(
+            http_options={
+                "host": "127.0.0.1",
+                "port": port,
+                "request_timeout_s": REQUEST_TIMEOUT_S,
+                "keep_alive_timeout_s": KEEP_ALIVE_S,
+            }
+        )
         options = {
             "Gateway": {
                 "ray_actor_options": {"num_cpus": 0, "runtime_env": {"env_vars": {"ATTNOPS_API_TOKEN": TOKEN}}}
@@ -138,7 +155,8 @@ def test_concurrent_requests_form_batches(service):
 @pytest.mark.parametrize(
     "content, headers, status, fragment",
     [
-        ('{"text": "Hallo"', {}, 422, "JSON"),
+        ('{"text": "Hallo"', {}, 400, "not valid JSON"),
+        ('{"text": "Hallo", "beam_size": NaN}', {}, 400, "NaN is not a JSON number"),
         ('{"text": 5}', {}, 422, "text"),
         ('{"text": "   "}', {}, 422, "must not be empty"),
         ('{"texts": []}', {}, 422, "at least one text"),
@@ -236,3 +254,130 @@ def test_a_version_that_fails_to_load_leaves_the_old_model_serving(service):
     finally:
         client.set_registered_model_alias(NAME, "champion", holder)
         client.delete_model_version(NAME, str(broken))
+
+
+def test_a_tampered_version_is_refused_and_the_old_model_keeps_serving(service, tmp_path):
+    from mlflow import MlflowClient
+
+    from pipelines import tracking
+    from pipelines.inference.artifacts import BUNDLE_ARTIFACT
+
+    client = MlflowClient()
+    holder = str(client.get_model_version_by_alias(NAME, "champion").version)
+    copy = tracking.download_uri(f"models:/{NAME}/{holder}", tmp_path / "model")
+    graph = next((copy / "artifacts" / BUNDLE_ARTIFACT).glob("*.onnx"))
+    graph.write_bytes(graph.read_bytes()[:-1] + bytes([graph.read_bytes()[-1] ^ 1]))
+    tampered = client.create_model_version(NAME, source=copy.as_uri(), run_id=None).version
+    try:
+        client.set_registered_model_alias(NAME, "champion", str(tampered))
+        deadline = time.monotonic() + 60
+        while "TamperedBundle" not in str(
+            (status := httpx.get(f"{service}/v1/models", headers=AUTH).json()[0])["last_error"]
+        ):
+            assert time.monotonic() < deadline, f"the refused load never showed in /v1/models: {status}"
+            time.sleep(0.5)
+        assert f"{graph.name} changed" in status["last_error"]
+        assert status["model"]["version"] == holder
+        assert _translate(service, {"text": "Ein Hund."}).json()["model"]["version"] == holder
+    finally:
+        client.set_registered_model_alias(NAME, "champion", holder)
+        client.delete_model_version(NAME, str(tampered))
+
+
+def test_every_route_survives_schema_fuzzing(service):
+    sent = fuzz_every_route(service, AUTH, examples=30)
+    print("\nfuzzed requests per route:", dict(sent))
+    paths = set(httpx.get(f"{service}/openapi.json").json()["paths"])
+    assert {label.split(" ", 1)[1] for label in sent} == paths
+    assert _translate(service, {"text": "Ein Hund."}).status_code == 200
+
+
+def test_non_strict_json_is_a_400_on_every_route_that_takes_a_body(service):
+    refuses_non_strict_json(service, AUTH, ["/v1/translate", "/v1/classify", "/v1/summarize", "/v1/caption"])
+    assert _translate(service, {"text": "Ein Hund."}).status_code == 200
+
+
+def _slow_sockets(url: str, head: bytes) -> list[socket.socket]:
+    host, port = url.removeprefix("http://").split(":")
+    sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(SLOW_CLIENTS)]
+    for sock in sockets:
+        sock.sendall(head)
+        sock.setblocking(False)
+    return sockets
+
+
+def _trickle_until_answered(sockets: list[socket.socket], seconds: float) -> dict[int, bytes]:
+    """Send one byte per second on each socket; return what each got back (b"" if closed) by index."""
+    answers: dict[int, bytes] = {}
+    deadline = time.monotonic() + seconds
+    while len(answers) < len(sockets) and time.monotonic() < deadline:
+        for i, sock in enumerate(sockets):
+            if i in answers:
+                continue
+            try:
+                data = sock.recv(4096)
+                answers[i] = data
+            except BlockingIOError:
+                try:
+                    sock.send(b" ")
+                except OSError:
+                    answers[i] = b""
+            except OSError:
+                answers[i] = b""
+        time.sleep(1.0)
+    for sock in sockets:
+        sock.close()
+    return answers
+
+
+def test_clients_trickling_their_body_are_cut_off_and_never_hold_the_service(service):
+    head = (
+        f"POST /v1/translate HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+    ).encode()
+    sockets = _slow_sockets(service, head)
+    started = time.monotonic()
+    for _ in range(3):
+        assert _translate(service, {"text": "Ein Hund."}).status_code == 200
+    answers = _trickle_until_answered(sockets, REQUEST_TIMEOUT_S + 30)
+    waited = time.monotonic() - started
+    print(f"\n{SLOW_CLIENTS} slow-body clients: answered {len(answers)}, after {waited:.0f} s: "
+          f"{sorted({a.split(b' ')[1].decode() if a else 'closed' for a in answers.values()})}")  # fmt: skip
+    assert len(answers) == SLOW_CLIENTS, "a client trickling its body was never cut off"
+    assert all(a.startswith(b"HTTP/1.1 408") or a == b"" for a in answers.values()), answers
+    assert _translate(service, {"text": "Ein Hund."}).status_code == 200
+
+
+def test_clients_stalling_in_their_headers_do_not_block_others(service):
+    sockets = _slow_sockets(service, b"POST /v1/translate HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    try:
+        with httpx.Client(headers=AUTH, timeout=60) as client:
+            codes = [client.post(f"{service}/v1/translate", json={"text": "Ein Hund."}).status_code for _ in range(5)]
+        assert codes == [200] * 5
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_idle_connections_are_closed_after_the_keep_alive_timeout(service):
+    host, port = service.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=KEEP_ALIVE_S + 30)
+    connection.request("GET", "/healthz")
+    response = connection.getresponse()
+    assert response.status == 200 and response.read() == b'{"status":"ok"}'
+    started = time.monotonic()
+    assert connection.sock.recv(1) == b""  # the server closed the idle keep-alive connection
+    print(f"\nidle keep-alive connection closed after {time.monotonic() - started:.1f} s")
+    connection.close()
+
+
+def test_ten_times_capacity_gets_only_200_and_503_and_loses_no_request(service):
+    url, sentence = f"{service}/v1/translate", "Ein Mann fährt mit dem Fahrrad durch die große Stadt."
+    capacity = run_load(url, lambda i: {"text": sentence}, requests=200, clients=8, time_limit_s=20, headers=AUTH)
+    result = overload(url, lambda i: {"text": sentence}, 10 * capacity.throughput, OVERLOAD_S, AUTH)
+    print(f"\ncapacity {capacity.throughput:.1f} req/s (8 clients); " + "; ".join(result.lines()))
+    assert set(result.statuses) <= {200, 503} and result.statuses[503] > 0, result.statuses
+    assert not result.unanswered and result.missing_retry_after == 0
+    assert result.peak_rss_mb, "no replica process was sampled"
+    assert httpx.get(f"{service}/readyz").status_code == 200
+    assert _translate(service, {"text": "Ein Hund."}).status_code == 200

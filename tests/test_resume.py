@@ -1,0 +1,135 @@
+"""A training run SIGKILLed at random points and continued with ``attnops train --resume`` ends exactly like an
+uninterrupted run with the same seed: same run, each epoch's metrics logged once, same final figures."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from pipelines.config import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 4
+TINY = [
+    "data.max_train_examples=300",
+    "data.max_eval_examples=8",
+    "data.tokenizer.vocab_size=300",
+    "model.embedding_dim=16",
+    "model.hidden_size=24",
+    f"train.max_epochs={EPOCHS}",
+    "train.batch_size=32",
+    "train.early_stopping_patience=2",
+    "train.eval_beam_size=1",
+    "train.max_decode_length=10",
+    "train.deterministic=true",
+    "train.num_threads=1",
+    "tracking.heatmap_sentences=0",
+    "tracking.system_metrics=false",
+]
+KILLS = int(os.environ.get("ATTNOPS_RESUME_KILLS", "3"))
+"""SIGKILLs per interrupted run (the benchmark-sized check sets 10)."""
+
+
+def _attnops(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _train_args(experiment: str) -> list[str]:
+    overrides = [*TINY, f"tracking.experiment={experiment}"]
+    return [
+        "train",
+        str(REPO_ROOT / "pipelines/configs/translation/demo.yaml"),
+        *[a for o in overrides for a in ("--set", o)],
+    ]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "ATTNOPS_HOME": str(tmp_path / "home"),
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
+def _finish(process: subprocess.Popen) -> str:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return out.strip().splitlines()[-1]
+
+
+def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def _wait_for_run(client: MlflowClient, experiment: str, process: subprocess.Popen) -> str:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        found = client.get_experiment_by_name(experiment)
+        runs = client.search_runs([found.experiment_id]) if found else []
+        if runs:
+            return runs[0].info.run_id
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        time.sleep(0.2)
+    raise AssertionError("the training run never appeared")
+
+
+def test_sigkilled_run_resumes_into_the_same_run_and_matches_an_uninterrupted_one(tmp_path, capsys):
+    from pipelines.cli import main
+
+    env = _env(tmp_path)
+    os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "ATTNOPS_HOME")})
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    started = time.monotonic()
+    reference = _finish(_attnops(*_train_args("uninterrupted"), env=env))
+    one_run_s = time.monotonic() - started
+
+    rng = random.Random(16)
+    process = _attnops(*_train_args("interrupted"), env=env)
+    run_id = _wait_for_run(client, "interrupted", process)
+    kills = 0
+    while kills < KILLS:
+        time.sleep(rng.uniform(0.1, 1.0) * one_run_s / (KILLS + 1))  # anywhere: start-up, an epoch, a save
+        if process.poll() is not None:
+            break
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += 1
+        if client.get_run(run_id).info.status == "FINISHED":  # killed while exiting
+            break
+        capsys.readouterr()
+        assert main(["runs", "--experiment", "interrupted"]) == 0
+        listing = capsys.readouterr().out
+        assert f"{run_id}" in listing and "INTERRUPTED resumable" in listing, listing
+        assert client.get_run(run_id).info.status == "KILLED"
+        process = _attnops("train", "--resume", run_id, env=env)
+    if process.returncode != -signal.SIGKILL:
+        assert _finish(process) == run_id
+    assert kills == KILLS, f"the run finished after {kills} kills"
+    print(f"\n{kills} kills; one uninterrupted run {one_run_s:.1f} s; whole test {time.monotonic() - started:.1f} s")
+
+    resumed, uninterrupted = client.get_run(run_id), client.get_run(reference)
+    assert resumed.info.status == "FINISHED"
+    assert len(client.search_runs([resumed.info.experiment_id])) == 1
+    for key in ("val_loss", "train_loss_epoch", "lr"):
+        steps, values = zip(*_history(client, run_id, key))
+        reference_steps, reference_values = zip(*_history(client, reference, key))
+        assert steps == reference_steps == tuple(range(EPOCHS)), f"{key}: steps {steps}"
+        assert values == pytest.approx(reference_values, rel=1e-6), key
+    finals = {k: v for k, v in uninterrupted.data.metrics.items() if "seconds" not in k}
+    assert {k: resumed.data.metrics[k] for k in finals} == pytest.approx(finals, rel=1e-6)
