@@ -140,9 +140,8 @@ def fit_on_ray(
     monitor: str,
     mode: str,
     work: Path,
-    workers: int,
 ) -> Path:
-    """Train ``module`` with ``workers`` Ray Train workers; log rank 0's epoch metrics to the active MLflow
+    """Train ``module`` with ``config.workers`` Ray Train workers; log rank 0's epoch metrics to the active MLflow
     run and return the best checkpoint (by ``monitor``), copied into ``work``."""
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -158,7 +157,7 @@ def fit_on_ray(
         train_loop_config={"module": module, "train": train_loader, "val": val_loader, "config": config}
         | {"monitor": monitor, "mode": mode},
         torch_config=TorchConfig(backend="nccl" if gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpu, resources_per_worker={"CPU": 1}),
+        scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=gpu, resources_per_worker={"CPU": 1}),
         run_config=RunConfig(
             name="attnops-train",
             storage_path=str(work / "ray"),

@@ -80,7 +80,7 @@ def fit(
     if config.workers > 1:
         from pipelines.distributed import fit_on_ray
 
-        return fit_on_ray(module, train_loader, val_loader, config, monitor, mode, work, config.workers)
+        return fit_on_ray(module, train_loader, val_loader, config, monitor, mode, work)
     checkpoint = ModelCheckpoint(
         dirpath=work / "checkpoints", filename="best", monitor=monitor, mode=mode, save_weights_only=True
     )

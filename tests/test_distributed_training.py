@@ -133,7 +133,7 @@ def test_a_killed_worker_restarts_from_the_last_checkpoint(tmp_path, multi30k, c
     val = make_loader(_pairs(codec, multi30k["val"]), 64, False, codec.special)
     train_config = TrainConfig(max_epochs=2, early_stopping_patience=0, workers=2)
     with tracking.start_run("distributed-restart", None, False) as run_id:
-        best = fit_on_ray(module, train, val, train_config, "val_loss", "min", tmp_path, workers=2)
+        best = fit_on_ray(module, train, val, train_config, "val_loss", "min", tmp_path)
     assert (tmp_path / "killed").exists() and best.is_file()
     from mlflow import MlflowClient
 
