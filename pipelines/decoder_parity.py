@@ -6,6 +6,8 @@ import torch
 from torch import Tensor
 
 from models.search import DecodingBackend
+from pipelines.inference.bundle import Parity
+from pipelines.task import ParityCheck
 
 STEPS = 4
 
@@ -36,3 +38,19 @@ def max_step_differences(
             generator = torch.Generator().manual_seed(100 * seed + step)
             tokens = torch.randint(4, vocab_size, (batch,), generator=generator)
     return worst_logits, worst_attention
+
+
+def decoder_parity_check(parity: Parity, split: str, items: str, logits: str = "logits") -> ParityCheck:
+    """The figures and words of a decoder-pair comparison: step differences, then greedy output on ``split``'s
+    ``items`` (e.g. "sentences"); ``logits`` names what the step returns (e.g. "log p")."""
+    return ParityCheck(
+        parity=parity,
+        metrics={
+            "parity_max_abs_logits": parity.max_abs_logits,
+            "parity_max_abs_attention": parity.max_abs_attention,
+            "parity_greedy_mismatches": float(parity.greedy_mismatches),
+        },
+        summary=f"max |Δ{logits}| {parity.max_abs_logits:.3g} (tolerance {parity.tolerance:g}), greedy mismatches "
+        f"{parity.greedy_mismatches}/{parity.greedy_sentences} on {split}",
+        compared=f"greedy identical on {parity.greedy_sentences}/{parity.greedy_sentences} {items}",
+    )

@@ -17,7 +17,7 @@ from pipelines.abstractive.model import RunModel, load_run_model
 from pipelines.abstractive.settings import summary_settings
 from pipelines.abstractive.summarize import summarize
 from pipelines.config import RuntimeConfig
-from pipelines.decoder_parity import max_step_differences
+from pipelines.decoder_parity import decoder_parity_check, max_step_differences
 from pipelines.errors import UserError
 from pipelines.inference.bundle import Parity
 from pipelines.inference.graphs import graph_specs
@@ -86,17 +86,7 @@ def parity_check(trained: TrainedSummarizer, folder: Path, graphs: Graphs, runti
         trained.model, backend, trained.codec, trained.parity_data.documents, summary_settings(config, trained.codec),
         config.data.max_source_words, config.export.parity_tolerance,
     )  # fmt: skip
-    return ParityCheck(
-        parity=parity,
-        metrics={
-            "parity_max_abs_logits": parity.max_abs_logits,
-            "parity_max_abs_attention": parity.max_abs_attention,
-            "parity_greedy_mismatches": float(parity.greedy_mismatches),
-        },
-        summary=f"max |Δlog p| {parity.max_abs_logits:.3g} (tolerance {parity.tolerance:g}), greedy mismatches "
-        f"{parity.greedy_mismatches}/{parity.greedy_sentences} on {config.export.parity_split}",
-        compared=f"greedy identical on {parity.greedy_sentences}/{parity.greedy_sentences} documents",
-    )
+    return decoder_parity_check(parity, config.export.parity_split, "documents", logits="log p")
 
 
 def quantized_figures(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.config import RuntimeConfig
+from pipelines.decoder_parity import decoder_parity_check
 from pipelines.errors import UserError
 from pipelines.inference.decoding import search_settings
 from pipelines.inference.graphs import graph_specs
@@ -49,17 +50,7 @@ def parity_check(trained: TrainedTranslator, folder: Path, graphs: Graphs, runti
         trained.model, backend, trained.codec, sentences, search_settings(config, trained.codec),
         config.export.parity_tolerance,
     )  # fmt: skip
-    return ParityCheck(
-        parity=parity,
-        metrics={
-            "parity_max_abs_logits": parity.max_abs_logits,
-            "parity_max_abs_attention": parity.max_abs_attention,
-            "parity_greedy_mismatches": float(parity.greedy_mismatches),
-        },
-        summary=f"max |Δlogits| {parity.max_abs_logits:.3g} (tolerance {parity.tolerance:g}), greedy mismatches "
-        f"{parity.greedy_mismatches}/{parity.greedy_sentences} on {config.export.parity_split}",
-        compared=f"greedy identical on {parity.greedy_sentences}/{parity.greedy_sentences} sentences",
-    )
+    return decoder_parity_check(parity, config.export.parity_split, "sentences")
 
 
 def quantized_figures(
