@@ -53,7 +53,17 @@ def alias_lock(name: str, alias: str, timeout_s: float = 60.0) -> Iterator[None]
     try:
         yield
     finally:
+        _release(client, lock)
+
+
+def _release(client, lock: str) -> None:
+    """Delete the lock; one already gone is released (MLflow's REST client retries a delete whose first
+    attempt went through but whose answer was lost, and the retry finds nothing)."""
+    try:
         client.delete_registered_model(lock)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
 
 
 def _break_if_expired(client, lock: str) -> None:

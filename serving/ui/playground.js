@@ -42,6 +42,7 @@ async function loadService() {
   }
   $("#token-form").hidden = true;
   const byTask = Object.fromEntries(statuses.map((status) => [status.task, status]));
+  byTask.summarization ||= byTask.abstractive; // one tab for both kinds of summary
   for (const task of TASKS) {
     const status = byTask[task];
     const tab = $(`#tab-${task}`);
@@ -54,7 +55,7 @@ async function loadService() {
     ? `Serving: ${statuses.map((s) => `${s.task} (${s.model ? served(s.model) : `loading${s.last_error ? `: ${s.last_error}` : ""}`})`).join(", ")}.`
     : "This service has no model deployed.";
   if (!byTask[location.hash.slice(1)] && statuses.length) select(statuses[0].task);
-  await loadSummaryModes();
+  await loadSummaryModes(new Set(statuses.map((status) => status.task)));
   return true;
 }
 
@@ -200,8 +201,12 @@ function classify(event) {
   );
 }
 
-/** The summary modes the API offers, read from its OpenAPI schema (so a new mode shows up by itself). */
-async function loadSummaryModes() {
+/** The task whose model writes each kind of summary. */
+const SUMMARY_MODE_TASK = { extractive: "summarization", abstractive: "abstractive" };
+
+/** The summary modes the API offers (read from its OpenAPI schema, so a new mode shows up by itself)
+ * whose model is deployed. */
+async function loadSummaryModes(deployed) {
   let schema;
   try {
     schema = await call("openapi.json");
@@ -209,10 +214,12 @@ async function loadSummaryModes() {
     return; // the select keeps "extractive"
   }
   const mode = schema?.components?.schemas?.SummarizeRequest?.properties?.mode || {};
-  const modes = mode.enum || (mode.const ? [mode.const] : ["extractive"]);
+  const offered = mode.enum || (mode.const ? [mode.const] : ["extractive"]);
+  const modes = offered.filter((m) => deployed.has(SUMMARY_MODE_TASK[m] || m));
+  if (!modes.length) return;
   const select = $("#summarize-mode");
   select.replaceChildren(...modes.map((m) => element("option", { text: m })));
-  select.value = mode.default || modes[0];
+  select.value = modes.includes(mode.default) ? mode.default : modes[0];
   select.disabled = modes.length < 2;
   select.title = modes.length < 2 ? "the only mode this service offers" : "";
 }

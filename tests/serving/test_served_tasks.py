@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from mlflow import MlflowClient
 
+from pipelines import tracking
 from pipelines.errors import UserError
 from serving.server import DEFAULT_CONFIG, deployment_options, read_serve_config, served_tasks
 
 
 def _champion(name: str, tmp_path) -> None:
-    client = MlflowClient()
+    client = tracking.client()  # the store of this test's MLFLOW_TRACKING_URI, as the code under test uses
     client.create_registered_model(name)
     version = client.create_model_version(name, source=str(tmp_path))
     client.set_registered_model_alias(name, "champion", version.version)
@@ -19,7 +19,7 @@ def _champion(name: str, tmp_path) -> None:
 def test_tasks_without_a_champion_are_skipped_and_named(tmp_path, capsys):
     config = read_serve_config(DEFAULT_CONFIG)
     _champion("translation-de-en", tmp_path)
-    MlflowClient().create_registered_model("bbc-news-han")  # registered, but nothing promoted
+    tracking.client().create_registered_model("bbc-news-han")  # registered, but nothing promoted
     assert served_tasks(config, deployment_options(config), []) == ("translation",)
     said = capsys.readouterr().out
     assert said.startswith("skipping 4 of 5 tasks without a model:")
