@@ -44,7 +44,8 @@ def alias_lock(name: str, alias: str, timeout_s: float = 60.0) -> Iterator[None]
             client.create_registered_model(lock, tags={_EXPIRES_TAG: f"{time.time() + LEASE_S:.3f}"})
             break
         except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            # The server answers a create that races the holder's delete with "does not exist": contended too.
+            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                 raise
         _break_if_expired(client, lock)
         if time.monotonic() > deadline:
@@ -53,17 +54,7 @@ def alias_lock(name: str, alias: str, timeout_s: float = 60.0) -> Iterator[None]
     try:
         yield
     finally:
-        _release(client, lock)
-
-
-def _release(client, lock: str) -> None:
-    """Delete the lock; one already gone is released (MLflow's REST client retries a delete whose first
-    attempt went through but whose answer was lost, and the retry finds nothing)."""
-    try:
         client.delete_registered_model(lock)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
 
 
 def _break_if_expired(client, lock: str) -> None:
