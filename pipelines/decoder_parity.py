@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -10,6 +13,8 @@ from pipelines.inference.bundle import Parity
 from pipelines.task import ParityCheck
 
 STEPS = 4
+FRESH_SHAPES = ((1, 3), (3, 11), (5, 23))
+"""(batch, source length) pairs for parity, all different from the export's dummy input (2, 7)."""
 
 
 @torch.no_grad()
@@ -38,6 +43,29 @@ def max_step_differences(
             generator = torch.Generator().manual_seed(100 * seed + step)
             tokens = torch.randint(4, vocab_size, (batch,), generator=generator)
     return worst_logits, worst_attention
+
+
+def compare_decoders(
+    model: DecodingBackend,
+    backend: DecodingBackend,
+    sources: list[tuple[Tensor, Tensor]],
+    bos: int,
+    vocab_size: int,
+    tolerance: float,
+    greedy: Callable[[DecodingBackend], list[Any]],
+    same: Callable[[Any, Any], bool],
+) -> Parity:
+    """Step differences from ``sources`` (see :func:`max_step_differences`), then ``greedy`` output of both
+    sides compared item by item with ``same``."""
+    max_logits, max_attention = max_step_differences(model, backend, sources, bos, vocab_size)
+    expected, actual = greedy(model), greedy(backend)
+    return Parity(
+        max_abs_logits=max_logits,
+        max_abs_attention=max_attention,
+        tolerance=tolerance,
+        greedy_sentences=len(expected),
+        greedy_mismatches=sum(not same(e, a) for e, a in zip(expected, actual)),
+    )
 
 
 def decoder_parity_check(parity: Parity, split: str, items: str, logits: str = "logits") -> ParityCheck:

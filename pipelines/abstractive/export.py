@@ -17,7 +17,7 @@ from pipelines.abstractive.model import RunModel, load_run_model
 from pipelines.abstractive.settings import summary_settings
 from pipelines.abstractive.summarize import summarize
 from pipelines.config import RuntimeConfig
-from pipelines.decoder_parity import decoder_parity_check, max_step_differences
+from pipelines.decoder_parity import FRESH_SHAPES, compare_decoders, decoder_parity_check
 from pipelines.errors import UserError
 from pipelines.inference.bundle import Parity
 from pipelines.inference.graphs import graph_specs
@@ -25,7 +25,6 @@ from pipelines.inference.onnx_runtime import OnnxBackend
 from pipelines.onnx_export import dummy_source, export_graphs, quantize_graphs
 from pipelines.task import Graphs, ParityCheck
 
-FRESH_SHAPES = ((1, 3), (3, 11), (5, 23))
 """(batch, source length) pairs, all different from the export's dummy input (2, 7)."""
 MAX_INT8_ROUGE_DROP = 0.5
 """INT8 graphs are kept only if ROUGE-L on the parity split drops by at most this much."""
@@ -65,18 +64,11 @@ def check_parity(
     # Ids up to V + S - 1: some sources hold extended (copy-only) ids.
     sources = [dummy_source(batch, length, codec.size + length, seed=seed + 1)
                for seed, (batch, length) in enumerate(FRESH_SHAPES)]  # fmt: skip
-    max_logits, max_attention = max_step_differences(model, backend, sources, codec.special.bos, codec.size + 2)
     greedy = replace(settings, beam_size=1)
-    expected = summarize(model, codec, documents, greedy, max_source_words)
-    actual = summarize(backend, codec, documents, greedy, max_source_words)
-    mismatches = sum(e.words != a.words for e, a in zip(expected, actual))
-    return Parity(
-        max_abs_logits=max_logits,
-        max_abs_attention=max_attention,
-        tolerance=tolerance,
-        greedy_sentences=len(documents),
-        greedy_mismatches=mismatches,
-    )
+    return compare_decoders(
+        model, backend, sources, codec.special.bos, codec.size + 2, tolerance,
+        lambda side: summarize(side, codec, documents, greedy, max_source_words), lambda e, a: e.words == a.words,
+    )  # fmt: skip
 
 
 def parity_check(trained: TrainedSummarizer, folder: Path, graphs: Graphs, runtime: RuntimeConfig) -> ParityCheck:
