@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from models.decoder import DecoderState, StepOutput
 from models.search import DecodingBackend
 from pipelines.inference.bundle import Bundle
 from pipelines.inference.decoding import search_settings
@@ -44,6 +45,7 @@ class DecodeBench:
     """(backend, search, batch size) → milliseconds per sentence."""
     bleu: dict[str, float]
     """Backend → BLEU of its beam-4 output on the benchmark sentences."""
+    device: str = "cpu"
 
 
 def _int8_folder(bundle: Bundle) -> Path:
@@ -56,21 +58,38 @@ def _int8_folder(bundle: Bundle) -> Path:
     return folder
 
 
-def _backends(bundle: Bundle, threads: int) -> dict[str, DecodingBackend]:
-    runtime = bundle.config.runtime.model_copy(update={"intra_op_threads": threads, "device": "cpu"})
+class _EagerOn:
+    """The PyTorch model on ``device``, taking its inputs from the CPU like the ONNX Runtime backends."""
+
+    def __init__(self, model: torch.nn.Module, device: str) -> None:
+        self.model, self.device = model.to(device), torch.device(device)
+
+    def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> DecoderState:
+        return self.model.encode(src.to(self.device), src_mask.to(self.device))
+
+    def decode_step(self, tokens: torch.Tensor, state: DecoderState) -> StepOutput:
+        return self.model.decode_step(tokens, state)
+
+
+def _backends(bundle: Bundle, threads: int, device: str) -> dict[str, DecodingBackend]:
+    runtime = bundle.config.runtime.model_copy(update={"intra_op_threads": threads, "device": device})
     return {
-        "eager": load_run_model(bundle.manifest.run_id, bundle.config).model,
+        "eager": _EagerOn(load_run_model(bundle.manifest.run_id, bundle.config).model, device),
         "ort-fp32": OnnxBackend(bundle.folder, bundle.specs, runtime.model_copy(update={"precision": "fp32"})),
         "ort-int8": OnnxBackend(_int8_folder(bundle), bundle.specs, runtime.model_copy(update={"precision": "int8"})),
     }
 
 
-def bench_decode(bundle: Bundle, sentences: int, batch_sizes: tuple[int, ...], threads: int) -> DecodeBench:
-    """Time every backend × search × batch size on the first ``sentences`` of test_2016_flickr."""
+def bench_decode(
+    bundle: Bundle, sentences: int, batch_sizes: tuple[int, ...], threads: int, device: str = "cpu"
+) -> DecodeBench:
+    """Time every backend × search × batch size on the first ``sentences`` of test_2016_flickr, on ``device``
+    (cpu or cuda: the eager model, and ONNX Runtime's CUDA provider, whose INT8 graphs run their quantized
+    operators on the CPU)."""
     torch.set_num_threads(threads)
     split = load_corpus(bundle.config.data)[bundle.config.export.parity_split]
     sources, references = split.sources[:sentences], split.targets[:sentences]
-    backends = _backends(bundle, threads)
+    backends = _backends(bundle, threads, device)
     ms: dict[tuple[str, str, int], float] = {}
     bleu: dict[str, float] = {}
     progress = tqdm(total=len(backends) * len(SEARCHES) * len(batch_sizes), desc="bench decode", unit="config")
@@ -87,12 +106,13 @@ def bench_decode(bundle: Bundle, sentences: int, batch_sizes: tuple[int, ...], t
             if beam == 4:
                 bleu[name] = bleu_scores([t.text for t in output], references)["bleu"]
     progress.close()
-    return DecodeBench(len(sources), threads, ms, bleu)
+    return DecodeBench(len(sources), threads, ms, bleu, device)
 
 
 def format_report(result: DecodeBench, batch_sizes: tuple[int, ...]) -> str:
     lines = [
-        f"{result.sentences} test_2016_flickr sentences, {result.threads} threads; milliseconds per sentence",
+        f"{result.sentences} test_2016_flickr sentences on {result.device}, {result.threads} threads; "
+        "milliseconds per sentence",
         f"{'search':<7} {'batch':>5} {' '.join(f'{b:>9}' for b in BACKENDS)} {'fp32/eager':>11} {'int8/fp32':>10}",
     ]
     for search in SEARCHES:

@@ -1,90 +1,82 @@
-"""``attnops bench serve``: throughput and latency of (a) the service with batching, (b) the same with
-``max_batch_size=1``, (c) ``mlflow models serve`` on the same registered model; and how close (a)
-comes to the machine's measured fp32 matrix-multiply peak.
+"""``attnops bench serve``: the REST service against itself and against ``mlflow models serve``.
 
-Every request goes to 127.0.0.1, in a fixed count and under a time limit per level.
+Each system is a real server process on 127.0.0.1 (``attnops serve`` with a derived Serve config, or
+``mlflow models serve``) on the same registered model; the load comes from ``wrk`` in a process of its
+own (:mod:`benchmarks.wrk_load`). Rounds start every system in turn, so the ratios compare designs
+measured minutes apart, and their spread over the rounds is reported.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import torch
+import yaml
 from tqdm import tqdm
 
-from benchmarks.load_generator import LoadResult, run_load
-from models.seq2seq import Seq2Seq
+from benchmarks.systems import RATIOS, SYSTEMS, System
+from benchmarks.wrk_load import WrkResult, run_wrk, wrk_binary
 from pipelines.errors import UserError
 from pipelines.inference.bundle import Bundle
+from pipelines.inference.decoding import search_settings
 from pipelines.inference.resolve import resolve
 from pipelines.translation.data import load_corpus
-from pipelines.translation.model import build_model
-from serving.server import absolute_tracking_uri, free_port
+from pipelines.translation.translate import translate
+from serving.server import DEFAULT_CONFIG, absolute_tracking_uri, free_port
 
-CLIENTS = (1, 16, 64)
-SYSTEMS = {
-    "a": "service, dynamic batching",
-    "b": "service, max_batch_size=1",
-    "c": "mlflow models serve",
-}
 TWELVE_WORDS = 12
-BATCH_WAIT_S = 0.01
+WARM_UP_S = 2
 
 
 @dataclass
 class ServeBench:
-    results: dict[tuple[str, int], LoadResult] = field(default_factory=dict)
-    single_p50_ms: float = float("nan")
-    achieved_flops: float = float("nan")
-    peak_flops: float = float("nan")
-    threads: int = 1
+    cores: int
+    levels: dict[tuple[str, int], list[WrkResult]] = field(default_factory=dict)
+    """(system, clients) → one result per round."""
+    healthz: dict[str, list[WrkResult]] = field(default_factory=dict)
+    single: dict[str, list[WrkResult]] = field(default_factory=dict)
+    """Single-client latency on twelve-word sentences, per service system and round."""
+    decode_p50_ms: float = float("nan")
+    """In-process decoding of the same twelve-word sentences, one at a time, median."""
 
 
-def token_flops(model: Seq2Seq, mean_source_length: float) -> tuple[float, float]:
-    """FLOPs per source token and per generated token (greedy), counted from the weight shapes.
-
-    A weight matrix with ``n`` entries costs ``2n`` FLOPs per row it is applied to. Per source
-    token: the encoder RNN (both directions) and the attention key projection. Per generated token:
-    every other decoder matrix except the embedding and the bridge (once per sentence), plus scoring
-    and summing over the source states (``2·S·(D + H)``).
-    """
-    encoder = sum(p.numel() for n, p in model.encoder.named_parameters() if "weight" in n and "embedding" not in n)
-    keys = sum(p.numel() for n, p in model.decoder.attention.named_parameters() if "key" in n and "weight" in n)
-    skip = ("embedding", "bridge", "key")
-    decoder = sum(
-        p.numel() for n, p in model.decoder.named_parameters() if "weight" in n and not any(s in n for s in skip)
-    )
-    hidden = model.config.hidden_size
-    return 2.0 * (encoder + keys), 2.0 * decoder + 2.0 * mean_source_length * 2 * hidden
-
-
-def matmul_peak_flops(threads: int, size: int = 1024, repeats: int = 20) -> float:
-    """Measured fp32 matrix-multiply FLOP/s on ``threads`` cores (PyTorch's BLAS)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    for _ in range(3):
-        a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    seconds = time.perf_counter() - start
-    torch.set_num_threads(previous)
-    return 2.0 * size**3 * repeats / seconds
+def _serve_config(folder: Path, model_uri: str, system: System, gpus: float) -> Path:
+    """The repository's Serve config with the Translator pinned to one replica (``gpus`` GPUs) and the
+    system's settings."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    for deployment in config["applications"][0]["deployments"]:
+        if deployment["name"] == "Translator":
+            deployment.pop("autoscaling_config", None)
+            deployment["num_replicas"] = 1
+            deployment["ray_actor_options"].update(num_cpus=1, num_gpus=gpus)
+            deployment["user_config"].update(
+                model_uri=model_uri,
+                max_batch_size=system.max_batch_size,
+                poll_interval_s=0,
+                runtime={"precision": system.precision},
+            )
+    path = folder / "serve.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
-def _wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float = 180) -> None:
+def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise UserError(f"{url} exited before it was ready (code {process.returncode})")
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            raise UserError(f"the server for {url} exited (code {process.returncode}): {' | '.join(tail)}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -94,131 +86,139 @@ def _wait_ready(url: str, process: subprocess.Popen | None, timeout_s: float = 1
     raise UserError(f"{url} was not ready after {timeout_s:.0f} s")
 
 
-def _service_options(model_uri: str, max_batch_size: int) -> dict:
-    return {
-        "Gateway": {"ray_actor_options": {"num_cpus": 0}},
-        "Translator": {
-            "max_ongoing_requests": 256,
-            "max_queued_requests": 1024,
-            "ray_actor_options": {"num_cpus": 1},
-            "user_config": {
-                "model_uri": model_uri,
-                "max_batch_size": max_batch_size,
-                "batch_wait_timeout_s": BATCH_WAIT_S,
-                "poll_interval_s": 0,
-            },
-        },
-    }
-
-
-def _levels(
-    url: str, body, sentences: list[str], clients: tuple[int, ...], requests: int, time_limit_s: float, label: str
-) -> dict[int, LoadResult]:
-    results = {}
-    for count in tqdm(clients, desc=label, unit="level"):
-        run_load(url, lambda i: body(sentences[i % len(sentences)]), min(8, requests), count, time_limit_s)  # warm-up
-        results[count] = run_load(url, lambda i: body(sentences[i % len(sentences)]), requests, count, time_limit_s)
-    return results
-
-
-def bench_serve(model_uri: str, requests: int, time_limit_s: float, clients: tuple[int, ...]) -> ServeBench:
-    """Run the three systems on test_2016_flickr sentences, greedy decoding everywhere."""
-    import ray
-    from ray import serve
-
-    from serving.app import application
-
-    bundle: Bundle = resolve(model_uri).bundle
-    sentences = load_corpus(bundle.config.data)[bundle.config.export.parity_split].sources
-    twelve = [s for s in sentences if len(s.split()) == TWELVE_WORDS]
-    threads = os.cpu_count() or 1
-    bench = ServeBench(threads=threads)
-    tracking_uri = absolute_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+@contextmanager
+def _server(system: System, model_uri: str, tracking_uri: str, gpus: float) -> Iterator[str]:
+    """Start ``system`` on a free loopback port; yield its base URL; stop it (SIGTERM, then wait)."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}/v1/translate"
-
-    def service_body(text: str) -> dict:
-        return {"text": text, "beam_size": 1}
-
-    # Replica logs stay in Ray's log files: per-request access lines cost CPU the service needs here.
-    ray.init(
-        include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri}}
-    )
-    try:
-        serve.start(
-            http_options={"host": "127.0.0.1", "port": port},
-            logging_config={"enable_access_log": False, "log_level": "WARNING"},
-        )
-        for system, batch in (("a", max(clients)), ("b", 1)):
-            serve.run(application(_service_options(model_uri, batch)), name="attnops", route_prefix="/")
-            _wait_ready(f"http://127.0.0.1:{port}/readyz", None)
-            levels = _levels(url, service_body, sentences, clients, requests, time_limit_s, SYSTEMS[system])
-            bench.results.update({(system, count): result for count, result in levels.items()})
-            if system == "a":
-                bench.single_p50_ms = run_load(
-                    url, lambda i: service_body(twelve[i % len(twelve)]), 50, 1, 60
-                ).percentile(50)
-                bench.achieved_flops = _achieved_flops(bundle, sentences, bench.results["a", max(clients)])
-    finally:
-        serve.shutdown()
-        ray.shutdown()
-
-    mlflow_port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
-    command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri,
-               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(mlflow_port)]  # fmt: skip
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    bin_folder = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join((str(bin_folder), os.environ.get("PATH", ""))),  # mlflow runs uvicorn from it
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **system.env,
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        if system.mlflow:
+            command = [str(bin_folder / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
+                       "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+            ready = f"http://127.0.0.1:{port}/ping"
+        else:
+            config = _serve_config(Path(folder), model_uri, system, gpus)
+            command = [str(bin_folder / "attnops"), "serve", "--config", str(config), "--model", model_uri,
+                       "--port", str(port)]  # fmt: skip
+            ready = f"http://127.0.0.1:{port}/readyz"
+        log = Path(folder) / "server.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
-            _wait_ready(f"http://127.0.0.1:{mlflow_port}/ping", process)
-            levels = _levels(
-                f"http://127.0.0.1:{mlflow_port}/invocations",
-                lambda text: {"dataframe_records": [{"text": text}], "params": {"beam_size": 1}},
-                sentences, clients, requests, time_limit_s, SYSTEMS["c"],
-            )  # fmt: skip
-            bench.results.update({("c", count): result for count, result in levels.items()})
+            _wait_ready(ready, process, log)
+            yield f"http://127.0.0.1:{port}"
         finally:
-            process.terminate()
-            process.wait(timeout=30)
-    bench.peak_flops = matmul_peak_flops(threads)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _bodies(system: System, sentences: list[str]) -> list[str]:
+    if system.mlflow:
+        return [json.dumps({"dataframe_records": [{"text": s}], "params": {"beam_size": 1}}) for s in sentences]
+    return [json.dumps({"text": s, "beam_size": 1}) for s in sentences]
+
+
+def _load(url: str, bodies: list[str], clients: int, seconds: float) -> WrkResult:
+    run_wrk(url, bodies, clients, WARM_UP_S)
+    return run_wrk(url, bodies, clients, seconds)
+
+
+def decode_p50_ms(bundle: Bundle, sentences: list[str]) -> float:
+    """Median milliseconds to decode one of ``sentences`` alone, in this process, as a replica does."""
+    backend = bundle.backend()
+    settings = search_settings(bundle.config, bundle.codec, 1)
+    times = []
+    for sentence in sentences[:3] + sentences:  # the first three warm the sessions up
+        start = time.perf_counter()
+        translate(backend, bundle.codec, [sentence], settings)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times[3:])
+
+
+def bench_serve(
+    model_uri: str,
+    systems: tuple[str, ...],
+    clients: tuple[int, ...],
+    seconds: float,
+    rounds: int,
+    replica_gpus: float = 0,
+) -> ServeBench:
+    """``rounds`` rounds; in each, every system in turn serves test_2016_flickr sentences (greedy) at each
+    client count for ``seconds``, and each service also ``/healthz`` at the largest count and single-client
+    requests of twelve-word sentences."""
+    wrk_binary()
+    bundle = resolve(model_uri).bundle
+    sentences = load_corpus(bundle.config.data)[bundle.config.export.parity_split].sources
+    twelve = [s for s in sentences if len(s.split()) == TWELVE_WORDS] or sentences
+    tracking_uri = absolute_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
+    bench = ServeBench(cores=os.cpu_count() or 1, decode_p50_ms=decode_p50_ms(bundle, twelve))
+    top = max(clients)
+    with tqdm(total=rounds * len(systems), desc="bench serve", unit="system") as progress:
+        for _ in range(rounds):
+            for name in systems:
+                system = SYSTEMS[name]
+                progress.set_postfix_str(name)
+                with _server(system, model_uri, tracking_uri, replica_gpus) as base:
+                    url = f"{base}/invocations" if system.mlflow else f"{base}/v1/translate"
+                    for count in clients:
+                        result = _load(url, _bodies(system, sentences), count, seconds)
+                        bench.levels.setdefault((name, count), []).append(result)
+                    if not system.mlflow:
+                        bench.healthz.setdefault(name, []).append(_load(f"{base}/healthz", [], top, seconds))
+                        bench.single.setdefault(name, []).append(_load(url, _bodies(system, twelve), 1, seconds))
+                progress.update()
     return bench
 
 
-def _achieved_flops(bundle: Bundle, sentences: list[str], result: LoadResult) -> float:
-    """FLOP/s of a load level: its sentences' source tokens and (greedy) output tokens, counted locally."""
-    from pipelines.inference.decoding import search_settings
-    from pipelines.translation.translate import translate
-
-    done = [sentences[i % len(sentences)] for i in range(result.requests - result.failures)]
-    source_lengths = [len(ids) for ids in bundle.codec.encode_source(done)]
-    outputs = translate(bundle.backend(), bundle.codec, done[:200], search_settings(bundle.config, bundle.codec, 1))
-    mean_generated = sum(len(o.target_tokens) for o in outputs) / len(outputs)
-    mean_source = sum(source_lengths) / len(source_lengths)
-    per_source, per_generated = token_flops(build_model(bundle.config, bundle.codec), mean_source)
-    total = sum(source_lengths) * per_source + len(done) * mean_generated * per_generated
-    return total / result.seconds
+def _spread(values: list[float], digits: int = 1) -> str:
+    """Mean, and the range over the rounds when there is more than one."""
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
-def format_report(bench: ServeBench, clients: tuple[int, ...]) -> str:
-    lines = [f"{'system':<28} {'clients':>7} {'requests':>8} {'failed':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"]
-    for system, label in SYSTEMS.items():
+def format_report(bench: ServeBench, systems: tuple[str, ...], clients: tuple[int, ...]) -> str:
+    rounds = max((len(r) for r in bench.levels.values()), default=0)
+    lines = [
+        f"{rounds} round(s); mean [min-max] over rounds; client CPU: wrk's share of {bench.cores} cores",
+        f"{'system':<40} {'clients':>7} {'req/s':>20} {'p50 ms':>22} {'p99 ms':>22} {'client CPU':>10}",
+    ]
+    for name in systems:
         for count in clients:
-            r = bench.results.get((system, count))
-            if r:
+            results = bench.levels.get((name, count), [])
+            if results:
+                cpu = statistics.fmean(r.client_cpu_share(bench.cores) for r in results)
                 lines.append(
-                    f"{label:<28} {count:>7} {r.requests:>8} {r.failures:>6} {r.throughput:>8.1f} "
-                    f"{r.percentile(50):>8.1f} {r.percentile(99):>8.1f}"
+                    f"{SYSTEMS[name].label:<40} {count:>7} {_spread([r.throughput for r in results]):>20} "
+                    f"{_spread([r.p50_ms for r in results]):>22} {_spread([r.p99_ms for r in results]):>22} "
+                    f"{cpu:>10.1%}"
                 )
     top = max(clients)
-    a, b, c = (bench.results.get((s, top)) for s in "abc")
-    if a and b:
-        lines.append(f"(a)/(b) throughput at {top} clients: {a.throughput / b.throughput:.2f}x")
-    if a and c:
-        lines.append(f"(a)/(c) throughput at {top} clients: {a.throughput / c.throughput:.2f}x")
-    lines.append(f"single client, {TWELVE_WORDS}-word sentences, p50: {bench.single_p50_ms:.1f} ms")
-    share = bench.achieved_flops / bench.peak_flops
-    lines.append(
-        f"(a) at {top} clients: {bench.achieved_flops / 1e9:.2f} GFLOP/s of a measured {bench.peak_flops / 1e9:.1f} "
-        f"GFLOP/s fp32 matmul peak on {bench.threads} cores = {share:.0%} (aim >= 40%)"
-    )
+    for first, second in RATIOS:
+        a, b = bench.levels.get((first, top)), bench.levels.get((second, top))
+        if a and b:
+            ratios = [x.throughput / y.throughput for x, y in zip(a, b) if y.throughput]
+            lines.append(f"({first})/({second}) throughput at {top} clients: {_spread(ratios, 2)}x")
+    for name, results in bench.healthz.items():
+        lines.append(f"({name}) GET /healthz at {top} clients: {_spread([r.throughput for r in results])} req/s")
+    lines.append(f"in-process decode of one {TWELVE_WORDS}-word sentence, p50: {bench.decode_p50_ms:.1f} ms")
+    for name, results in bench.single.items():
+        p50 = [r.p50_ms for r in results]
+        overhead = [p - bench.decode_p50_ms for p in p50]
+        lines.append(
+            f"({name}) single client, {TWELVE_WORDS}-word sentences: p50 {_spread(p50)} ms, "
+            f"serving overhead {_spread(overhead)} ms"
+        )
     return "\n".join(lines)

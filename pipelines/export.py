@@ -61,6 +61,18 @@ def record_parity(run_id: str, check: ParityCheck) -> None:
         raise UserError(f"parity check failed for run {run_id}: {check.summary}; the run was not exported")
 
 
+def check_parity_on(run_id: str, device: str) -> ParityCheck:
+    """The export's parity check again, with ONNX Runtime on ``device`` (the gate itself runs on the CPU):
+    the run's checkpoint exported afresh to a temporary folder, compared on fresh shapes and greedy output."""
+    config = load_run_config(run_id)
+    task = task_for(config)
+    trained = task.load_trained(run_id, config)
+    with tempfile.TemporaryDirectory(prefix="attnops-parity-") as folder:
+        graphs = task.export_graphs(trained, Path(folder), config.export.opset)
+        runtime = config.runtime.model_copy(update={"precision": "fp32", "device": device})
+        return task.check_parity(trained, Path(folder), graphs, runtime)
+
+
 def export_run(run_id: str, quantize: str | None = None, overwrite: bool = False) -> ExportResult:
     """Export ``run_id``'s best checkpoint; fail (and log why) if ONNX Runtime disagrees with PyTorch."""
     previous = tracking.run_tags(run_id).get(EXPORT_TAG)

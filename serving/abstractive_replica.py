@@ -1,6 +1,6 @@
 """The abstractive summarization deployment: batched decoding of documents from concurrent requests.
 
-``@serve.batch`` gathers documents from concurrent requests and decodes them together through the shared
+The batch queue gathers documents from concurrent requests and decodes them together through the shared
 search (:func:`pipelines.abstractive.summarize.summarize`), grouped by their search settings.
 """
 
@@ -38,7 +38,7 @@ class AbstractiveReplica(ModelReplica):
         limit = self.settings.max_document_bytes
         if len(request.text.encode("utf-8")) > limit:
             raise RequestRejected(413, f"text: the document exceeds max_document_bytes={limit} bytes")
-        summary, model = await self.batch(_Document(request.text, request.beam_size, request.max_length))
+        summary, model = await self.submit(_Document(request.text, request.beam_size, request.max_length))
         max_words = model.resolved.bundle.config.data.max_source_words
         detail = request.return_attention
         return SummarizeResponse(
@@ -57,10 +57,8 @@ class AbstractiveReplica(ModelReplica):
             model=model.served(),
         )
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
-    async def batch(self, documents: list[_Document]) -> list[tuple[Summary, LoadedModel]]:
+    async def run_batch(self, documents: list[_Document]) -> list[tuple[Summary, LoadedModel]]:
         model = self.model  # one model for the whole batch, even if a swap lands meanwhile
-        self.count_batch(len(documents))
         return await asyncio.to_thread(_decode, model, documents)
 
 

@@ -1,6 +1,6 @@
 """The captioning deployment: checked uploads, photos from concurrent requests captioned together.
 
-Each upload is checked and decoded in the request's worker thread (never in the gateway); ``@serve.batch``
+Each upload is checked and decoded in the request's worker thread (never in the gateway); the batch queue
 then runs the photos of concurrent requests through the image-encoder graph together and decodes their
 captions with the shared search.
 """
@@ -53,12 +53,10 @@ class CaptionReplica(ModelReplica):
 
     async def caption(self, upload: CaptionUpload) -> CaptionResponse:
         """Caption one uploaded image file; a bad file raises :class:`ImageRejected` with a 4xx status."""
-        return await self.batch(await asyncio.to_thread(self._decode, upload))
+        return await self.submit(await asyncio.to_thread(self._decode, upload))
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
-    async def batch(self, photos: list[_Photo]) -> list[CaptionResponse]:
+    async def run_batch(self, photos: list[_Photo]) -> list[CaptionResponse]:
         model = self.model  # one model for the whole batch, even if a swap lands meanwhile
-        self.count_batch(len(photos))
         return await asyncio.to_thread(_caption, model, photos)
 
 

@@ -1,7 +1,7 @@
 """The document deployments: HAN classification and extractive summarization, batched over documents.
 
 One class serves either task (``user_config.task``); the app binds it twice, as ``Classifier`` and
-``Summarizer``. Documents are split into sentences in a worker thread, then ``@serve.batch`` encodes
+``Summarizer``. Documents are split into sentences in a worker thread, then the batch queue encodes
 documents from concurrent requests with the batch's model and runs them through its ONNX graph together.
 """
 
@@ -63,7 +63,7 @@ class DocumentReplica(ModelReplica):
     async def _predict(self, texts: list[str], field: str) -> list[_Result]:
         self.loaded()  # 503 before any work when no model is loaded yet
         documents = await asyncio.to_thread(self._split, texts, field)
-        return await asyncio.gather(*(self.batch(sentences) for sentences in documents))
+        return await asyncio.gather(*(self.submit(sentences) for sentences in documents))
 
     async def classify(self, request: ClassifyRequest) -> ClassifyResponse:
         results = await self._predict(request.items(), "text" if request.text is not None else "texts")
@@ -98,10 +98,8 @@ class DocumentReplica(ModelReplica):
             model=result.model.served(),
         )
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
-    async def batch(self, documents: list[list[str]]) -> list[_Result]:
+    async def run_batch(self, documents: list[list[str]]) -> list[_Result]:
         model = self.model  # one model (and its vocabulary) for the whole batch, even if a swap lands meanwhile
-        self.count_batch(len(documents))
         predictions = await asyncio.to_thread(_predict_batch, model, documents)
         return [_Result(p, model) for p in predictions]
 

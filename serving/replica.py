@@ -1,6 +1,7 @@
 """What every model deployment shares: loading from the registry, following the alias, live swaps, status.
 
-A subclass (one per kind of model) adds its endpoints and an ``@serve.batch`` method named ``batch``.
+A subclass (one per kind of model) adds its endpoints, which hand items to :meth:`ModelReplica.submit`, and
+``run_batch``, which runs a list of them together (:class:`~serving.batching.BatchQueue` forms the batches).
 A background thread follows the registry alias: a new version is loaded beside the old one, then
 swapped in with one assignment, so in-flight and new requests always have a complete model.
 """
@@ -18,6 +19,7 @@ from ray.serve import metrics
 from pipelines.errors import InputRejected, UserError
 from pipelines.inference.resolve import ResolvedModel, current_version, resolve
 from pipelines.redact import redact
+from serving.batching import BatchQueue
 from serving.schemas import ModelStatus, ServedModel
 from serving.settings import ReplicaSettings
 
@@ -63,6 +65,7 @@ class ModelReplica:
             f"attnops_{self.unit}_total", description=f"{self.unit} served", tag_keys=("task",)
         )
         self.batches, self.largest_batch = 0, 0
+        self.queue = BatchQueue(self._run_counted, self.settings.max_batch_size, self.settings.batch_wait_timeout_s)
 
     @property
     def task(self) -> str:
@@ -82,8 +85,8 @@ class ModelReplica:
 
     def reconfigure(self, user_config: dict) -> None:
         settings = self.settings_type.model_validate(user_config or {})
-        self.batch.set_max_batch_size(settings.max_batch_size)
-        self.batch.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)
+        self.queue.max_batch_size = settings.max_batch_size
+        self.queue.wait_s = settings.batch_wait_timeout_s
         model_changed = self.model is None or settings.model_uri != self.settings.model_uri
         self.settings = settings
         for metric in (self.batch_sizes, self.items):
@@ -133,8 +136,17 @@ class ModelReplica:
             raise RequestRejected(503, "no model loaded yet")
         return model
 
-    def count_batch(self, size: int) -> None:
-        self.batch_sizes.observe(size)
-        self.items.inc(size)
+    async def submit(self, item: Any) -> Any:
+        """``item``'s result, run in a batch with the items of concurrent requests."""
+        return await self.queue.submit(item)
+
+    async def run_batch(self, items: list[Any]) -> list[Any]:
+        """One result per item, in order; blocking work goes to a worker thread."""
+        raise NotImplementedError
+
+    async def _run_counted(self, items: list[Any]) -> list[Any]:
+        self.batch_sizes.observe(len(items))
+        self.items.inc(len(items))
         self.batches += 1
-        self.largest_batch = max(self.largest_batch, size)
+        self.largest_batch = max(self.largest_batch, len(items))
+        return await self.run_batch(items)

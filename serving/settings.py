@@ -25,9 +25,10 @@ class ReplicaSettings(BaseModel):
     model_uri: str
     """Registry URI of the exported model; an alias URI is followed (see ``poll_interval_s``)."""
     max_batch_size: int = Field(32, ge=1)
-    """Most items (sentences, documents) run together (``@serve.batch``)."""
-    batch_wait_timeout_s: float = Field(0.01, ge=0.0)
-    """How long a batch waits to fill before it runs (a lone request waits this long too)."""
+    """Most items (sentences, documents) run together."""
+    batch_wait_timeout_s: float = Field(0.0, ge=0.0)
+    """How long a batch started on an idle model waits for more items (a lone request waits this long too).
+    A busy model's next batch takes every item that arrived during the running one, without waiting."""
     poll_interval_s: float = Field(10.0, ge=0.0)
     """How often the alias is checked for a new version (0: never)."""
     runtime: RuntimeConfig | None = None

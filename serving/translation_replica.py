@@ -1,6 +1,6 @@
 """The translation model deployment: batched decoding of sentences from concurrent requests.
 
-Requests are split into sentences; ``@serve.batch`` gathers sentences from concurrent requests and
+Requests are split into sentences; the replica's batch queue gathers sentences from concurrent requests and
 decodes them together through the shared search (:func:`pipelines.translation.translate.translate`). Loading,
 alias following and live swaps come from :class:`~serving.replica.ModelReplica`.
 """
@@ -47,14 +47,12 @@ class TranslationReplica(ModelReplica):
                 f"{self.settings.max_source_tokens} source tokens",
             )
         items = [_Sentence(s, request.beam_size, request.max_length, request.return_attention) for s in sentences]
-        results = await asyncio.gather(*(self.batch(item) for item in items))
+        results = await asyncio.gather(*(self.submit(item) for item in items))
         # A request's sentences may straddle a swap; the first sentence's model is reported.
         return TranslateResponse(translations=[r[0] for r in results], model=results[0][1])
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.01)
-    async def batch(self, items: list[_Sentence]) -> list[tuple[Translation, ServedModel]]:
+    async def run_batch(self, items: list[_Sentence]) -> list[tuple[Translation, ServedModel]]:
         model = self.model  # one model for the whole batch, even if a swap lands meanwhile
-        self.count_batch(len(items))
         return await asyncio.to_thread(_decode, model, items)
 
 

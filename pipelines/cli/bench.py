@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from benchmarks.systems import SYSTEMS
 from pipelines.cli.args import MODEL_URI_HELP, positive
 
 
@@ -13,15 +14,16 @@ def _bench_decode(args: argparse.Namespace) -> None:
     from pipelines.inference.resolve import resolve
 
     batch_sizes = tuple(args.batch_sizes)
-    result = bench_decode(resolve(args.model).bundle, args.sentences, batch_sizes, args.threads)
+    result = bench_decode(resolve(args.model).bundle, args.sentences, batch_sizes, args.threads, args.device)
     print(format_report(result, batch_sizes))
 
 
 def _bench_serve(args: argparse.Namespace) -> None:
     from benchmarks.serve import bench_serve, format_report
 
-    clients = tuple(args.clients)
-    print(format_report(bench_serve(args.model, args.requests, args.time_limit, clients), clients))
+    clients, systems = tuple(args.clients), tuple(args.systems)
+    bench = bench_serve(args.model, systems, clients, args.seconds, args.rounds, args.replica_gpus)
+    print(format_report(bench, systems, clients))
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -40,18 +42,28 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     decode.add_argument(
         "--threads", type=positive, default=os.cpu_count() or 1, help="threads for every backend (default: all)"
     )
+    decode.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where every backend runs (default: cpu)"
+    )
     decode.set_defaults(func=_bench_decode)
     serve_bench = benches.add_parser(
         "serve",
-        help="REST throughput and latency: batching vs no batching vs mlflow models serve",
-        description="Start the service on 127.0.0.1 with dynamic batching (a) and with max_batch_size=1 (b), "
-        "then 'mlflow models serve' on the same model (c); send test_2016_flickr sentences (greedy) at each "
-        "client count, bounded by --requests and --time-limit per level; print throughput, p50/p99 latency, "
-        "the ratios, single-client latency for 12-word sentences and achieved FLOP/s against the measured "
-        "matrix-multiply peak.",
+        help="REST throughput and latency: the service's designs against each other and mlflow models serve",
+        description="Each system is started in turn on 127.0.0.1 as its own server process on the same model, "
+        "and wrk (Debian package 'wrk', a process of its own) sends test_2016_flickr sentences (greedy) at each "
+        "client count for --seconds; every round repeats all systems, and the report gives the mean and range "
+        "over rounds: throughput, p50/p99, wrk's CPU share, the ratios, GET /healthz at the largest client "
+        "count, and the single-client latency of twelve-word sentences minus their in-process decode time "
+        "(the serving overhead). Systems: " + "; ".join(f"{k}: {v.label}" for k, v in SYSTEMS.items()) + ".",
     )
     serve_bench.add_argument("--model", default="models:/translation-de-en@champion", help=MODEL_URI_HELP)
-    serve_bench.add_argument("--requests", type=positive, default=300, help="requests per level (default 300)")
-    serve_bench.add_argument("--time-limit", type=float, default=60.0, help="seconds per level (default 60)")
-    serve_bench.add_argument("--clients", type=positive, nargs="+", default=[1, 16, 64], help="default: 1 16 64")
+    serve_bench.add_argument(
+        "--systems", nargs="+", choices=list(SYSTEMS), default=["before", "a", "b", "c"], help="default: before a b c"
+    )
+    serve_bench.add_argument("--clients", type=positive, nargs="+", default=[1, 64], help="default: 1 64")
+    serve_bench.add_argument("--seconds", type=positive, default=10, help="seconds per level (default 10)")
+    serve_bench.add_argument("--rounds", type=positive, default=3, help="rounds over all systems (default 3)")
+    serve_bench.add_argument(
+        "--replica-gpus", type=float, default=0, help="GPUs for the Translator replica (default 0; 1 runs ORT on CUDA)"
+    )
     serve_bench.set_defaults(func=_bench_serve)

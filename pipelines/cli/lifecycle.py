@@ -56,6 +56,15 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from pipelines.export import export_run
 
+    if args.parity_on:
+        from pipelines.errors import UserError
+        from pipelines.export import check_parity_on
+
+        check = check_parity_on(args.run_id, args.parity_on)
+        print(f"parity on {args.parity_on}: {check.summary}")
+        if not check.parity.passed:
+            raise UserError(f"parity on {args.parity_on} failed for run {args.run_id}")
+        return
     print("\n".join(export_run(args.run_id, args.quantize, args.overwrite).lines()))
 
 
@@ -163,6 +172,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("run_id", help="MLflow run id printed by 'attnops train'")
     export.add_argument("--quantize", choices=["int8"], help="also write dynamically INT8-quantized graphs")
     export.add_argument("--overwrite", action="store_true", help="replace the run's existing export")
+    export.add_argument(
+        "--parity-on",
+        choices=["cpu", "cuda"],
+        help="only check parity again with ONNX Runtime on this device (nothing is exported or logged)",
+    )
     export.set_defaults(func=_export)
 
     register = commands.add_parser(

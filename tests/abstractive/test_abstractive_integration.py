@@ -16,7 +16,7 @@ from pipelines.export import export_run
 from pipelines.predict import predict
 from pipelines.registry import promote, register
 from pipelines.train import train
-from serving.server import free_port
+from serving.server import free_port, start_local_serve
 
 pytestmark = pytest.mark.slow
 
@@ -77,12 +77,11 @@ def app(tmp_path_factory):
         export_run(extractive.run_id)
         promote(EXTRACTIVE, str(register(extractive.run_id).version))
         port = free_port()
-        ray.init(
+        start_local_serve(
+            {"host": "127.0.0.1", "port": port},
+            {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"},
             num_cpus=2,
-            include_dashboard=False,
-            runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"}},
         )
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
         limits = {"max_document_bytes": MAX_BYTES, "batch_wait_timeout_s": 0.1}
         cpu = {"ray_actor_options": {"num_cpus": 1}}
         options = {

@@ -19,7 +19,7 @@ from pipelines.export import export_run
 from pipelines.registry import promote, register
 from pipelines.train import train
 from pipelines.translation.config import DataConfig
-from serving.server import free_port
+from serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
 pytestmark = pytest.mark.slow
@@ -68,18 +68,15 @@ def app(tmp_path_factory):
         export_run(run_id)
         promote(NAME, str(register(run_id, NAME).version))
         port = free_port()
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            runtime_env={
-                "env_vars": {
-                    "MLFLOW_TRACKING_URI": tracking_uri,
-                    "MLFLOW_DISABLE_TELEMETRY": "true",
-                    "PYTHONPATH": str(REPO_ROOT),  # replicas import this checkout, whatever is installed
-                }
+        start_local_serve(
+            {"host": "127.0.0.1", "port": port},
+            {
+                "MLFLOW_TRACKING_URI": tracking_uri,
+                "MLFLOW_DISABLE_TELEMETRY": "true",
+                "PYTHONPATH": str(REPO_ROOT),  # replicas import this checkout, whatever is installed
             },
+            num_cpus=2,
         )
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
         options = {
             "Gateway": {"ray_actor_options": {"num_cpus": 0}},
             "Captioner": {

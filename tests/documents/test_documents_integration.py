@@ -17,7 +17,7 @@ from pipelines.documents.train import SPLITS_ARTIFACT
 from pipelines.export import export_run
 from pipelines.registry import promote, register
 from pipelines.train import train
-from serving.server import free_port
+from serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
 pytestmark = pytest.mark.slow
@@ -78,12 +78,11 @@ def app(tmp_path_factory):
         classifier = _train_and_ship("classification/bbc-han.yaml", "han-it")
         summarizer = _train_and_ship("summarization/bbc-extractive.yaml", "extractive-it")
         port = free_port()
-        ray.init(
+        start_local_serve(
+            {"host": "127.0.0.1", "port": port},
+            {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"},
             num_cpus=2,
-            include_dashboard=False,
-            runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"}},
         )
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
         limits = {"max_texts": 4, "max_document_bytes": MAX_BYTES, "batch_wait_timeout_s": 0.05}
         cpu = {"ray_actor_options": {"num_cpus": 1}}
         options = {

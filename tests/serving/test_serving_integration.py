@@ -19,7 +19,7 @@ from pipelines.config import REPO_ROOT, load_config
 from pipelines.export import export_run
 from pipelines.registry import promote, register
 from pipelines.train import train
-from serving.server import free_port
+from serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route, refuses_non_strict_json
 
 pytestmark = pytest.mark.slow
@@ -71,18 +71,15 @@ def app(tmp_path_factory):
         promote(NAME, str(register(run_id, NAME).version))
         register(run_id, NAME)  # v2, promoted during the swap test
         port = free_port()
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            runtime_env={"env_vars": {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"}},
-        )
-        serve.start(
-            http_options={
+        start_local_serve(
+            {
                 "host": "127.0.0.1",
                 "port": port,
                 "request_timeout_s": REQUEST_TIMEOUT_S,
                 "keep_alive_timeout_s": KEEP_ALIVE_S,
-            }
+            },
+            {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"},
+            num_cpus=2,
         )
         options = {
             "Gateway": {
@@ -90,7 +87,7 @@ def app(tmp_path_factory):
             },
             "Translator": {
                 "max_ongoing_requests": 16,
-                "max_queued_requests": 8,
+                "max_queued_requests": 16,  # a burst of 12 may all wait in the router before one is assigned
                 "ray_actor_options": {"num_cpus": 1},
                 "user_config": {
                     "model_uri": f"models:/{NAME}@champion",
@@ -147,7 +144,7 @@ def test_concurrent_requests_form_batches(service):
             return await asyncio.gather(*(client.post(f"{service}/v1/translate", json={"text": s}) for s in sentences))
 
     responses = asyncio.run(burst())
-    assert [r.status_code for r in responses] == [200] * 12
+    assert [r.status_code for r in responses] == [200] * 12, [r.text for r in responses if r.status_code != 200]
     status = httpx.get(f"{service}/v1/models", headers=AUTH).json()[0]
     assert status["largest_batch"] > 1
 

@@ -1,0 +1,27 @@
+"""The systems ``attnops bench serve`` compares (a light module: the CLI lists them in its help)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class System:
+    """One way of serving the model: ``attnops serve`` with settings and environment, or mlflow's server."""
+
+    label: str
+    max_batch_size: int = 64
+    precision: str = "fp32"
+    env: dict[str, str] = field(default_factory=dict)
+    mlflow: bool = False
+
+
+SYSTEMS = {
+    "before": System("service, Ray's default request path", env={"RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}),
+    "a": System("service, dynamic batching"),
+    "a-int8": System("service, dynamic batching, INT8", precision="int8"),
+    "b": System("service, max_batch_size=1", max_batch_size=1),
+    "c": System("mlflow models serve", mlflow=True),
+}
+"""Every system the benchmark knows; ``--systems`` picks some (a, b and c give the headline ratios)."""
+RATIOS = (("a", "b"), ("a", "c"), ("a", "before"), ("a-int8", "a"))
