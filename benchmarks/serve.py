@@ -47,8 +47,8 @@ class ServeBench:
     healthz: dict[str, list[WrkResult]] = field(default_factory=dict)
     single: dict[str, list[WrkResult]] = field(default_factory=dict)
     """Single-client latency on twelve-word sentences, per service system and round."""
-    decode_p50_ms: float = float("nan")
-    """In-process decoding of the same twelve-word sentences, one at a time, median."""
+    decode_p50_ms: dict[str, float] = field(default_factory=dict)
+    """Precision → in-process decoding of the same twelve-word sentences, one at a time, median."""
 
 
 def _serve_config(folder: Path, model_uri: str, system: System, gpus: float) -> Path:
@@ -134,9 +134,9 @@ def _load(url: str, bodies: list[str], clients: int, seconds: float) -> WrkResul
     return run_wrk(url, bodies, clients, seconds)
 
 
-def decode_p50_ms(bundle: Bundle, sentences: list[str]) -> float:
+def decode_p50_ms(bundle: Bundle, sentences: list[str], precision: str) -> float:
     """Median milliseconds to decode one of ``sentences`` alone, in this process, as a replica does."""
-    backend = bundle.backend()
+    backend = bundle.backend(bundle.config.runtime.model_copy(update={"precision": precision}))
     settings = search_settings(bundle.config, bundle.codec, 1)
     times = []
     for sentence in sentences[:3] + sentences:  # the first three warm the sessions up
@@ -162,7 +162,9 @@ def bench_serve(
     sentences = load_corpus(bundle.config.data)[bundle.config.export.parity_split].sources
     twelve = [s for s in sentences if len(s.split()) == TWELVE_WORDS] or sentences
     tracking_uri = absolute_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
-    bench = ServeBench(cores=os.cpu_count() or 1, decode_p50_ms=decode_p50_ms(bundle, twelve))
+    precisions = {SYSTEMS[name].precision for name in systems if not SYSTEMS[name].mlflow}
+    bench = ServeBench(cores=os.cpu_count() or 1)
+    bench.decode_p50_ms = {precision: decode_p50_ms(bundle, twelve, precision) for precision in sorted(precisions)}
     top = max(clients)
     with tqdm(total=rounds * len(systems), desc="bench serve", unit="system") as progress:
         for _ in range(rounds):
@@ -213,10 +215,11 @@ def format_report(bench: ServeBench, systems: tuple[str, ...], clients: tuple[in
             lines.append(f"({first})/({second}) throughput at {top} clients: {_spread(ratios, 2)}x")
     for name, results in bench.healthz.items():
         lines.append(f"({name}) GET /healthz at {top} clients: {_spread([r.throughput for r in results])} req/s")
-    lines.append(f"in-process decode of one {TWELVE_WORDS}-word sentence, p50: {bench.decode_p50_ms:.1f} ms")
+    for precision, ms in bench.decode_p50_ms.items():
+        lines.append(f"in-process decode of one {TWELVE_WORDS}-word sentence, {precision}, p50: {ms:.1f} ms")
     for name, results in bench.single.items():
         p50 = [r.p50_ms for r in results]
-        overhead = [p - bench.decode_p50_ms for p in p50]
+        overhead = [p - bench.decode_p50_ms[SYSTEMS[name].precision] for p in p50]
         lines.append(
             f"({name}) single client, {TWELVE_WORDS}-word sentences: p50 {_spread(p50)} ms, "
             f"serving overhead {_spread(overhead)} ms"
