@@ -11,6 +11,8 @@ from pipelines.config import DataSection, DecodingTrainConfig, ExperimentConfig,
 
 MODEL_NAME = "translation-de-en"
 """Registered model name of a translation export (and of the model the service deploys)."""
+TRAIN_TOKENS_PARAM = "data.tokens.train_used"
+"""Run param: source and target tokens (with </s>) in one epoch of the training pairs."""
 
 
 class TokenizerConfig(Section):
