@@ -62,7 +62,7 @@ class TranslationTask(LazyLifecycle):
         return {"beam_size": config.train.eval_beam_size}
 
     def version_tags(self, config: TranslationConfig) -> dict[str, str]:
-        return {"attention": config.model.attention, "decoder": config.model.decoder}
+        return config.model.tags()
 
 
 TRANSLATION = TranslationTask()
