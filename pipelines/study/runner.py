@@ -109,12 +109,8 @@ def _dispatch(todo: list[Trial], parent: str, spec: StudySpec, cpus: int):
         try:
             yield key, ray.get(ready[0]), None
         except ray.exceptions.RayError as exc:
-            cause = getattr(exc, "cause", None) or exc
-            yield (
-                key,
-                None,
-                f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}",
-            )
+            cause = getattr(exc, "cause", None) or exc  # the trial's own exception, without Ray's traceback
+            yield key, None, f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0]}"
 
 
 def _absolute(name: str, value: str) -> str:
