@@ -1,6 +1,6 @@
 """``attnops study`` end to end on tiny configs, with real MLflow and a real local Ray: the parent run holds one
 finished child per trial and the table; a failed trial is reported without losing the others; a resumed study
-runs only the trials without a finished child."""
+runs only the trials without a finished child, and ``--table-only`` trains nothing."""
 
 from __future__ import annotations
 
@@ -115,3 +115,6 @@ def test_resumed_study_skips_the_finished_child(study, client):
     dot = {c.info.run_id: c.info.status for c in after if c.data.tags[TRIAL_TAG] == "tiny-dot/seed7"}
     assert dot.pop(interrupted) == "KILLED" and list(dot.values()) == ["FINISHED"]
     assert {c.run_id for c in result.report.children} == {children["tiny-additive/seed7"], *dot}
+
+    table_only = resume_study("tiny", EXPERIMENT, study.root / "table-only", lines.append, run_trials=False)
+    assert table_only.report.table.count("| tiny-") == 2 and len(_children(client, study.result.parent_id)) == 3

@@ -39,6 +39,7 @@ def test_time_to_threshold_is_the_first_validation_at_or_above_it():
     [
         ([str(CONFIGS / "translation/gru-dot.yaml")], "give a budget"),
         (["--budget-steps", "100"], "give the experiment configs"),
+        (["--table-only"], "--table-only writes the table of an existing study"),
         (["--resume", "x", str(CONFIGS / "translation/gru-dot.yaml")], "--resume continues a study"),
         ([str(CONFIGS / "translation/gru-dot.yaml"), "--budget-steps", "90", "--val-every", "25"], "multiple of"),
         ([str(CONFIGS / "translation/gru-dot.yaml"), str(CONFIGS / "captioning/flickr8k-soft.yaml"),

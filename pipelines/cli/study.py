@@ -33,8 +33,10 @@ def _study(args: argparse.Namespace) -> None:
     if args.resume:
         if args.configs or args.budget_steps or args.budget_minutes or args.set:
             raise UserError("--resume continues a study with its own configs and budget: give none of them")
-        result = resume_study(args.resume, args.experiment, out, print)
+        result = resume_study(args.resume, args.experiment, out, print, run_trials=not args.table_only)
     else:
+        if args.table_only:
+            raise UserError("--table-only writes the table of an existing study: give --resume NAME_OR_RUN_ID")
         if not args.configs:
             raise UserError("give the experiment configs to compare (or --resume NAME_OR_RUN_ID)")
         if not (args.budget_steps or args.budget_minutes):
@@ -99,6 +101,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     study.add_argument(
         "--resume", metavar="NAME_OR_RUN_ID",
         help="continue a study (its name or parent run id): run only the trials without a finished child",
+    )  # fmt: skip
+    study.add_argument(
+        "--table-only", action="store_true",
+        help="with --resume: write the table and plots of the trials finished so far, and train nothing",
     )  # fmt: skip
     study.add_argument("--experiment", default=EXPERIMENT, help=f"MLflow experiment (default {EXPERIMENT})")
     study.add_argument(

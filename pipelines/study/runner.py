@@ -56,13 +56,25 @@ def start_study(spec: StudySpec, out: Path, progress: Callable[[str], None]) -> 
         return _run(spec, parent, out, progress)
 
 
-def resume_study(name_or_id: str, experiment: str, out: Path | None, progress: Callable[[str], None]) -> StudyResult:
-    """Continue the study whose parent run is ``name_or_id`` (a run id, or a study name in ``experiment``)."""
+def resume_study(
+    name_or_id: str, experiment: str, out: Path | None, progress: Callable[[str], None], run_trials: bool = True
+) -> StudyResult:
+    """Continue the study whose parent run is ``name_or_id`` (a run id, or a study name in ``experiment``).
+
+    Without ``run_trials``: only write the table and plots of the trials finished so far (the parent run, which
+    may still be running, is left alone)."""
     parent = _find_parent(experiment, name_or_id) or name_or_id
     tracking.check_run(parent)
     spec = StudySpec.model_validate_json(tracking.download(parent, SPEC_ARTIFACT).read_text())
+    out = out or default_output(spec.name)
+    if not run_trials:
+        started = time.perf_counter()
+        headline = task_named(spec.task).headline
+        report = build_report(spec, headline, _children(spec.experiment, parent), {}, out)
+        progress(f"study {spec.name} (parent run {parent}): {len(report.children)} finished trials")
+        return StudyResult(parent, report, [], {}, time.perf_counter() - started)
     with tracking.start_run(spec.experiment, None, False, {OWNER_TAG: owner()}, resume=parent):
-        return _run(spec, parent, out or default_output(spec.name), progress)
+        return _run(spec, parent, out, progress)
 
 
 def default_output(name: str) -> Path:
@@ -70,6 +82,7 @@ def default_output(name: str) -> Path:
 
 
 def _run(spec: StudySpec, parent: str, out: Path, progress: Callable[[str], None]) -> StudyResult:
+    """Run the trials of ``spec`` without a finished child, then write and log the table (``parent`` is active)."""
     started = time.perf_counter()
     headline = task_named(spec.task).headline
     done = _finished_trials(spec.experiment, parent)
@@ -86,7 +99,7 @@ def _run(spec: StudySpec, parent: str, out: Path, progress: Callable[[str], None
                 failures[key] = error
                 progress(f"  {key}: FAILED: {error}")
     report = build_report(spec, headline, _children(spec.experiment, parent), failures, out)
-    tracking.log_artifact(out, "study")  # the parent is the active run
+    tracking.log_artifact(out, "study")
     tracking.set_tags({f"{STUDY_TAG}.failed": str(len(failures))})
     return StudyResult(parent, report, sorted(done), failures, time.perf_counter() - started)
 
