@@ -19,6 +19,15 @@ def _colors(labels: list[str]) -> dict[str, object]:
     return {label: palette(i % 10) for i, label in enumerate(labels)}
 
 
+def _save(figure, axes, path: Path) -> Path:
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def plot_curves(children: list[Child], labels: list[str], metric: str, threshold: float | None, path: Path) -> Path:
     """One line per trial (seeds of a config share a colour): ``metric`` at each validation against minutes."""
     colors = _colors(labels)
@@ -33,12 +42,7 @@ def plot_curves(children: list[Child], labels: list[str], metric: str, threshold
     if threshold is not None:
         axes.axhline(threshold, color="grey", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     axes.set(xlabel="wall minutes since training started", ylabel=metric, title=f"{metric} against wall time")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, axes, path)
 
 
 def plot_quality_speed(children: list[Child], labels: list[str], quality: str, speed: str, path: Path) -> Path:
@@ -52,9 +56,4 @@ def plot_quality_speed(children: list[Child], labels: list[str], quality: str, s
             named.add(child.label)
             axes.scatter(child.metrics[speed], child.metrics[quality], color=colors[child.label], label=label)
     axes.set(xlabel=f"{speed} (ms per sentence)", ylabel=quality, title="test quality against decode time")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, axes, path)
