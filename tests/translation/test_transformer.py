@@ -6,16 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.search import SearchSettings, beam_search, greedy_search
+from models.search import beam_search, greedy_search
 from models.transformer import Transformer
 from pipelines.batching import pad_sources
 from pipelines.config import RuntimeConfig
 from pipelines.inference.onnx_runtime import OnnxBackend
 from pipelines.onnx_export import DUMMY_STEPS, export_graphs
-from pipelines.translation.batching import PairDataset, collate
 from pipelines.translation.config import TranslationConfig
 from pipelines.translation.parity import check_parity
 from tests.conftest import tiny_transformer_config
+from tests.translation.helpers import decode_settings, train_batch
 
 CPU = RuntimeConfig(intra_op_threads=1, device="cpu")
 
@@ -25,15 +25,9 @@ def _model(codec, **overrides) -> Transformer:
     return Transformer(config, codec.source.get_vocab_size(), codec.target.get_vocab_size(), codec.special)
 
 
-def _batch(codec, multi30k, n: int = 8, offset: int = 0):
-    split = multi30k["train"]
-    sources, targets = split.sources[offset : offset + n], split.targets[offset : offset + n]
-    items = list(PairDataset(codec.encode_source(sources), codec.encode_target(targets), targets))
-    return collate(items, codec.special)
-
-
-def _settings(codec, **kwargs) -> SearchSettings:
-    return SearchSettings(bos=codec.special.bos, eos=codec.special.eos, pad=codec.special.pad, **kwargs)
+def _beam(codec, size: int):
+    """Beam search without a length penalty (scores are raw log-probabilities, as greedy's are)."""
+    return decode_settings(codec, beam_size=size, max_length=15, length_penalty=0)
 
 
 def _steps(model, tokens: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor, object]:
@@ -49,7 +43,7 @@ def _steps(model, tokens: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tens
 
 def test_a_position_never_sees_later_targets(codec, multi30k):
     model = _model(codec).eval()
-    batch = _batch(codec, multi30k)
+    batch = train_batch(codec, multi30k)
     logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
     cut = 3
     changed = batch.tgt_in.clone()
@@ -62,7 +56,7 @@ def test_a_position_never_sees_later_targets(codec, multi30k):
 @pytest.mark.parametrize("attention_layer", [-1, 0])
 def test_cached_steps_equal_full_redecoding(codec, multi30k, attention_layer):
     model = _model(codec, attention_layer=attention_layer).eval()
-    batch = _batch(codec, multi30k, offset=40)
+    batch = train_batch(codec, multi30k, offset=40)
     logits, weights = model(batch.src, batch.src_mask, batch.tgt_in)  # teacher forcing: all positions at once
     step_logits, step_weights, state = _steps(model, batch.tgt_in, model.encode(batch.src, batch.src_mask))
     assert (step_logits - logits).abs().max() <= 1e-5
@@ -72,7 +66,7 @@ def test_cached_steps_equal_full_redecoding(codec, multi30k, attention_layer):
 
 def test_extra_source_padding_changes_nothing_and_gets_zero_weight(codec, multi30k):
     model = _model(codec).eval()
-    batch = _batch(codec, multi30k, offset=80)
+    batch = train_batch(codec, multi30k, offset=80)
     logits, weights = model(batch.src, batch.src_mask, batch.tgt_in)
     src = F.pad(batch.src, (0, 5), value=codec.special.pad)
     mask = F.pad(batch.src_mask, (0, 5), value=False)
@@ -85,15 +79,15 @@ def test_extra_source_padding_changes_nothing_and_gets_zero_weight(codec, multi3
 
 def test_beam_of_one_is_greedy_and_a_wider_beam_reorders_the_cache(codec, multi30k):
     model = _model(codec).eval()
-    batch = _batch(codec, multi30k, n=10, offset=120)
-    greedy = greedy_search(model, batch.src, batch.src_mask, _settings(codec, max_length=15))
-    beam = beam_search(model, batch.src, batch.src_mask, _settings(codec, beam_size=1, max_length=15, length_penalty=0))
+    batch = train_batch(codec, multi30k, n=10, offset=120)
+    greedy = greedy_search(model, batch.src, batch.src_mask, decode_settings(codec, max_length=15))
+    beam = beam_search(model, batch.src, batch.src_mask, _beam(codec, 1))
     assert [h.tokens for h in beam] == [h.tokens for h in greedy]
     for g, b in zip(greedy, beam):
         assert b.score == pytest.approx(g.score, abs=1e-4)
         torch.testing.assert_close(b.attention, g.attention)
     # Each beam's score must be what full re-decoding of its tokens gives: only true if the cache follows the beams.
-    wide = beam_search(model, batch.src, batch.src_mask, _settings(codec, beam_size=3, max_length=15, length_penalty=0))
+    wide = beam_search(model, batch.src, batch.src_mask, _beam(codec, 3))
     for row, hypothesis in enumerate(wide):
         if len(hypothesis.tokens) == 15:
             continue  # cut at max_length: no EOS in the score
@@ -106,7 +100,7 @@ def test_beam_of_one_is_greedy_and_a_wider_beam_reorders_the_cache(codec, multi3
 
 def test_loss_falls_on_a_real_batch(codec, multi30k):
     model = _model(codec)
-    batch = _batch(codec, multi30k, n=16, offset=200)
+    batch = train_batch(codec, multi30k, n=16, offset=200)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
 
     def loss() -> torch.Tensor:
@@ -164,9 +158,10 @@ def test_onnx_cache_is_declared_with_a_dynamic_past_length(exported):
 
 def test_onnx_steps_match_at_past_lengths_other_than_the_export_dummy(exported, codec, multi30k):
     model, backend = exported
-    parity = check_parity(model, backend, codec, multi30k["test_2016_flickr"].sources[:20], _settings(codec), 1e-4)
+    sentences = multi30k["test_2016_flickr"].sources[:20]
+    parity = check_parity(model, backend, codec, sentences, decode_settings(codec), 1e-4)
     assert parity.passed and parity.max_abs_attention <= 1e-5
-    batch = _batch(codec, multi30k, n=5, offset=300)
+    batch = train_batch(codec, multi30k, n=5, offset=300)
     expected, expected_weights, expected_state = _steps(model, batch.tgt_in, model.encode(batch.src, batch.src_mask))
     actual, actual_weights, actual_state = _steps(backend, batch.tgt_in, backend.encode(batch.src, batch.src_mask))
     assert actual_state.past_keys.shape[1] == batch.tgt_in.shape[1] > DUMMY_STEPS + 1
@@ -177,7 +172,7 @@ def test_onnx_steps_match_at_past_lengths_other_than_the_export_dummy(exported, 
 def test_same_beam_search_on_both_backends(exported, codec, multi30k):
     model, backend = exported
     src, mask = pad_sources(codec.encode_source(multi30k["test_2016_flickr"].sources[:8]), codec.special)
-    settings = _settings(codec, beam_size=3, max_length=20)
+    settings = decode_settings(codec, beam_size=3, max_length=20)
     expected, actual = beam_search(model, src, mask, settings), beam_search(backend, src, mask, settings)
     assert [h.tokens for h in actual] == [h.tokens for h in expected]
     for e, a in zip(expected, actual):
