@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from models.decoder import DecoderState, StepOutput
-from models.search import DecodingBackend
+from models.search import DecodingBackend, SearchSettings
 from pipelines.inference.bundle import Bundle
 from pipelines.inference.decoding import search_settings
 from pipelines.inference.onnx_runtime import OnnxBackend
@@ -24,7 +24,8 @@ from pipelines.onnx_export import quantize_graphs
 from pipelines.translation.data import load_corpus
 from pipelines.translation.metrics import bleu_scores
 from pipelines.translation.model import load_run_model
-from pipelines.translation.translate import translate
+from pipelines.translation.tokenizer import TextCodec
+from pipelines.translation.translate import Translation, translate
 
 BACKENDS = ("eager", "ort-fp32", "ort-int8")
 SEARCHES = {"greedy": 1, "beam4": 4}
@@ -71,13 +72,48 @@ class _EagerOn:
         return self.model.decode_step(tokens, state)
 
 
-def _backends(bundle: Bundle, threads: int, device: str) -> dict[str, DecodingBackend]:
+def _backends(
+    bundle: Bundle, threads: int, names: tuple[str, ...] = BACKENDS, device: str = "cpu"
+) -> dict[str, DecodingBackend]:
+    """The backends ``names`` picks, opened on ``device`` (INT8 graphs are quantized only when asked for)."""
     runtime = bundle.config.runtime.model_copy(update={"intra_op_threads": threads, "device": device})
-    return {
-        "eager": _EagerOn(load_run_model(bundle.manifest.run_id, bundle.config).model, device),
-        "ort-fp32": OnnxBackend(bundle.folder, bundle.specs, runtime.model_copy(update={"precision": "fp32"})),
-        "ort-int8": OnnxBackend(_int8_folder(bundle), bundle.specs, runtime.model_copy(update={"precision": "int8"})),
-    }
+    opened: dict[str, DecodingBackend] = {}
+    for name in names:
+        if name == "eager":
+            opened[name] = _EagerOn(load_run_model(bundle.manifest.run_id, bundle.config).model, device)
+        else:
+            precision = name.removeprefix("ort-")
+            folder = _int8_folder(bundle) if precision == "int8" else bundle.folder
+            opened[name] = OnnxBackend(folder, bundle.specs, runtime.model_copy(update={"precision": precision}))
+    return opened
+
+
+def ms_per_sentence(
+    backend: DecodingBackend, codec: TextCodec, sources: list[str], settings: SearchSettings, batch_size: int
+) -> tuple[float, list[Translation]]:
+    """Milliseconds per sentence to translate ``sources`` in batches of ``batch_size``, and the translations."""
+    start = time.perf_counter()
+    output = translate(backend, codec, sources, settings, batch_size=batch_size)
+    return (time.perf_counter() - start) * 1000 / len(sources), output
+
+
+def eager_vs_onnx(
+    bundle: Bundle, sentences: int, threads: int, batch_sizes: tuple[int, ...] = (1, 32)
+) -> dict[str, float]:
+    """Greedy milliseconds per sentence, PyTorch eager and ONNX Runtime fp32, on the first ``sentences`` of the
+    parity split: ``decode_ms_{eager,onnx}_b{batch}`` (the figures ``attnops study`` reports)."""
+    torch.set_num_threads(threads)
+    sources = load_corpus(bundle.config.data)[bundle.config.export.parity_split].sources[:sentences]
+    settings = search_settings(bundle.config, bundle.codec, 1)
+    figures = {}
+    for name, backend in _backends(bundle, threads, ("eager", "ort-fp32")).items():
+        translate(backend, bundle.codec, sources[:8], settings, batch_size=8)  # warm-up
+        label = "eager" if name == "eager" else "onnx"
+        for batch_size in batch_sizes:
+            figures[f"decode_ms_{label}_b{batch_size}"] = ms_per_sentence(
+                backend, bundle.codec, sources, settings, batch_size
+            )[0]
+    return figures
 
 
 def bench_decode(
@@ -89,7 +125,7 @@ def bench_decode(
     torch.set_num_threads(threads)
     split = load_corpus(bundle.config.data)[bundle.config.export.parity_split]
     sources, references = split.sources[:sentences], split.targets[:sentences]
-    backends = _backends(bundle, threads, device)
+    backends = _backends(bundle, threads, device=device)
     ms: dict[tuple[str, str, int], float] = {}
     bleu: dict[str, float] = {}
     progress = tqdm(total=len(backends) * len(SEARCHES) * len(batch_sizes), desc="bench decode", unit="config")
@@ -99,9 +135,9 @@ def bench_decode(
             translate(backend, bundle.codec, sources[:8], settings, batch_size=8)  # warm-up
             for batch_size in batch_sizes:
                 progress.set_postfix_str(f"{name} {search} batch {batch_size}")
-                start = time.perf_counter()
-                output = translate(backend, bundle.codec, sources, settings, batch_size=batch_size)
-                ms[name, search, batch_size] = (time.perf_counter() - start) * 1000 / len(sources)
+                ms[name, search, batch_size], output = ms_per_sentence(
+                    backend, bundle.codec, sources, settings, batch_size
+                )
                 progress.update()
             if beam == 4:
                 bleu[name] = bleu_scores([t.text for t in output], references)["bleu"]

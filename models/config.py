@@ -33,6 +33,8 @@ class Seq2SeqConfig:
 
     __pydantic_config__ = {"extra": "forbid"}
 
+    architecture: str = "rnn"
+    """Model family: rnn (this config) or transformer (:class:`TransformerConfig`)."""
     attention: str = "additive"
     """Decoder attention variant (models.attention.ATTENTION_NAMES)."""
     decoder: str = "bahdanau"
@@ -53,6 +55,7 @@ class Seq2SeqConfig:
     """Dropout on embeddings, encoder states and the output layer."""
 
     def __post_init__(self) -> None:
+        _check_choice("architecture", self.architecture, ("rnn",))
         _check_choice("attention", self.attention, ATTENTION_NAMES)
         _check_choice("decoder", self.decoder, list(DECODERS))
         _check_choice("rnn_type", self.rnn_type, list(RNN_TYPES))
@@ -63,6 +66,52 @@ class Seq2SeqConfig:
         if self.hidden_size % 2:
             raise ValueError(f"hidden_size={self.hidden_size} must be even (it is split across directions)")
         _check_range("dropout", self.dropout, 0.0, 0.9)
+
+    def tags(self) -> dict[str, str]:
+        """What tells registered versions apart."""
+        return {"attention": self.attention, "decoder": self.decoder}
+
+
+@dataclass
+class TransformerConfig:
+    """Shape of a pre-norm Transformer encoder-decoder."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    architecture: str = "transformer"
+    """Model family: transformer (this config) or rnn (:class:`Seq2SeqConfig`)."""
+    d_model: int = 256
+    """Width of embeddings and every layer's states."""
+    num_heads: int = 4
+    """Attention heads; must divide d_model."""
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    ff_size: int = 1024
+    """Inner width of each position-wise feed-forward block."""
+    dropout: float = 0.1
+    """Dropout on embeddings, sub-layer outputs, attention weights and the feed-forward block."""
+    share_embeddings: bool = False
+    """One embedding table for source and target (needs a joint tokenizer)."""
+    tie_output: bool = True
+    """The output layer reuses the target embedding table."""
+    attention_layer: int = -1
+    """Decoder layer whose cross-attention (heads averaged) is reported per step; negative counts from the end."""
+
+    def __post_init__(self) -> None:
+        _check_choice("architecture", self.architecture, ("transformer",))
+        for key in ("d_model", "num_heads", "encoder_layers", "decoder_layers", "ff_size"):
+            _check_range(key, getattr(self, key), 1)
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
+        if not -self.decoder_layers <= self.attention_layer < self.decoder_layers:
+            raise ValueError(
+                f"attention_layer={self.attention_layer} must be in [{-self.decoder_layers}, {self.decoder_layers - 1}]"
+            )
+        _check_range("dropout", self.dropout, 0.0, 0.9)
+
+    def tags(self) -> dict[str, str]:
+        """What tells registered versions apart."""
+        return {"attention": "scaled_dot_product", "decoder": "transformer"}
 
 
 @dataclass

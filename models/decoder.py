@@ -21,31 +21,36 @@ from models.attention import build_attention
 from models.encoder import EncoderOutput
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DecoderState:
     """Everything one decoding step needs; every field is batch-first.
 
     Attributes:
-        rnn: recurrent state ``(B, K, H)``: K=1 for a GRU (h), K=2 for an LSTM (h, c).
-        memory: encoder states, the attention values ``(B, S, H)``.
-        keys: encoder states after the scorer's key projection, ``(B, S, D)``.
+        rnn: recurrent state ``(B, K, H)``: K=1 for a GRU (h), K=2 for an LSTM (h, c); None for a Transformer.
+        memory: encoder states, the attention values ``(B, S, H)``; a Transformer's per-layer values ``(B, S, L, D)``.
+        keys: encoder states after the scorer's key projection, ``(B, S, D)``; per layer ``(B, S, L, D)``.
         memory_mask: ``(B, S)`` bool, True for real source tokens.
         feed: the previous attentional vector ``(B, H)`` (Luong input feeding); None for Bahdanau.
         coverage: attention summed over the previous steps ``(B, S)`` (pointer decoders); None otherwise.
         source_ids: extended-vocabulary source ids ``(B, S)``, where the copy distribution lands (pointer
             decoders); None otherwise.
+        past_keys: each decoder layer's self-attention keys of the target steps so far ``(B, P, L, D)``
+            (Transformer decoders); None otherwise.
+        past_values: the matching values ``(B, P, L, D)``; None otherwise.
     """
 
-    rnn: Tensor
+    rnn: Tensor | None = None
     memory: Tensor
     keys: Tensor
     memory_mask: Tensor
     feed: Tensor | None = None
     coverage: Tensor | None = None
     source_ids: Tensor | None = None
+    past_keys: Tensor | None = None
+    past_values: Tensor | None = None
 
 
-RECURRENT_FIELDS = ("rnn", "feed", "coverage")
+RECURRENT_FIELDS = ("rnn", "feed", "coverage", "past_keys", "past_values")
 """The :class:`DecoderState` fields a step replaces; the others are fixed once a sentence is encoded."""
 
 

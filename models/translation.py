@@ -1,4 +1,4 @@
-"""Lightning module that trains a :class:`Seq2Seq` model for translation."""
+"""Lightning module that trains a translation model (any of :data:`models.translators.ARCHITECTURES`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytorch_lightning as pl
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.config import OptimConfig, Seq2SeqConfig
+from models.config import OptimConfig
 from models.optim import configure_optimizers
 from models.search import SearchSettings, greedy_search
-from models.seq2seq import Seq2Seq, SpecialTokens
+from models.seq2seq import SpecialTokens
+from models.translators import TranslatorConfig, build_translator
 
 TextMetric = Callable[[list[list[int]], list[str]], dict[str, float]]
 """Scores hypotheses (target ids) against raw reference strings, e.g. BLEU."""
@@ -42,7 +43,7 @@ class TranslationModule(pl.LightningModule):
 
     def __init__(
         self,
-        model_config: Seq2SeqConfig,
+        model_config: TranslatorConfig,
         optim: OptimConfig,
         src_vocab_size: int,
         tgt_vocab_size: int,
@@ -51,7 +52,7 @@ class TranslationModule(pl.LightningModule):
         val_max_length: int = 80,
     ) -> None:
         super().__init__()
-        self.model = Seq2Seq(model_config, src_vocab_size, tgt_vocab_size, special)
+        self.model = build_translator(model_config, src_vocab_size, tgt_vocab_size, special)
         self.optim = optim
         self.special = special
         self.text_metric = text_metric

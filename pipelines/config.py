@@ -42,6 +42,10 @@ class TrainConfig(Section):
     max_epochs: int = Field(10, ge=1)
     max_steps: int = Field(-1, ge=-1)
     """Stop after this many optimizer steps (-1: no limit)."""
+    max_minutes: float | None = Field(None, gt=0.0)
+    """Stop after this much wall time, validation included, then validate once more (None: no limit)."""
+    val_every_steps: int | None = Field(None, ge=1)
+    """Validate every N optimizer steps as well as at each epoch end (None: epoch ends only)."""
     batch_size: int = Field(64, ge=1)
     grad_clip: float = Field(1.0, ge=0.0)
     """Gradient norm clipping (0: off)."""

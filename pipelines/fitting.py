@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +40,51 @@ class EpochMetrics(pl.Callback):
         tracking.log_metrics(epoch_metrics(trainer), step=trainer.current_epoch)
 
 
+CURVE_PREFIX = "curve."
+"""Metrics logged at every validation, at the step it ran: ``curve.elapsed_s`` and ``curve.val_*``."""
+
+
+class ValidationCurve(pl.Callback):
+    """At every validation: the validation metrics and the wall seconds since the fit started, at the global
+    step (a quality-against-time curve); at the end, the steps taken and the seconds validation took."""
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started = time.perf_counter()
+        self.val_seconds = 0.0
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.val_started = time.perf_counter()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.val_seconds += time.perf_counter() - self.val_started
+        metrics = {
+            f"{CURVE_PREFIX}{name}": float(value)
+            for name, value in trainer.callback_metrics.items()
+            if name.startswith("val_") and value.numel() == 1
+        }
+        metrics[f"{CURVE_PREFIX}elapsed_s"] = time.perf_counter() - self.started
+        tracking.log_metrics(metrics, step=trainer.global_step)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        tracking.log_metrics(
+            {
+                "train_steps": float(trainer.global_step),
+                "steps_per_epoch": float(trainer.num_training_batches),
+                "val_seconds": self.val_seconds,
+            }
+        )
+
+
 @contextmanager
 def training_run(
-    config: ExperimentConfig, config_path: Path | None, resume: str | None = None
+    config: ExperimentConfig, config_path: Path | None, resume: str | None = None, tags: dict[str, str] | None = None
 ) -> Iterator[tuple[str, Path]]:
-    """Seed and size torch, then open an MLflow run holding every resolved config value (as params and as
-    ``config.yaml``) and the source file, or reopen ``resume``; yield the run id and its state folder."""
+    """Seed and size torch, then open an MLflow run (with ``tags``) holding every resolved config value (as params
+    and as ``config.yaml``) and the source file, or reopen ``resume``; yield the run id and its state folder."""
     pl.seed_everything(config.train.seed, workers=True, verbose=False)
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
-    tags = {OWNER_TAG: owner()}
+    tags = {**(tags or {}), OWNER_TAG: owner()}
     with tracking.start_run(
         config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics, tags, resume
     ) as run_id:
@@ -84,7 +121,9 @@ def fit(
     checkpoint = ModelCheckpoint(
         dirpath=work / "checkpoints", filename="best", monitor=monitor, mode=mode, save_weights_only=True
     )
-    callbacks: list[pl.Callback] = [checkpoint, EpochSeed(config.seed), EpochMetrics(), EpochCheckpoint(work)]
+    callbacks: list[pl.Callback] = [
+        checkpoint, EpochSeed(config.seed), EpochMetrics(), EpochCheckpoint(work), ValidationCurve()
+    ]  # fmt: skip
     if config.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
     if train_loader.generator is None:  # its per-epoch seed draws would shift the global RNG after EpochSeed
@@ -96,11 +135,15 @@ def fit(
 
 def trainer_settings(config: TrainConfig, steps_per_epoch: int, work: Path) -> dict[str, Any]:
     """The ``pl.Trainer`` arguments every fit shares, in one process or on Ray Train."""
+    if config.val_every_steps:  # counted over the whole fit, not within each epoch
+        validation = dict(val_check_interval=config.val_every_steps, check_val_every_n_epoch=None)
+    else:  # a step limit shorter than an epoch still ends with a validation (checkpoint and metric need it)
+        validation = dict(val_check_interval=min(config.max_steps, steps_per_epoch) if config.max_steps > 0 else None)
     return dict(
         max_epochs=config.max_epochs,
         max_steps=config.max_steps,
-        # A step limit shorter than an epoch still ends with a validation (checkpoint and metric need it).
-        val_check_interval=min(config.max_steps, steps_per_epoch) if config.max_steps > 0 else None,
+        max_time=timedelta(minutes=config.max_minutes) if config.max_minutes else None,
+        **validation,
         gradient_clip_val=config.grad_clip or None,
         logger=False,
         default_root_dir=work,

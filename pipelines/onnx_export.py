@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from models.decoder import DecoderState
-from models.seq2seq import Seq2Seq
+from models.translators import Translator
 from pipelines.inference.graphs import GraphSpec, GraphSpecs, graph_specs
 
 
@@ -34,8 +34,13 @@ def dummy_source(batch: int, length: int, vocab_size: int = 8, seed: int = 0) ->
     return src.masked_fill(~mask, 0), mask
 
 
+DUMMY_STEPS = 2
+"""Decoder steps taken before the step graph is traced, so a state that grows per step (a key/value cache)
+is traced at a length other than zero."""
+
+
 class EncoderGraph(nn.Module):
-    def __init__(self, model: Seq2Seq, specs: GraphSpecs) -> None:
+    def __init__(self, model: Translator, specs: GraphSpecs) -> None:
         super().__init__()
         self.model, self.specs = model, specs
 
@@ -45,7 +50,7 @@ class EncoderGraph(nn.Module):
 
 
 class DecoderStepGraph(nn.Module):
-    def __init__(self, model: Seq2Seq, specs: GraphSpecs) -> None:
+    def __init__(self, model: Translator, specs: GraphSpecs) -> None:
         super().__init__()
         self.model, self.specs = model, specs
 
@@ -55,7 +60,7 @@ class DecoderStepGraph(nn.Module):
         return out.logits, out.attention, *copy, *(getattr(out.state, name) for name in self.specs.recurrent_fields)
 
 
-def state_fields(model: Seq2Seq, src: Tensor, src_mask: Tensor) -> tuple[str, ...]:
+def state_fields(model: Translator, src: Tensor, src_mask: Tensor) -> tuple[str, ...]:
     """The :class:`DecoderState` fields ``model`` fills in for a source (Luong decoders add ``feed``)."""
     with torch.no_grad():
         state = model.encode(src, src_mask)
@@ -63,15 +68,18 @@ def state_fields(model: Seq2Seq, src: Tensor, src_mask: Tensor) -> tuple[str, ..
 
 
 def export_decoder_pair(
-    model: Seq2Seq, specs: GraphSpecs, src: Tensor, src_mask: Tensor, folder: Path, opset: int
+    model: Translator, specs: GraphSpecs, src: Tensor, src_mask: Tensor, folder: Path, opset: int
 ) -> None:
-    """Write ``encoder.onnx`` and ``decoder_step.onnx`` (fp32), traced on ``src`` ``(B, S[, C])`` and its first state.
+    """Write ``encoder.onnx`` and ``decoder_step.onnx`` (fp32), traced on ``src`` ``(B, S[, C])`` and the
+    state :data:`DUMMY_STEPS` steps after it.
 
-    Works for any model with ``encode``, ``decode_step`` and ``special`` (a :class:`Seq2Seq`, a captioner).
+    Works for any model with ``encode``, ``decode_step`` and ``special`` (a translator, a captioner).
     """
+    tokens = torch.full((src.shape[0],), model.special.bos, dtype=torch.long)  # (B,)
     with torch.no_grad():
         state = model.encode(src, src_mask)
-    tokens = torch.full((src.shape[0],), model.special.bos, dtype=torch.long)  # (B,)
+        for _ in range(DUMMY_STEPS):
+            state = model.decode_step(tokens, state).state
     export_graph(
         EncoderGraph(model, specs).eval(), (src, src_mask), folder / specs.encoder.file(), specs.encoder, opset
     )
@@ -79,7 +87,7 @@ def export_decoder_pair(
     export_graph(DecoderStepGraph(model, specs).eval(), step_args, folder / specs.decoder.file(), specs.decoder, opset)
 
 
-def export_graphs(model: Seq2Seq, folder: Path, opset: int) -> GraphSpecs:
+def export_graphs(model: Translator, folder: Path, opset: int) -> GraphSpecs:
     """Write a seq2seq model's ``encoder.onnx`` and ``decoder_step.onnx`` (self-contained fp32) into ``folder``."""
     model = model.eval()
     specs = graph_specs(state_fields(model, *dummy_source(batch=1, length=2)))

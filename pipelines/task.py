@@ -67,6 +67,26 @@ class ParityCheck:
     """What was compared, e.g. 'greedy identical on 50/50 sentences'."""
 
 
+@dataclass(frozen=True)
+class Headline:
+    """What a study (``attnops study``) reports for a task: the figures that compare its variants."""
+
+    test_metrics: tuple[str, ...]
+    """Run metrics of the test figures, headline first (e.g. BLEU cased, then lowercased)."""
+    curve: str
+    """Validation metric followed against wall time (time to reach ``threshold``)."""
+    threshold: float | None = None
+    """Default value of ``curve`` whose first crossing the study times (None: no default)."""
+    overrides: tuple[str, ...] = ()
+    """``--set`` overrides every study trial gets (e.g. greedy test decoding)."""
+    evaluation: str = ""
+    """How the test figures were made, in words (e.g. "greedy search")."""
+    tokens_param: str | None = None
+    """Run param with the tokens in one training epoch (None: no tokens/s figure)."""
+    speed_probe: str | None = None
+    """``module:function`` that times an export: ``(bundle, sentences, threads) -> {metric: value}``."""
+
+
 class Task(Protocol):
     """Everything that differs per task. Inference members first, then the lifecycle's."""
 
@@ -82,6 +102,7 @@ class Task(Protocol):
     """Splits ``attnops evaluate --split`` accepts."""
     quantizations: tuple[str, ...]
     """What ``attnops export --quantize`` accepts (empty: none)."""
+    headline: Headline
 
     def load_codec(self, folder: Path) -> Any: ...
 

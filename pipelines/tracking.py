@@ -16,12 +16,17 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """Embedded default: a SQLite store in the working directory (artifacts go to ./mlruns)."""
 
 
+def tracking_uri() -> str:
+    """The tracking URI in effect: ``$MLFLOW_TRACKING_URI``, else the embedded default."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
 def _mlflow():
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
     # Set on every call: mlflow keeps a process-wide URI that would otherwise shadow a changed env.
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     if redact(uri) != uri:  # its "View run at" lines would print the URI's password
         os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"

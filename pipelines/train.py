@@ -31,16 +31,22 @@ class TrainResult:
         return [*self.evaluation.metric_lines(), f"training wall time: {self.train_seconds:.0f} s", self.run_id]
 
 
-def train(config: ExperimentConfig, config_path: Path | None = None, resume: str | None = None) -> TrainResult:
+def train(
+    config: ExperimentConfig,
+    config_path: Path | None = None,
+    resume: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> TrainResult:
     """Run one tracked training run of ``config``'s task and return its id, best checkpoint and test figures.
 
-    With ``resume`` (a run id), continue that run from its last epoch-end checkpoint instead.
+    With ``resume`` (a run id), continue that run from its last epoch-end checkpoint instead. ``tags`` go on a
+    new run (e.g. ``mlflow.parentRunId`` to make it a child run).
     The data is loaded before the run is created, so bad data paths leave the tracking store as it was.
     """
     task = task_for(config)
     data = task.load_data(config)
     checkpoint = last_checkpoint(resume) if resume else None
-    with training_run(config, config_path, resume) as (run_id, work):
+    with training_run(config, config_path, resume, tags) as (run_id, work):
         training = task.prepare_training(config, data, work)
         started = time.perf_counter()
         best = fit(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.config import Seq2SeqConfig
+from models.config import Seq2SeqConfig, TransformerConfig
 from pipelines.translation.config import DataConfig, TokenizerConfig
 from pipelines.translation.data import ParallelSplit, load_corpus
 from pipelines.translation.tokenizer import TextCodec
@@ -26,6 +26,12 @@ def tiny_model_config(**overrides) -> Seq2SeqConfig:
     """A model small enough for unit tests (dropout off so outputs are deterministic)."""
     settings = dict(embedding_dim=16, hidden_size=24, num_heads=2, dropout=0.0)
     return Seq2SeqConfig(**{**settings, **overrides})
+
+
+def tiny_transformer_config(**overrides) -> TransformerConfig:
+    """A Transformer small enough for unit tests (dropout off so outputs are deterministic)."""
+    settings = dict(d_model=16, num_heads=2, encoder_layers=2, decoder_layers=2, ff_size=32, dropout=0.0)
+    return TransformerConfig(**{**settings, **overrides})
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.config import MODEL_NAME, AbstractiveConfig
+from pipelines.abstractive.config import GATE_METRIC, MODEL_NAME, AbstractiveConfig
 from pipelines.abstractive.settings import summary_settings
 from pipelines.abstractive.summarize import summarize
 from pipelines.config import RuntimeConfig
 from pipelines.inference.decoding import beam_param
 from pipelines.inference.graphs import graph_specs
 from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.task import LazyLifecycle
+from pipelines.task import Headline, LazyLifecycle
 
 if TYPE_CHECKING:
     from pipelines.inference.bundle import Bundle, Manifest
@@ -33,6 +33,7 @@ class AbstractiveTask(LazyLifecycle):
     replica = "serving.abstractive_replica:AbstractiveReplica"
     splits = ("val", "test")
     quantizations = ("int8",)
+    headline = Headline(test_metrics=(GATE_METRIC,), curve="val_rougeL", evaluation="the config's beam")
     lifecycle = "pipelines.abstractive.lifecycle"
 
     def load_codec(self, folder: Path) -> WordCodec:

@@ -15,6 +15,7 @@ from pipelines.config import RuntimeConfig
 from pipelines.documents.codec import DocumentCodec
 from pipelines.documents.config import (
     DOCUMENT_SPLITS,
+    GATE_METRICS,
     MODEL_NAMES,
     ClassificationConfig,
     DocumentConfig,
@@ -23,7 +24,7 @@ from pipelines.documents.config import (
 from pipelines.documents.graph import OnnxDocumentBackend
 from pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize
 from pipelines.documents.sentences import split_sentences
-from pipelines.task import LazyLifecycle
+from pipelines.task import Headline, LazyLifecycle
 
 if TYPE_CHECKING:
     from pipelines.inference.bundle import Bundle, Manifest
@@ -37,8 +38,8 @@ class DocumentTask(LazyLifecycle):
     quantizations = ()
     lifecycle = "pipelines.documents.lifecycle"
 
-    def __init__(self, name: str, config_type: type[DocumentConfig], deployment: str) -> None:
-        self.name, self.config_type, self.deployment = name, config_type, deployment
+    def __init__(self, name: str, config_type: type[DocumentConfig], deployment: str, headline: Headline) -> None:
+        self.name, self.config_type, self.deployment, self.headline = name, config_type, deployment, headline
         self.model_name = MODEL_NAMES[name]
 
     def load_codec(self, folder: Path) -> DocumentCodec:
@@ -70,5 +71,11 @@ class DocumentTask(LazyLifecycle):
         return {"attention": config.model.attention}
 
 
-CLASSIFICATION = DocumentTask("classification", ClassificationConfig, "Classifier")
-SUMMARIZATION = DocumentTask("summarization", SummarizationConfig, "Summarizer")
+CLASSIFICATION = DocumentTask(
+    "classification", ClassificationConfig, "Classifier",
+    Headline(test_metrics=(GATE_METRICS["classification"],), curve="val_accuracy"),
+)  # fmt: skip
+SUMMARIZATION = DocumentTask(
+    "summarization", SummarizationConfig, "Summarizer",
+    Headline(test_metrics=(GATE_METRICS["summarization"],), curve="val_precision_at_3"),
+)  # fmt: skip

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from models.decoder import RECURRENT_FIELDS
 
-BATCH, SOURCE, EXTENDED = "batch", "source_length", "extended_vocab"
+BATCH, SOURCE, EXTENDED, PAST = "batch", "source_length", "extended_vocab", "past_length"
 NEXT = "next_"
 """Prefix of a decoder-step output that replaces the state field of the same name."""
 PRECISION_SUFFIX = {"fp32": "", "int8": ".int8"}
@@ -49,9 +49,16 @@ _STATE_AXES: dict[str, dict[int, str]] = {
     "feed": {0: BATCH},
     "coverage": {0: BATCH, 1: SOURCE},
     "source_ids": {0: BATCH, 1: SOURCE},
+    "past_keys": {0: BATCH, 1: PAST},
+    "past_values": {0: BATCH, 1: PAST},
 }
 COPY = "copy"
 """Decoder-step output of a pointer model (one whose state has ``source_ids``): the copy probability ``(B,)``."""
+
+
+def _next_axes(axes: dict[int, str]) -> dict[int, str]:
+    """A step's output axes: the past it returns is one step longer than the one it took."""
+    return {axis: NEXT + name if name == PAST else name for axis, name in axes.items()}
 
 
 def graph_specs(state_fields: tuple[str, ...]) -> GraphSpecs:
@@ -78,7 +85,7 @@ def graph_specs(state_fields: tuple[str, ...]) -> GraphSpecs:
             "logits": {0: BATCH, 1: EXTENDED} if pointer else {0: BATCH},
             "attention": {0: BATCH, 1: SOURCE},
             **({COPY: {0: BATCH}} if pointer else {}),
-            **{NEXT + name: _STATE_AXES[name] for name in recurrent},
+            **{NEXT + name: _next_axes(_STATE_AXES[name]) for name in recurrent},
         },
     )
     return GraphSpecs(encoder, decoder, state_fields)

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
-from models.config import Seq2SeqConfig
+from models.config import Seq2SeqConfig, TransformerConfig
 from pipelines.config import DataSection, DecodingTrainConfig, ExperimentConfig, RegistryConfig, Section
 
 MODEL_NAME = "translation-de-en"
 """Registered model name of a translation export (and of the model the service deploys)."""
+TRAIN_TOKENS_PARAM = "data.tokens.train_used"
+"""Run param: source and target tokens (with </s>) in one epoch of the training pairs."""
+
+
+def _architecture(model: Any) -> str:
+    """The ``architecture`` of a model section (a mapping or a built config); rnn where it is not given."""
+    return model.get("architecture", "rnn") if isinstance(model, dict) else model.architecture
+
+
+ModelConfig = Annotated[
+    Annotated[Seq2SeqConfig, Tag("rnn")] | Annotated[TransformerConfig, Tag("transformer")],
+    Discriminator(_architecture),
+]
+"""``model.architecture`` picks the model family: rnn (the default) or transformer."""
 
 
 class TokenizerConfig(Section):
@@ -40,7 +54,7 @@ class DataConfig(DataSection):
 
 class TranslationConfig(ExperimentConfig):
     task: Literal["translation"] = "translation"
-    model: Seq2SeqConfig = Seq2SeqConfig()
+    model: ModelConfig = Seq2SeqConfig()
     data: DataConfig = DataConfig()
     train: DecodingTrainConfig = DecodingTrainConfig()
     registry: RegistryConfig = RegistryConfig(model_name=MODEL_NAME, gate_metric="test_2016_flickr_bleu")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.seq2seq import Seq2Seq
+from models.translators import Translator, build_translator
 from pipelines import tracking
 from pipelines.fitting import load_weights
 from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
@@ -16,12 +16,12 @@ from pipelines.translation.tokenizer import TextCodec
 class RunModel:
     config: TranslationConfig
     codec: TextCodec
-    model: Seq2Seq
+    model: Translator
 
 
-def build_model(config: TranslationConfig, codec: TextCodec) -> Seq2Seq:
+def build_model(config: TranslationConfig, codec: TextCodec) -> Translator:
     """An untrained model sized for ``codec``'s vocabularies."""
-    return Seq2Seq(config.model, codec.source.get_vocab_size(), codec.target.get_vocab_size(), codec.special)
+    return build_translator(config.model, codec.source.get_vocab_size(), codec.target.get_vocab_size(), codec.special)
 
 
 def load_run_model(run_id: str, config: TranslationConfig) -> RunModel:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from models.search import DecodingBackend, SearchSettings
-from models.seq2seq import Seq2Seq
+from models.translators import Translator
 from pipelines.decoder_parity import FRESH_SHAPES, compare_decoders
 from pipelines.inference.bundle import Parity
 from pipelines.onnx_export import dummy_source
@@ -14,7 +14,7 @@ from pipelines.translation.translate import translate
 
 
 def check_parity(
-    model: Seq2Seq,
+    model: Translator,
     backend: DecodingBackend,
     codec: TextCodec,
     sentences: list[str],

@@ -15,8 +15,8 @@ from pipelines.config import RuntimeConfig
 from pipelines.inference.decoding import beam_param, search_settings
 from pipelines.inference.graphs import graph_specs
 from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.task import LazyLifecycle
-from pipelines.translation.config import MODEL_NAME, TranslationConfig
+from pipelines.task import Headline, LazyLifecycle
+from pipelines.translation.config import MODEL_NAME, TRAIN_TOKENS_PARAM, TranslationConfig
 from pipelines.translation.data import SPLITS
 from pipelines.translation.tokenizer import TextCodec
 from pipelines.translation.translate import translate
@@ -33,6 +33,15 @@ class TranslationTask(LazyLifecycle):
     replica = "serving.translation_replica:TranslationReplica"
     splits = tuple(split for split in SPLITS if split != "train")
     quantizations = ("int8",)
+    headline = Headline(
+        test_metrics=("test_2016_flickr_bleu", "test_2016_flickr_bleu_lc"),
+        curve="val_bleu_lc",
+        threshold=28.3,
+        overrides=("train.eval_beam_size=1",),
+        evaluation="greedy search",
+        tokens_param=TRAIN_TOKENS_PARAM,
+        speed_probe="benchmarks.decode:eager_vs_onnx",
+    )
     lifecycle = "pipelines.translation.lifecycle"
 
     def load_codec(self, folder: Path) -> TextCodec:
@@ -53,7 +62,7 @@ class TranslationTask(LazyLifecycle):
         return {"beam_size": config.train.eval_beam_size}
 
     def version_tags(self, config: TranslationConfig) -> dict[str, str]:
-        return {"attention": config.model.attention, "decoder": config.model.decoder}
+        return config.model.tags()
 
 
 TRANSLATION = TranslationTask()

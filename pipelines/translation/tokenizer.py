@@ -41,7 +41,7 @@ class TextCodec:
     @classmethod
     def train(cls, sources: list[str], targets: list[str], config: TokenizerConfig) -> TextCodec:
         if config.joint:
-            joint = train_bpe(sources + targets, config)
+            joint = train_bpe([*sources, *targets], config)  # the splits may be dataset columns, not lists
             return cls(joint, joint)
         return cls(train_bpe(sources, config), train_bpe(targets, config))
 

@@ -12,7 +12,7 @@ from pipelines.inference.artifacts import TOKENIZER_ARTIFACT
 from pipelines.inference.decoding import search_settings
 from pipelines.task import Training
 from pipelines.translation.batching import PairDataset, make_loader
-from pipelines.translation.config import TranslationConfig
+from pipelines.translation.config import TRAIN_TOKENS_PARAM, TranslationConfig
 from pipelines.translation.data import TEST_SPLITS, ParallelSplit
 from pipelines.translation.evaluate import EvaluationResult, evaluate_backend, log_evaluation
 from pipelines.translation.metrics import bleu_metric
@@ -38,7 +38,8 @@ def prepare_training(config: TranslationConfig, corpus: dict[str, ParallelSplit]
     train_set = _pairs(codec, corpus["train"], config.data.max_tokens)
     if len(train_set) == 0:
         raise UserError(f"no training pair is within data.max_tokens={config.data.max_tokens}")
-    tracking.log_params({"data.size.train_used": len(train_set)})
+    tokens = sum(len(s) + len(t) + 1 for s, t in zip(train_set.sources, train_set.targets))  # target + </s>
+    tracking.log_params({"data.size.train_used": len(train_set), TRAIN_TOKENS_PARAM: tokens})
     module = TranslationModule(
         config.model,
         config.train.optim,

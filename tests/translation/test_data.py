@@ -54,6 +54,17 @@ def test_tokenizer_detokenizes_exactly(codec, multi30k):
     assert codec.decode_target(codec.encode_target(targets)) == targets
 
 
+def test_joint_tokenizer_trains_on_both_sides_of_the_loaded_corpus(multi30k):
+    from pipelines.translation.config import TokenizerConfig
+    from pipelines.translation.tokenizer import TextCodec
+
+    train = multi30k["train"]
+    codec = TextCodec.train(train.sources, train.targets, TokenizerConfig(joint=True, vocab_size=500))
+    assert codec.source is codec.target
+    assert codec.decode_target(codec.encode_source(train.sources[:20])) == list(train.sources[:20])
+    assert codec.decode_target(codec.encode_target(train.targets[:20])) == list(train.targets[:20])
+
+
 def test_tokenizer_saves_and_loads(codec, multi30k, tmp_path):
     from pipelines.translation.tokenizer import TextCodec
 

@@ -12,9 +12,9 @@ from models.attention import ATTENTION_NAMES
 from models.decoder import DECODERS
 from models.search import SearchSettings, beam_search, greedy_search
 from models.seq2seq import Seq2Seq
-from pipelines.translation.batching import PairDataset, collate
 from pipelines.translation.translate import translate
 from tests.conftest import tiny_model_config
+from tests.translation.helpers import decode_settings, train_batch
 
 VARIANTS = [
     *[{"attention": a, "decoder": d} for a, d in itertools.product(ATTENTION_NAMES, DECODERS)],
@@ -30,21 +30,10 @@ def _model(codec, **overrides) -> Seq2Seq:
     return Seq2Seq(config, codec.source.get_vocab_size(), codec.target.get_vocab_size(), codec.special)
 
 
-def _batch(codec, multi30k, n: int = 8, offset: int = 0):
-    split = multi30k["train"]
-    sources, targets = split.sources[offset : offset + n], split.targets[offset : offset + n]
-    items = list(PairDataset(codec.encode_source(sources), codec.encode_target(targets), targets))
-    return collate(items, codec.special)
-
-
-def _settings(codec, **kwargs) -> SearchSettings:
-    return SearchSettings(bos=codec.special.bos, eos=codec.special.eos, pad=codec.special.pad, **kwargs)
-
-
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_extra_padding_does_not_change_outputs(variant, codec, multi30k):
     model = _model(codec, **variant).eval()
-    batch = _batch(codec, multi30k)
+    batch = train_batch(codec, multi30k)
     logits, weights = model(batch.src, batch.src_mask, batch.tgt_in)
     extra = 7
     src = F.pad(batch.src, (0, extra), value=codec.special.pad)
@@ -58,7 +47,7 @@ def test_extra_padding_does_not_change_outputs(variant, codec, multi30k):
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_decoder_attention_is_a_distribution_over_real_tokens(variant, codec, multi30k):
     model = _model(codec, **variant).eval()
-    batch = _batch(codec, multi30k)
+    batch = train_batch(codec, multi30k)
     _, weights = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, S)
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
     padding = ~batch.src_mask[:, None, :].expand_as(weights)
@@ -68,7 +57,7 @@ def test_decoder_attention_is_a_distribution_over_real_tokens(variant, codec, mu
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_gradients_reach_every_parameter(variant, codec, multi30k):
     model = _model(codec, **variant)
-    batch = _batch(codec, multi30k)
+    batch = train_batch(codec, multi30k)
     logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
     F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=codec.special.pad).backward()
     for name, param in model.named_parameters():
@@ -78,7 +67,7 @@ def test_gradients_reach_every_parameter(variant, codec, multi30k):
 @pytest.mark.parametrize("variant", VARIANTS, ids=IDS)
 def test_loss_falls_on_a_small_batch(variant, codec, multi30k):
     model = _model(codec, **variant)
-    batch = _batch(codec, multi30k, n=8)
+    batch = train_batch(codec, multi30k, n=8)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
 
     def loss() -> torch.Tensor:
@@ -97,9 +86,9 @@ def test_loss_falls_on_a_small_batch(variant, codec, multi30k):
 @pytest.mark.parametrize("variant", VARIANTS[:4], ids=IDS[:4])
 def test_beam_of_one_is_greedy(variant, codec, multi30k):
     model = _model(codec, **variant).eval()
-    batch = _batch(codec, multi30k, n=12, offset=100)
-    greedy = greedy_search(model, batch.src, batch.src_mask, _settings(codec, max_length=15))
-    beam_settings = _settings(codec, beam_size=1, max_length=15, length_penalty=0.0)  # raw log-probs, like greedy
+    batch = train_batch(codec, multi30k, n=12, offset=100)
+    greedy = greedy_search(model, batch.src, batch.src_mask, decode_settings(codec, max_length=15))
+    beam_settings = decode_settings(codec, beam_size=1, max_length=15, length_penalty=0.0)  # raw log-probs, like greedy
     beam = beam_search(model, batch.src, batch.src_mask, beam_settings)
     assert [h.tokens for h in beam] == [h.tokens for h in greedy]
     for g, b in zip(greedy, beam):
@@ -110,10 +99,10 @@ def test_beam_of_one_is_greedy(variant, codec, multi30k):
 def test_beam_search_finds_at_least_the_greedy_score(codec, multi30k):
     """Without a length penalty a wider beam never ends with a worse sequence score than greedy."""
     model = _model(codec).eval()
-    batch = _batch(codec, multi30k, n=12, offset=200)
-    greedy = greedy_search(model, batch.src, batch.src_mask, _settings(codec, max_length=12))
+    batch = train_batch(codec, multi30k, n=12, offset=200)
+    greedy = greedy_search(model, batch.src, batch.src_mask, decode_settings(codec, max_length=12))
     beam = beam_search(
-        model, batch.src, batch.src_mask, _settings(codec, beam_size=4, max_length=12, length_penalty=0.0)
+        model, batch.src, batch.src_mask, decode_settings(codec, beam_size=4, max_length=12, length_penalty=0.0)
     )
     for g, b in zip(greedy, beam):
         if len(g.tokens) < 12:  # greedy ended with EOS inside the limit
@@ -122,9 +111,10 @@ def test_beam_search_finds_at_least_the_greedy_score(codec, multi30k):
 
 def test_search_returns_attention_rows_per_step_over_the_real_source(codec, multi30k):
     model = _model(codec).eval()
-    batch = _batch(codec, multi30k, n=5, offset=300)
+    batch = train_batch(codec, multi30k, n=5, offset=300)
     for search, beam_size in ((greedy_search, 1), (beam_search, 3)):
-        hypotheses = search(model, batch.src, batch.src_mask, _settings(codec, beam_size=beam_size, max_length=10))
+        settings = decode_settings(codec, beam_size=beam_size, max_length=10)
+        hypotheses = search(model, batch.src, batch.src_mask, settings)
         for row, hypothesis in enumerate(hypotheses):
             steps, source_length = hypothesis.attention.shape
             assert source_length == int(batch.src_mask[row].sum())
@@ -137,7 +127,7 @@ def test_translations_list_one_target_token_per_attention_row(codec, multi30k, m
     """``</s>`` is listed only where the search emitted it, never after a cut at ``max_length``."""
     model = _model(codec).eval()
     sources = multi30k["train"].sources[:6]
-    settings = _settings(codec, max_length=max_length)
+    settings = decode_settings(codec, max_length=max_length)
     translations = translate(model, codec, sources, settings)
     for translation in translations:
         assert len(translation.target_tokens) == translation.attention.shape[0]
