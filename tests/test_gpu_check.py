@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_gpu_check_dry_run_trains_checks_parity_and_prints_both_benchmarks(tmp_path):
-    env = {**os.environ, "ATTNOPS_BIN": str(Path(sys.executable).parent), "TMPDIR": str(tmp_path)}
+    env = {**os.environ, "ATTNOPS_BIN": str(Path(sys.executable).parent)}
     env.pop("MLFLOW_TRACKING_URI", None)
     done = subprocess.run(
         ["bash", str(REPO_ROOT / "scripts/gpu-check.sh"), "--dry-run"],
