@@ -136,6 +136,8 @@ class HierarchicalConfig:
     """Sentence positions the extractive scorer has an embedding for (later ones share the last)."""
     dropout: float = 0.3
     """Dropout on embeddings, states and the output layer."""
+    lexical_term: bool = False
+    """Classification only: add a linear model over the document's tf-idf bag of words to the class logits."""
 
     def __post_init__(self) -> None:
         _check_choice("attention", self.attention, ATTENTION_NAMES)

@@ -103,18 +103,47 @@ class HierarchicalEncoder(nn.Module):
         return DocumentEncoding(sentence_states, document, word_weights, sentence_weights, sentence_mask)
 
 
+class LexicalTerm(nn.Module):
+    """A linear model over the document's tf-idf bag of words: sublinear term frequency ``log(1 + tf)``
+    times the training documents' idf (a buffer, :meth:`set_idf`), L2-normalised, as in a TF-IDF
+    logistic regression; computed inside the graph, so the export needs nothing more."""
+
+    def __init__(self, vocab_size: int, num_classes: int) -> None:
+        super().__init__()
+        self.register_buffer("idf", torch.ones(vocab_size))
+        self.linear = nn.Linear(vocab_size, num_classes)
+
+    def forward(self, ids: Tensor, word_mask: Tensor) -> Tensor:
+        """Class logits ``(B, C)`` of ``ids (B, S, W)``; padding (mask False) counts for nothing."""
+        b = ids.shape[0]
+        counts = torch.zeros(b, self.idf.shape[0], device=ids.device)
+        counts = counts.scatter_add(1, ids.reshape(b, -1), word_mask.reshape(b, -1).float())  # (B, V)
+        bag = torch.log1p(counts) * self.idf
+        return self.linear(bag / bag.norm(dim=-1, keepdim=True).clamp(min=1e-8))
+
+
 class HANClassifier(nn.Module):
-    """Hierarchical Attention Network: document vector → class logits."""
+    """Hierarchical Attention Network: document vector → class logits, plus, with ``lexical_term``, the
+    logits of a :class:`LexicalTerm` (a wide-and-deep sum: the linear model carries the word evidence a
+    TF-IDF baseline uses, the attention network what word order and sentence structure add)."""
 
     def __init__(self, config: HierarchicalConfig, vocab_size: int, num_classes: int) -> None:
         super().__init__()
         self.encoder = HierarchicalEncoder(config, vocab_size)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(config.sentence_hidden_size, num_classes)
+        self.lexical = LexicalTerm(vocab_size, num_classes) if config.lexical_term else None
+        self.idf_unit = "document" if config.lexical_term else None
+
+    def set_idf(self, idf: Tensor) -> None:
+        """Use these inverse document frequencies ``(V,)`` for the lexical term."""
+        self.lexical.idf.copy_(idf)
 
     def forward(self, ids: Tensor, word_mask: Tensor) -> DocumentOutput:
         encoded = self.encoder(ids, word_mask)
         logits = self.output(self.dropout(encoded.document))  # (B, C)
+        if self.lexical is not None:
+            logits = logits + self.lexical(ids, word_mask)
         return DocumentOutput(logits, encoded.word_weights, encoded.sentence_weights)
 
 
@@ -154,8 +183,15 @@ class ExtractiveSummarizer(nn.Module):
     kept as a buffer (:meth:`set_idf`), so the exported graph computes it too.
     """
 
+    idf_unit = "sentence"
+    """What the idf counts: the sentences a word occurs in."""
+
     def __init__(self, config: HierarchicalConfig, vocab_size: int) -> None:
         super().__init__()
+        if config.lexical_term:
+            raise ValueError(
+                "model.lexical_term applies to classification only (the summarizer has lexical centrality)"
+            )
         hidden = config.sentence_hidden_size
         self.encoder = HierarchicalEncoder(config, vocab_size)
         self.content = nn.Linear(hidden, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipelines.errors import UserError
+from pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
 from pipelines.runs import load_run_config
 from pipelines.task import Report
 from pipelines.tasks import TASKS, task_for
@@ -13,9 +14,10 @@ def known_splits() -> tuple[str, ...]:
     return tuple(dict.fromkeys(split for task in TASKS.values() for split in task.splits))
 
 
-def evaluate_run(run_id: str, split: str | None = None, beam_size: int | None = None) -> Report:
-    """Evaluate ``run_id`` on ``split`` (default: the task's test splits), with an optional other beam size."""
+def evaluate_run(run_id: str, split: str | None = None, search: SearchOverride = CONFIG_SEARCH) -> Report:
+    """Evaluate ``run_id`` on ``split`` (default: the task's test splits), optionally with other search settings."""
     if split is not None and split not in known_splits():  # before any download
         raise UserError(f"unknown split {split!r}; choose one of: {', '.join(known_splits())}")
     config = load_run_config(run_id)
-    return task_for(config).evaluate_run(run_id, config, split, beam_size)
+    search.check()
+    return task_for(config).evaluate_run(run_id, config, split, search)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from pipelines.config import ExperimentConfig, RuntimeConfig
     from pipelines.inference.bundle import Bundle, Manifest, Parity
+    from pipelines.inference.decoding import SearchOverride
 
 
 class Report(Protocol):
@@ -123,7 +124,7 @@ class Task(Protocol):
     def evaluate_trained(self, config: ExperimentConfig, data: Any, training: Training, checkpoint: Path) -> Report: ...
 
     def evaluate_run(
-        self, run_id: str, config: ExperimentConfig, split: str | None, beam_size: int | None
+        self, run_id: str, config: ExperimentConfig, split: str | None, search: SearchOverride
     ) -> Report: ...
 
     def load_trained(self, run_id: str, config: ExperimentConfig) -> Any: ...
@@ -158,8 +159,8 @@ class LazyLifecycle:
     def evaluate_trained(self, config: ExperimentConfig, data: Any, training: Training, checkpoint: Path) -> Report:
         return self._module().evaluate_trained(config, data, training, checkpoint)
 
-    def evaluate_run(self, run_id: str, config: ExperimentConfig, split: str | None, beam_size: int | None) -> Report:
-        return self._module().evaluate_run(run_id, config, split, beam_size)
+    def evaluate_run(self, run_id: str, config: ExperimentConfig, split: str | None, search: SearchOverride) -> Report:
+        return self._module().evaluate_run(run_id, config, split, search)
 
     def load_trained(self, run_id: str, config: ExperimentConfig) -> Any:
         return self._module().load_trained(run_id, config)

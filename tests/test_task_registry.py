@@ -27,6 +27,7 @@ from pipelines.export import export_run
 from pipelines.fitting import load_weights
 from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
 from pipelines.inference.bundle import Bundle, Manifest, Parity
+from pipelines.inference.decoding import SearchOverride
 from pipelines.inference.graphs import GraphSpec
 from pipelines.inference.onnx_runtime import create_session
 from pipelines.onnx_export import export_graph
@@ -227,7 +228,7 @@ class ToyTask:
         tracking.log_metrics(evaluation.metrics)
         return evaluation
 
-    def evaluate_run(self, run_id: str, config: ToyConfig, split: str | None, beam_size: int | None) -> ToyEvaluation:
+    def evaluate_run(self, run_id: str, config: ToyConfig, split: str | None, search: SearchOverride) -> ToyEvaluation:
         trained = self.load_trained(run_id, config)
         return ToyEvaluation({"test_accuracy": _accuracy(trained.model, trained.examples)})
 

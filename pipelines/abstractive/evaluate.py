@@ -17,6 +17,7 @@ from pipelines.abstractive.model import load_run_model
 from pipelines.abstractive.settings import summary_settings
 from pipelines.abstractive.summarize import Summary, summarize
 from pipelines.errors import UserError
+from pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
 from pipelines.translation.heatmaps import plot_attention
 
 log = logging.getLogger(__name__)
@@ -109,17 +110,16 @@ def log_evaluation(result: SummaryEvaluation) -> None:
 
 
 def evaluate_run(
-    run_id: str, config: AbstractiveConfig, split: str | None = None, beam_size: int | None = None
+    run_id: str, config: AbstractiveConfig, split: str | None = None, search: SearchOverride = CONFIG_SEARCH
 ) -> SummaryEvaluation:
     """Re-evaluate the best checkpoint of ``run_id`` and log the figures to that run."""
     if split is not None and split not in ("val", "test"):
         raise UserError(f"unknown split {split!r}; choose one of: val, test")
-    if beam_size is not None and not 1 <= beam_size <= 16:
-        raise UserError(f"--beam-size {beam_size} must be between 1 and 16")
+    search.check()
     stored = load_run_model(run_id, config)
     corpus = load_corpus(config.data)
-    suffix = "" if beam_size in (None, config.train.eval_beam_size) else f"_beam{beam_size}"
-    settings = summary_settings(config, stored.codec, beam_size)
+    suffix = search.suffix(config)
+    settings = summary_settings(config, stored.codec, search.beam_size, search.length_penalty)
     names = [split] if split else ["test"]
     result = evaluate_backend(stored.model, stored.codec, config, {n: corpus[n] for n in names}, settings, suffix)
     with tracking.resume_run(run_id):

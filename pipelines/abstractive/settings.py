@@ -10,5 +10,8 @@ from pipelines.abstractive.config import AbstractiveConfig
 from pipelines.inference.decoding import search_settings
 
 
-def summary_settings(config: AbstractiveConfig, codec: WordCodec, beam_size: int | None = None) -> SearchSettings:
-    return replace(search_settings(config, codec, beam_size), min_length=config.train.min_decode_length)
+def summary_settings(
+    config: AbstractiveConfig, codec: WordCodec, beam_size: int | None = None, length_penalty: float | None = None
+) -> SearchSettings:
+    settings = search_settings(config, codec, beam_size, length_penalty)
+    return replace(settings, min_length=config.train.min_decode_length)

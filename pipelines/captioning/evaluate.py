@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from models.search import DecodingBackend, SearchSettings
@@ -29,7 +30,7 @@ class CaptionEvaluation:
     figures: list[Path]
 
     def metric_lines(self) -> list[str]:
-        return [f"{name}: {value:.3f}" if "cider" in name else f"{name}: {value:.2f}"
+        return [f"{name}: {value:.3f}" if "cider" in name or "attention" in name else f"{name}: {value:.2f}"
                 for name, value in sorted(self.metrics.items())]  # fmt: skip
 
     def sample_lines(self) -> list[str]:
@@ -59,6 +60,7 @@ def evaluate_captions(
         captions = caption_grids(backend, codec, grids, settings)
         scores = caption_scores([c.text for c in captions], data.captions)
         metrics.update({f"{split}_{name}{suffix}": value for name, value in scores.items()})
+        metrics.update({f"{split}_{name}{suffix}": value for name, value in attention_peaks(captions).items()})
         log.info("%s: BLEU-4 %.2f, CIDEr %.3f", split, scores["bleu4"], scores["cider"])
         if not samples:
             samples = list(zip(data.images, captions))[:figure_photos]
@@ -70,6 +72,17 @@ def evaluate_captions(
                 for picture, (name, c) in zip(pictures, samples)
             ]
     return CaptionEvaluation(metrics, samples, figures)
+
+
+def attention_peaks(captions: list[Caption]) -> dict[str, float]:
+    """How sharp the attention is: the median and 90th percentile, over every generated word, of its
+    largest weight over the regions, and the uniform weight ``1 / regions`` they compare with."""
+    peaks = torch.cat([c.attention.amax(dim=-1) for c in captions if c.attention.numel()])
+    if not peaks.numel():
+        return {}
+    median, p90 = torch.quantile(peaks.float(), torch.tensor([0.5, 0.9])).tolist()
+    return {"attention_peak_median": median, "attention_peak_p90": p90,
+            "attention_uniform": 1.0 / captions[0].attention.shape[-1]}  # fmt: skip
 
 
 def log_caption_evaluation(result: CaptionEvaluation) -> None:

@@ -18,7 +18,7 @@ from pipelines.captioning.evaluate import (
 from pipelines.captioning.train import load_caption_data, load_caption_weights, split_grids
 from pipelines.errors import UserError
 from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
-from pipelines.inference.decoding import search_settings
+from pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
 
 CAPTION_SPLITS = ("val", "test")
 
@@ -41,23 +41,22 @@ def load_caption_model(run_id: str, config: CaptioningConfig) -> CaptionRunModel
 
 
 def evaluate_caption_run(
-    run_id: str, config: CaptioningConfig, split: str | None = None, beam_size: int | None = None
+    run_id: str, config: CaptioningConfig, split: str | None = None, search: SearchOverride = CONFIG_SEARCH
 ) -> CaptionEvaluation:
     """Re-caption a split (default: test) with the run's best checkpoint and log the figures to the run."""
     if split is not None and split not in CAPTION_SPLITS:
         raise UserError(f"unknown split {split!r} for captioning; choose one of: {', '.join(CAPTION_SPLITS)}")
-    if beam_size is not None and not 1 <= beam_size <= 16:
-        raise UserError(f"--beam-size {beam_size} must be between 1 and 16")
+    search.check()
     stored = load_caption_model(run_id, config)
     data = load_caption_data(config)
     name = split or "test"
-    suffix = "" if beam_size in (None, config.train.eval_beam_size) else f"_beam{beam_size}"
+    suffix = search.suffix(config)
     result = evaluate_captions(
         stored.model,
         stored.codec,
         {name: (data.splits[name], split_grids(config, data, name, stored.encoder))},
         data.photos,
-        search_settings(config, stored.codec, beam_size),
+        search.settings(config, stored.codec),
         config.tracking.heatmap_sentences,
         suffix=suffix,
     )

@@ -48,8 +48,9 @@ def _runs(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from pipelines.evaluate import evaluate_run
+    from pipelines.inference.decoding import SearchOverride
 
-    result = evaluate_run(args.run_id, args.split, args.beam_size)
+    result = evaluate_run(args.run_id, args.split, SearchOverride(args.beam_size, args.length_penalty))
     print("\n".join([*result.metric_lines(), *result.sample_lines()]))
 
 
@@ -156,10 +157,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="re-evaluate a run's best checkpoint",
         description="Score a run's best checkpoint on its task's test splits (BLEU, accuracy, ROUGE, CIDEr) and log "
         "the figures and attention pictures to that run.",
+        epilog="example: attnops evaluate RUN_ID --split val --beam-size 5 --length-penalty 0.6",
     )
     evaluate.add_argument("run_id", help="MLflow run id printed by 'attnops train'")
     evaluate.add_argument("--split", help="one split (default: every test split)")
     evaluate.add_argument("--beam-size", type=int, help="beam size (default: the run's train.eval_beam_size)")
+    evaluate.add_argument(
+        "--length-penalty",
+        type=float,
+        metavar="ALPHA",
+        help="GNMT length penalty of beam search, 0 for none (default: the run's train.length_penalty); with "
+        "--split val and --beam-size, how to choose decoding settings without touching test. Figures of "
+        "settings other than the run's own are logged with a suffix (e.g. val_cider_beam5_lp0.6)",
+    )
     evaluate.set_defaults(func=_evaluate)
 
     export = commands.add_parser(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -74,15 +75,18 @@ class DocumentCodec:
             encoded.append(EncodedDocument([sentences[i] for i in kept], kept, ids, words, truncated))
         return encoded
 
-    def idf(self, documents: list[EncodedDocument]) -> torch.Tensor:
-        """Smoothed inverse sentence frequency ``log((N + 1) / (n_w + 1))`` of every word id, ``(V,)``."""
+    def idf(self, documents: list[EncodedDocument], unit: Literal["sentence", "document"]) -> torch.Tensor:
+        """Smoothed inverse frequency ``log((N + 1) / (n_w + 1))`` of every word id, ``(V,)``: N units
+        (sentences or documents), n_w of them holding the word."""
+        units = (
+            [ids for doc in documents for ids in doc.ids]
+            if unit == "sentence"
+            else [[i for ids in doc.ids for i in ids] for doc in documents]
+        )
         counts = torch.zeros(self.vocab_size)
-        sentences = 0
-        for doc in documents:
-            for ids in doc.ids:
-                counts[torch.tensor(sorted(set(ids)))] += 1
-                sentences += 1
-        return torch.log((sentences + 1) / (counts + 1))
+        for ids in units:
+            counts[torch.tensor(sorted(set(ids)), dtype=torch.long)] += 1
+        return torch.log((len(units) + 1) / (counts + 1))
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)

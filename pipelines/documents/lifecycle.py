@@ -12,6 +12,7 @@ from pipelines.documents.evaluate import DocumentEvaluation, evaluate_document_r
 from pipelines.documents.export import TrainedDocumentModel
 from pipelines.documents.train import evaluate_trained as evaluate_trained
 from pipelines.documents.train import prepare_training as prepare_training
+from pipelines.inference.decoding import SearchOverride
 from pipelines.task import Graphs
 
 load_trained = export.load_trained
@@ -24,8 +25,8 @@ def load_data(config: DocumentConfig) -> DocumentCorpus:
     return load_documents(config.data)
 
 
-def evaluate_run(run_id: str, config: DocumentConfig, split: str | None, beam_size: int | None) -> DocumentEvaluation:
-    """Documents have no search: ``beam_size`` does not apply."""
+def evaluate_run(run_id: str, config: DocumentConfig, split: str | None, search: SearchOverride) -> DocumentEvaluation:
+    """Documents have no search: ``search`` does not apply."""
     return evaluate_document_run(run_id, config, split)
 
 

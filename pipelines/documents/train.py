@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from models.documents import DOCUMENT_MODULES, DocumentBatch
-from models.hierarchical import ExtractiveSummarizer, pad_documents
+from models.hierarchical import pad_documents
 from pipelines import tracking
 from pipelines.batching import BucketBatchSampler
 from pipelines.documents.codec import DocumentCodec
@@ -60,8 +60,8 @@ def prepare_training(config: DocumentConfig, corpus: DocumentCorpus, work: Path)
     tracking.log_params({"vocab.words": codec.vocab_size})
 
     model = build_document_model(config, codec)
-    if isinstance(model, ExtractiveSummarizer):
-        model.set_idf(codec.idf(codec.encode([d.sentences for d in corpus.splits["train"]])))
+    if model.idf_unit is not None:
+        model.set_idf(codec.idf(codec.encode([d.sentences for d in corpus.splits["train"]]), model.idf_unit))
     module = DOCUMENT_MODULES[config.task](model, config.train.optim)
     monitor, mode = module.monitor
     return Training(

@@ -10,7 +10,7 @@ from pathlib import Path
 from models.search import DecodingBackend, SearchSettings
 from pipelines import tracking
 from pipelines.errors import UserError
-from pipelines.inference.decoding import search_settings
+from pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
 from pipelines.translation.config import TranslationConfig
 from pipelines.translation.data import TEST_SPLITS, ParallelSplit, load_corpus
 from pipelines.translation.heatmaps import plot_attention
@@ -38,11 +38,6 @@ class EvaluationResult:
     def sample_lines(self) -> list[str]:
         lines = [f"SRC: {sample.source}\nHYP: {sample.text}" for sample in self.samples]
         return lines + ([f"attention heat-map: {self.heatmap_location}"] if self.heatmap_location else [])
-
-
-def metric_suffix(config: TranslationConfig, beam_size: int | None) -> str:
-    """Metric names carry the beam size only when it is not the config's evaluation beam."""
-    return "" if beam_size in (None, config.train.eval_beam_size) else f"_beam{beam_size}"
 
 
 def evaluate_backend(
@@ -84,26 +79,25 @@ def log_evaluation(result: EvaluationResult) -> None:
 
 
 def evaluate_run(
-    run_id: str, config: TranslationConfig, split: str | None = None, beam_size: int | None = None
+    run_id: str, config: TranslationConfig, split: str | None = None, search: SearchOverride = CONFIG_SEARCH
 ) -> EvaluationResult:
     """Re-evaluate the best checkpoint of ``run_id`` and log the figures to that run."""
     if split is not None and split not in TEST_SPLITS + ("val",):
         raise UserError(f"unknown split {split!r}; choose one of: val, {', '.join(TEST_SPLITS)}")
-    if beam_size is not None and not 1 <= beam_size <= 16:
-        raise UserError(f"--beam-size {beam_size} must be between 1 and 16")
+    search.check()
     stored = load_run_model(run_id, config)
     corpus = load_corpus(stored.config.data)
     if split is not None and split not in corpus:
         raise UserError(f"dataset {stored.config.data.dataset!r} has no split {split!r}")
     names = [split] if split else [s for s in TEST_SPLITS if s in corpus]
-    settings = search_settings(stored.config, stored.codec, beam_size)
+    settings = search.settings(stored.config, stored.codec)
     result = evaluate_backend(
         stored.model,
         stored.codec,
         {name: corpus[name] for name in names},
         settings,
         stored.config.tracking.heatmap_sentences,
-        suffix=metric_suffix(stored.config, beam_size),
+        suffix=search.suffix(stored.config),
     )
     with tracking.resume_run(run_id):
         log_evaluation(result)

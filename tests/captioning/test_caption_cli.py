@@ -48,9 +48,16 @@ def test_captioning_from_training_to_a_caption_on_the_command_line(capsys, tmp_p
         assert re.search(rf"^test_{name}: \d+\.\d+$", out, re.M)
         assert re.search(rf"^test_nn_{name}: \d+\.\d+$", out, re.M)  # the nearest-neighbour baseline
     assert re.search(r"^training wall time: \d+ s$", out, re.M)
+    peak = float(re.search(r"^test_attention_peak_median: (\S+)$", out, re.M).group(1))
+    uniform = float(re.search(r"^test_attention_uniform: (\S+)$", out, re.M).group(1))
+    assert uniform == pytest.approx(1 / 25, abs=1e-3) and uniform <= peak <= 1.0
 
     code, out, _ = _run(capsys, "evaluate", run_id, "--split", "val", "--beam-size", "2")
     assert code == 0 and "val_cider_beam2:" in out and "val_nn_cider:" in out
+    code, out, _ = _run(capsys, "evaluate", run_id, "--split", "val", "--beam-size", "2", "--length-penalty", "1")
+    assert code == 0 and "val_cider_beam2_lp1:" in out and "val_attention_peak_p90_beam2_lp1:" in out
+    code, _, err = _run(capsys, "evaluate", run_id, "--length-penalty", "-1")
+    assert code == 2 and "--length-penalty -1.0 must be between 0 and 5" in err
 
     code, out, _ = _run(capsys, "export", run_id)
     assert code == 0 and "parity passed" in out and "photos" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from functools import cache
 
 import pytest
@@ -16,6 +17,8 @@ from models.documents import DOCUMENT_MODULES, DocumentBatch
 from models.hierarchical import (
     DOCUMENT_MODELS,
     PADDED_SENTENCE_SCORE,
+    ExtractiveSummarizer,
+    HANClassifier,
     lexical_centrality,
     pad_documents,
     select_sentences,
@@ -33,11 +36,17 @@ VOCAB, CLASSES = 50, 5
 BBC = DocumentDataConfig().data_root() / "bbc_news_summary" / "bbc_news_summary.jsonl.gz"
 
 
-def tiny(attention: str = "additive", rnn_type: str = "gru") -> HierarchicalConfig:
+def tiny(attention: str = "additive", rnn_type: str = "gru", lexical_term: bool = False) -> HierarchicalConfig:
     return HierarchicalConfig(
         attention=attention, rnn_type=rnn_type, embedding_dim=12, word_hidden_size=16, sentence_hidden_size=16,
-        num_heads=2, max_positions=8, dropout=0.0,
+        num_heads=2, max_positions=8, dropout=0.0, lexical_term=lexical_term,
     )  # fmt: skip
+
+
+def lexical_classifier() -> HANClassifier:
+    model = HANClassifier(tiny(lexical_term=True), VOCAB, CLASSES).eval()
+    model.set_idf(torch.linspace(0.5, 3.0, VOCAB))
+    return model
 
 
 @cache
@@ -169,3 +178,43 @@ def test_summary_ranks_by_probability_or_by_expected_summary_words():
     by_words = summarize(prediction, SummaryConfig(max_sentences=2, rank_by="expected_words"))
     assert [s.index for s in by_words] == [1, 2]  # 0.6·40 = 24 and 0.8·5 = 4 beat 0.1·30 = 3 and 0.9·3 = 2.7
     assert by_words[0].score == pytest.approx(0.6)
+
+
+def test_lexical_term_adds_a_linear_model_of_the_tfidf_bag_and_ignores_padding():
+    model = lexical_classifier()
+    ids, mask = dummy_documents([[4, 2, 3], [5], [1, 6]], VOCAB, seed=3)
+    with torch.no_grad():
+        out = model(ids, mask)
+        deep = model.output(model.encoder(ids, mask).document)
+        for row in range(ids.shape[0]):
+            counts = torch.bincount(ids[row][mask[row]], minlength=VOCAB).float()
+            bag = torch.log1p(counts) * model.lexical.idf
+            expected = deep[row] + model.lexical.linear(bag / bag.norm())
+            torch.testing.assert_close(out.scores[row], expected)
+        padded = model(F.pad(ids, (0, 4, 0, 2), value=7), F.pad(mask, (0, 4, 0, 2)))
+    torch.testing.assert_close(padded.scores, out.scores)
+
+
+def test_lexical_term_is_exported_with_its_idf(tmp_path):
+    model = lexical_classifier()
+    export_document_graph(model, tmp_path, opset=18)
+    backend = OnnxDocumentBackend(tmp_path, RuntimeConfig(intra_op_threads=1, device="cpu"))
+    ids, mask = dummy_documents([[7, 1, 9], [4], [2, 2, 2, 2, 2, 2]], VOCAB, seed=5)
+    with torch.no_grad():
+        expected = model(ids, mask).scores
+    model.lexical.idf.zero_()  # the graph holds its own copy of the idf
+    torch.testing.assert_close(backend(ids, mask).scores, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_idf_counts_sentences_or_documents():
+    codec = DocumentCodec.train(["a b", "a c", "d"], ["x"], 100, 1, 4, 8)
+    encoded = codec.encode([["a b", "a c"], ["d a"]])
+    a, d = codec.tokenizer.token_to_id("a"), codec.tokenizer.token_to_id("d")
+    by_sentence, by_document = codec.idf(encoded, "sentence"), codec.idf(encoded, "document")
+    assert by_sentence[a] == pytest.approx(math.log(4 / 4)) and by_sentence[d] == pytest.approx(math.log(4 / 2))
+    assert by_document[a] == pytest.approx(math.log(3 / 3)) and by_document[d] == pytest.approx(math.log(3 / 2))
+
+
+def test_summarizer_refuses_the_lexical_term():
+    with pytest.raises(ValueError, match="lexical_term applies to classification only"):
+        ExtractiveSummarizer(tiny(lexical_term=True), VOCAB)

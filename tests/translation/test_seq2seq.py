@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,10 +12,15 @@ import torch.nn.functional as F
 from models.attention import ATTENTION_NAMES
 from models.decoder import DECODERS
 from models.search import SearchSettings, beam_search, greedy_search
-from models.seq2seq import Seq2Seq
+from models.seq2seq import Seq2Seq, SpecialTokens
+from pipelines.config import REPO_ROOT, load_config
+from pipelines.errors import UserError
+from pipelines.inference.decoding import SearchOverride
 from pipelines.translation.translate import translate
 from tests.conftest import tiny_model_config
 from tests.translation.helpers import decode_settings, train_batch
+
+SPECIAL = SpecialTokens()
 
 VARIANTS = [
     *[{"attention": a, "decoder": d} for a, d in itertools.product(ATTENTION_NAMES, DECODERS)],
@@ -138,6 +144,17 @@ def test_translations_list_one_target_token_per_attention_row(codec, multi30k, m
 def test_search_settings_reject_bad_values():
     with pytest.raises(ValueError, match="beam_size"):
         SearchSettings(bos=1, eos=2, pad=0, beam_size=0)
+
+
+def test_search_override_names_what_differs_from_the_config_and_checks_ranges():
+    config = load_config(REPO_ROOT / "pipelines/configs/translation/demo.yaml")
+    beam, penalty = config.train.eval_beam_size, config.train.length_penalty
+    assert SearchOverride().suffix(config) == SearchOverride(beam, penalty).suffix(config) == ""
+    assert SearchOverride(beam + 1, penalty + 0.5).suffix(config) == f"_beam{beam + 1}_lp{penalty + 0.5:g}"
+    assert SearchOverride(length_penalty=0.0).settings(config, SimpleNamespace(special=SPECIAL)).length_penalty == 0.0
+    for bad in (SearchOverride(beam_size=17), SearchOverride(length_penalty=-1.0)):
+        with pytest.raises(UserError, match="--beam-size|--length-penalty"):
+            bad.check()
 
 
 def test_written_out_lstm_step_matches_torch_lstm_cell():

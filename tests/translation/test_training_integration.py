@@ -6,6 +6,7 @@ import pytest
 
 from pipelines.config import REPO_ROOT, load_config
 from pipelines.evaluate import evaluate_run
+from pipelines.inference.decoding import SearchOverride
 from pipelines.train import TrainResult, train
 
 pytestmark = pytest.mark.slow
@@ -87,7 +88,7 @@ def test_run_logs_tokenizer_checkpoint_config_and_heatmaps(client, server_run):
 def test_evaluate_adds_figures_to_the_same_run(client, server_run):
     run_id = server_run[1].run_id
     before = client.get_run(run_id).data.metrics
-    result = evaluate_run(run_id, "test_2016_flickr", beam_size=1)
+    result = evaluate_run(run_id, "test_2016_flickr", SearchOverride(beam_size=1))
     after = client.get_run(run_id).data.metrics
     assert set(result.metrics) == {"test_2016_flickr_bleu_beam1", "test_2016_flickr_bleu_lc_beam1"}
     assert after["test_2016_flickr_bleu_beam1"] == pytest.approx(result.metrics["test_2016_flickr_bleu_beam1"])
