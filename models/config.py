@@ -73,33 +73,27 @@ class Seq2SeqConfig:
 
 
 @dataclass
-class TransformerConfig:
-    """Shape of a pre-norm Transformer encoder-decoder."""
+class TransformerLayersConfig:
+    """Sizes of pre-norm Transformer layers and of the decoder stack, shared by every Transformer model."""
 
     __pydantic_config__ = {"extra": "forbid"}
 
-    architecture: str = "transformer"
-    """Model family: transformer (this config) or rnn (:class:`Seq2SeqConfig`)."""
     d_model: int = 256
     """Width of embeddings and every layer's states."""
     num_heads: int = 4
     """Attention heads; must divide d_model."""
-    encoder_layers: int = 3
     decoder_layers: int = 3
     ff_size: int = 1024
     """Inner width of each position-wise feed-forward block."""
     dropout: float = 0.1
     """Dropout on embeddings, sub-layer outputs, attention weights and the feed-forward block."""
-    share_embeddings: bool = False
-    """One embedding table for source and target (needs a joint tokenizer)."""
     tie_output: bool = True
     """The output layer reuses the target embedding table."""
     attention_layer: int = -1
     """Decoder layer whose cross-attention (heads averaged) is reported per step; negative counts from the end."""
 
     def __post_init__(self) -> None:
-        _check_choice("architecture", self.architecture, ("transformer",))
-        for key in ("d_model", "num_heads", "encoder_layers", "decoder_layers", "ff_size"):
+        for key in ("d_model", "num_heads", "decoder_layers", "ff_size"):
             _check_range(key, getattr(self, key), 1)
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
@@ -112,6 +106,22 @@ class TransformerConfig:
     def tags(self) -> dict[str, str]:
         """What tells registered versions apart."""
         return {"attention": "scaled_dot_product", "decoder": "transformer"}
+
+
+@dataclass
+class TransformerConfig(TransformerLayersConfig):
+    """Shape of a pre-norm Transformer encoder-decoder."""
+
+    architecture: str = "transformer"
+    """Model family: transformer (this config) or rnn (:class:`Seq2SeqConfig`)."""
+    encoder_layers: int = 3
+    share_embeddings: bool = False
+    """One embedding table for source and target (needs a joint tokenizer)."""
+
+    def __post_init__(self) -> None:
+        _check_choice("architecture", self.architecture, ("transformer",))
+        _check_range("encoder_layers", self.encoder_layers, 1)
+        super().__post_init__()
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.config import TransformerConfig
+from models.config import TransformerConfig, TransformerLayersConfig
 from models.decoder import DecoderState, StepOutput
 from models.seq2seq import SpecialTokens
 
@@ -73,7 +73,7 @@ class FeedForward(nn.Sequential):
 class EncoderLayer(nn.Module):
     """``x + SelfAttn(LN(x))``, then ``x + FF(LN(x))``."""
 
-    def __init__(self, config: TransformerConfig) -> None:
+    def __init__(self, config: TransformerLayersConfig) -> None:
         super().__init__()
         d = config.d_model
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
@@ -90,7 +90,7 @@ class EncoderLayer(nn.Module):
 class DecoderLayer(nn.Module):
     """``x + SelfAttn(LN(x))`` over the target so far, ``x + CrossAttn(LN(x))`` over the source, ``x + FF(LN(x))``."""
 
-    def __init__(self, config: TransformerConfig) -> None:
+    def __init__(self, config: TransformerLayersConfig) -> None:
         super().__init__()
         d = config.d_model
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
@@ -199,8 +199,10 @@ class TransformerEncoder(nn.Module):
 
 
 class TransformerDecoder(nn.Module):
+    """The decoder stack over any source states (a sentence's, an image's regions), with its key/value cache."""
+
     def __init__(
-        self, config: TransformerConfig, vocab_size: int, pad_id: int, shared: TokenEmbedding | None = None
+        self, config: TransformerLayersConfig, vocab_size: int, pad_id: int, shared: TokenEmbedding | None = None
     ) -> None:
         super().__init__()
         self.embedding = shared or TokenEmbedding(vocab_size, config.d_model, pad_id, config.dropout)
