@@ -23,6 +23,8 @@ class CaptionerConfig:
 
     __pydantic_config__ = {"extra": "forbid"}
 
+    architecture: str = "soft_attention"
+    """Model family: soft_attention (this config) or transformer (:class:`CaptionTransformerConfig`)."""
     attention: str = "additive"
     """Attention variant over the region grid (models.attention.ATTENTION_NAMES)."""
     embedding_dim: int = 512
@@ -38,9 +40,11 @@ class CaptionerConfig:
     trainable_blocks: int = 0
     """Top encoder blocks to fine-tune (0: frozen encoder, grid features can be cached)."""
     doubly_stochastic: float = 1.0
-    """λ of the doubly stochastic attention penalty λ·mean_i (1 − Σ_t α_ti)²."""
+    """λ of the doubly stochastic attention penalty λ·mean_i (1 − Σ_t α_ti)² (this architecture only)."""
 
     def __post_init__(self) -> None:
+        if self.architecture != "soft_attention":
+            raise ValueError(f"architecture={self.architecture!r} is not allowed here; this config is soft_attention")
         if self.attention not in ATTENTION_NAMES:
             raise ValueError(
                 f"attention={self.attention!r} is not allowed; choose one of: {', '.join(ATTENTION_NAMES)}"
@@ -54,6 +58,10 @@ class CaptionerConfig:
             raise ValueError(f"trainable_blocks={self.trainable_blocks!r} must be >= 0")
         if self.doubly_stochastic < 0:
             raise ValueError(f"doubly_stochastic={self.doubly_stochastic!r} must be >= 0")
+
+    def tags(self) -> dict[str, str]:
+        """What tells registered versions apart."""
+        return {"attention": self.attention}
 
 
 class SoftAttentionDecoder(nn.Module):
