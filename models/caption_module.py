@@ -1,7 +1,8 @@
-"""Lightning module that trains a :class:`Captioner` with teacher forcing and the SAT attention penalty."""
+"""Lightning module that trains a captioner with teacher forcing, plus the SAT attention penalty for the LSTM."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -10,12 +11,15 @@ import pytorch_lightning as pl
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.captioning import Captioner, CaptionerConfig, grid_mask
+from models.captioners import CaptionModelConfig, build_captioner
+from models.captioning import CaptionerConfig, grid_mask
 from models.config import OptimConfig
 from models.image_encoder import ImageEncoder
 from models.optim import configure_optimizers
 from models.search import SearchSettings, greedy_search
 from models.seq2seq import SpecialTokens
+
+logger = logging.getLogger(__name__)
 
 CaptionMetric = Callable[[list[list[int]], list[list[str]]], dict[str, float]]
 """Scores hypotheses (word ids) against every reference caption of their image, e.g. BLEU-4 and CIDEr."""
@@ -51,12 +55,22 @@ def attention_penalty(weights: Tensor, step_mask: Tensor) -> Tensor:
     return ((1.0 - coverage) ** 2).mean()
 
 
+def penalty_weight(config: CaptionModelConfig) -> float | None:
+    """λ of the doubly stochastic penalty, or None for an architecture it does not apply to.
+
+    Only the soft-attention LSTM has one: its single attention per word is what SAT asks to cover every
+    region over a caption. The Transformer's reported attention is one layer's heads averaged, not what
+    its words are built from, so its config has no λ (``model.doubly_stochastic`` is an unknown key there).
+    """
+    return config.doubly_stochastic if isinstance(config, CaptionerConfig) else None
+
+
 class CaptioningModule(pl.LightningModule):
-    """Cross-entropy + λ·attention penalty; greedy captions of the validation images for a metric."""
+    """Cross-entropy (+ λ·attention penalty for the LSTM); greedy captions of the validation images for a metric."""
 
     def __init__(
         self,
-        model_config: CaptionerConfig,
+        model_config: CaptionModelConfig,
         optim: OptimConfig,
         feature_dim: int,
         vocab_size: int,
@@ -66,7 +80,10 @@ class CaptioningModule(pl.LightningModule):
         image_encoder: ImageEncoder | None = None,
     ) -> None:
         super().__init__()
-        self.model = Captioner(model_config, feature_dim, vocab_size, special)
+        self.model = build_captioner(model_config, feature_dim, vocab_size, special)
+        self.penalty_weight = penalty_weight(model_config)
+        if self.penalty_weight is None:
+            logger.info("no doubly stochastic attention penalty: it applies to the soft_attention architecture only")
         self.image_encoder = image_encoder
         """The encoder whose top blocks are fine-tuned; None when batches carry cached grids."""
         self.optim = optim
@@ -87,8 +104,8 @@ class CaptioningModule(pl.LightningModule):
         grid = self.image_encoder(batch.src)  # (B, S, C)
         return grid, grid_mask(grid)
 
-    def losses(self, batch: CaptionBatch) -> tuple[Tensor, Tensor]:
-        """Token cross-entropy and the attention penalty of a teacher-forced batch."""
+    def losses(self, batch: CaptionBatch) -> tuple[Tensor, Tensor | None]:
+        """Token cross-entropy and the attention penalty (None where it does not apply) of a teacher-forced batch."""
         logits, weights = self.model(*self.grid(batch), batch.tgt_in)  # (B, T, V), (B, T, S)
         cross_entropy = F.cross_entropy(
             logits.flatten(0, 1),
@@ -96,15 +113,18 @@ class CaptioningModule(pl.LightningModule):
             ignore_index=self.special.pad,
             label_smoothing=self.optim.label_smoothing,
         )
+        if self.penalty_weight is None:
+            return cross_entropy, None
         return cross_entropy, attention_penalty(weights, batch.tgt_out != self.special.pad)
 
     def _common_step(self, batch: CaptionBatch, stage: str) -> Tensor:
         cross_entropy, penalty = self.losses(batch)
-        loss = cross_entropy + self.model.config.doubly_stochastic * penalty
+        loss = cross_entropy if penalty is None else cross_entropy + self.penalty_weight * penalty
         log = partial(self.log, on_step=stage == "train", on_epoch=True, batch_size=batch.src.shape[0])
         log(f"{stage}_loss", loss, prog_bar=True)
         log(f"{stage}_xent", cross_entropy)
-        log(f"{stage}_attention_penalty", penalty)
+        if penalty is not None:
+            log(f"{stage}_attention_penalty", penalty)
         return loss
 
     def training_step(self, batch: CaptionBatch, batch_idx: int) -> Tensor:

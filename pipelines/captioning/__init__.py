@@ -1,1 +1,1 @@
-"""Captioning: Show, Attend and Tell over a pretrained EfficientNet-Lite0 grid (Flickr8k)."""
+"""Captioning: Show, Attend and Tell or a Transformer over a pretrained EfficientNet-Lite0 grid (Flickr8k)."""

@@ -1,11 +1,14 @@
-"""The captioning experiment: Show, Attend and Tell over a pretrained encoder's region grid."""
+"""The captioning experiment: a caption decoder (Show, Attend and Tell, or a Transformer) over a pretrained encoder's
+region grid."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Discriminator, Field, Tag
 
+from models.caption_transformer import CaptionTransformerConfig
+from models.captioners import ARCHITECTURES
 from models.captioning import CaptionerConfig
 from pipelines.config import (
     DataSection,
@@ -18,6 +21,26 @@ from pipelines.config import (
 
 MODEL_NAME = "captioning-flickr8k"
 """Registered model name of a captioning export (and of the model the service deploys)."""
+DEFAULT_ARCHITECTURE = "soft_attention"
+
+
+def _architecture(model: Any) -> str:
+    """The ``architecture`` of a model section (a mapping or a built config); soft_attention where it is not given."""
+    return model.get("architecture", DEFAULT_ARCHITECTURE) if isinstance(model, dict) else model.architecture
+
+
+def _known_architecture(model: Any) -> Any:
+    if (name := _architecture(model)) not in ARCHITECTURES:
+        raise ValueError(f"architecture={name!r} is not allowed; choose one of: {', '.join(ARCHITECTURES)}")
+    return model
+
+
+CaptionModelSection = Annotated[
+    Annotated[CaptionerConfig, Tag("soft_attention")] | Annotated[CaptionTransformerConfig, Tag("transformer")],
+    Discriminator(_architecture),
+    BeforeValidator(_known_architecture),
+]
+"""``model.architecture`` picks the caption model family: soft_attention (the default) or transformer."""
 
 
 class CaptionDataConfig(DataSection):
@@ -36,10 +59,10 @@ class CaptionDataConfig(DataSection):
 
 
 class CaptioningConfig(ExperimentConfig):
-    """Show, Attend and Tell: an LSTM with soft attention over a pretrained encoder's region grid."""
+    """A caption decoder over a pretrained encoder's region grid: the soft-attention LSTM or a Transformer."""
 
     task: Literal["captioning"] = "captioning"
-    model: CaptionerConfig = CaptionerConfig()
+    model: CaptionModelSection = CaptionerConfig()
     data: CaptionDataConfig = CaptionDataConfig()
     train: DecodingTrainConfig = DecodingTrainConfig(max_decode_length=30, eval_beam_size=3, early_stopping_patience=5)
     tracking: TrackingConfig = TrackingConfig(experiment="attnops-captioning", heatmap_sentences=4)

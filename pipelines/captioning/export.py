@@ -10,7 +10,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from models.captioning import Captioner, grid_mask
+from models.captioners import CaptionModel
+from models.captioning import grid_mask
 from models.image_encoder import ImageEncoder
 from pipelines.captioning.captions import IMAGES_FOLDER, CaptionSplit, load_captions
 from pipelines.captioning.config import CaptioningConfig
@@ -53,12 +54,12 @@ def load_trained(run_id: str, config: CaptioningConfig) -> TrainedCaptioner:
     return TrainedCaptioner(stored.config, stored.codec, stored.model, stored.encoder, data, files, load_images(files))
 
 
-def captioner_specs(model: Captioner) -> GraphSpecs:
+def captioner_specs(model: CaptionModel) -> GraphSpecs:
     """The decoder-pair declaration for the state fields ``model`` fills in."""
     return graph_specs(state_fields(model, *dummy_grid(1, 4, model.feature_dim)))
 
 
-def export_caption_graphs(encoder: ImageEncoder, model: Captioner, folder: Path, opset: int) -> GraphSpecs:
+def export_caption_graphs(encoder: ImageEncoder, model: CaptionModel, folder: Path, opset: int) -> GraphSpecs:
     """Write ``image_encoder.onnx``, ``encoder.onnx`` and ``decoder_step.onnx`` (fp32) into ``folder``."""
     encoder, model = encoder.eval(), model.eval()  # every module in eval mode: export restores each one's mode
     specs = captioner_specs(model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.captioning import Captioner
+from models.captioners import CaptionModel, build_captioner
 from models.image_encoder import ImageEncoder
 from pipelines import tracking
 from pipelines.captioning.baselines import nearest_neighbour_scores
@@ -27,7 +27,7 @@ CAPTION_SPLITS = ("val", "test")
 class CaptionRunModel:
     config: CaptioningConfig
     codec: CaptionCodec
-    model: Captioner
+    model: CaptionModel
     encoder: ImageEncoder
 
 
@@ -35,7 +35,7 @@ def load_caption_model(run_id: str, config: CaptioningConfig) -> CaptionRunModel
     """Download and rebuild the trained captioner of ``run_id`` and its image encoder (tuned blocks included)."""
     codec = CaptionCodec.load(tracking.download(run_id, TOKENIZER_ARTIFACT))
     encoder = ImageEncoder(tap_block=config.model.tap_block)
-    model = Captioner(config.model, encoder.feature_dim, codec.vocab_size, codec.special)
+    model = build_captioner(config.model, encoder.feature_dim, codec.vocab_size, codec.special)
     model = load_caption_weights(model, encoder, tracking.download(run_id, CHECKPOINT_ARTIFACT))
     return CaptionRunModel(config, codec, model, encoder)
 

@@ -7,7 +7,8 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
-from models.captioning import Captioner, grid_mask
+from models.captioners import CaptionModel
+from models.captioning import grid_mask
 from models.image_encoder import ImageEncoder
 from models.search import SearchSettings, decode
 from pipelines.captioning.graphs import CaptionSessions, dummy_grid
@@ -21,7 +22,7 @@ FRESH_SHAPES = ((1, 25), (3, 25), (5, 100))
 @torch.no_grad()
 def check_caption_parity(
     encoder: ImageEncoder,
-    model: Captioner,
+    model: CaptionModel,
     sessions: CaptionSessions,
     photos: Tensor,
     settings: SearchSettings,

@@ -59,7 +59,7 @@ class CaptioningTask(LazyLifecycle):
         return {"beam_size": config.train.eval_beam_size}
 
     def version_tags(self, config: CaptioningConfig) -> dict[str, str]:
-        return {"attention": config.model.attention}
+        return config.model.tags()
 
 
 CAPTIONING = CaptioningTask()

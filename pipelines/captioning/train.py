@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from models.caption_module import CaptioningModule
-from models.captioning import Captioner
+from models.captioners import CaptionModel
 from models.image_encoder import ImageEncoder
 from pipelines import tracking
 from pipelines.captioning.baselines import nearest_neighbour_scores
@@ -67,7 +67,7 @@ def split_grids(config: CaptioningConfig, data: CaptionData, split: str, encoder
     return encode_images(encoder, [data.photos / name for name in data.splits[split].images])
 
 
-def load_caption_weights(model: Captioner, encoder: ImageEncoder, checkpoint: Path) -> Captioner:
+def load_caption_weights(model: CaptionModel, encoder: ImageEncoder, checkpoint: Path) -> CaptionModel:
     """Load a :class:`CaptioningModule` checkpoint: the captioner, and the encoder's blocks if it tuned them."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
