@@ -3,9 +3,13 @@ ONNX export with parity, and the CLI from training to a parity-checked export.""
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import replace
 
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
 import pytest
 import torch
 
@@ -232,6 +236,12 @@ def test_cli_trains_and_exports_the_transformer_with_parity(capsys, tmp_path, mo
     run_id = out.strip().splitlines()[-1]
     assert re.search(r"^test_cider: \d+\.\d+$", out, re.M)
     assert re.search(r"^test_attention_uniform: 0\.04", out, re.M)  # per-word maps over the 5x5 grid
+    params = mlflow.get_run(run_id).data.params
+    assert params["model.architecture"] == "transformer" and params["model.region_layers"] == "1"
     code = main(["export", run_id])
     out, _ = capsys.readouterr()
     assert code == 0 and "parity passed" in out and "photos" in out
+    photo = FLICKR / "images" / load_captions(FLICKR)["test"].images[0]
+    frame = pd.DataFrame({"image": [base64.b64encode(photo.read_bytes()).decode()]})
+    predicted = mlflow.pyfunc.load_model(out.strip().splitlines()[-1]).predict(frame, params={"beam_size": 2})
+    assert list(predicted.columns) == ["caption"] and len(predicted) == 1
