@@ -25,6 +25,8 @@ def test_spread_is_mean_and_sample_std_over_seeds():
     assert spread([], 2) == "-"
     assert spread([31.0], 2) == "31.00"
     assert spread([30.0, 31.0, 32.0], 2) == "31.00 ± 1.00"
+    assert spread([0.9765, 0.9812, 0.9859], 2) == "0.981 ± 0.005"  # a fraction keeps three significant figures
+    assert spread([0.0123], 2) == "0.0123"
 
 
 def test_time_to_threshold_is_the_first_validation_at_or_above_it():

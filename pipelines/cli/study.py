@@ -55,7 +55,8 @@ def _study(args: argparse.Namespace) -> None:
     print()
     print(result.report.table)
     print("written: " + ", ".join(str(path) for path in result.report.files))
-    print(f"study wall time: {result.seconds / 60:.1f} min; parent run {result.parent_id}")
+    ran = "" if args.table_only else f"study wall time: {result.seconds / 60:.1f} min; "
+    print(f"{ran}parent run {result.parent_id}")
     if result.failures:
         raise UserError(f"{len(result.failures)} trial(s) failed (listed above); after fixing the cause, run "
                         f"'attnops study --resume {result.parent_id}' to run only those")  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -69,9 +70,13 @@ def _curve(run_id: str, metric: str) -> list[tuple[float, float]]:
 
 
 def spread(values: list[float], digits: int) -> str:
-    """``mean ± std`` (sample std) over seeds; the value alone for one seed; ``-`` for none."""
+    """``mean ± std`` (sample std) over seeds; the value alone for one seed; ``-`` for none. Values under 1
+    (a fraction such as an accuracy of 0.9812) keep three significant figures, whatever ``digits`` says."""
     if not values:
         return "-"
+    largest = max(abs(v) for v in values)
+    if 0 < largest < 1:
+        digits = max(digits, 2 - math.floor(math.log10(largest)))
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
