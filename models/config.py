@@ -148,6 +148,9 @@ class HierarchicalConfig:
     """Dropout on embeddings, states and the output layer."""
     lexical_term: bool = False
     """Classification only: add a linear model over the document's tf-idf bag of words to the class logits."""
+    part_losses: bool = False
+    """With ``lexical_term``: also train the network's and the linear model's logits each on its own
+    cross-entropy, so that the side which fits the training set first does not starve the other."""
 
     def __post_init__(self) -> None:
         _check_choice("attention", self.attention, ATTENTION_NAMES)
@@ -158,6 +161,8 @@ class HierarchicalConfig:
             if getattr(self, key) % 2:
                 raise ValueError(f"{key}={getattr(self, key)} must be even (it is split across directions)")
         _check_range("dropout", self.dropout, 0.0, 0.9)
+        if self.part_losses and not self.lexical_term:
+            raise ValueError("part_losses=True needs lexical_term=True (it trains the two parts of the logits)")
 
 
 @dataclass

@@ -68,12 +68,15 @@ class DocumentModule(pl.LightningModule):
 
 
 class ClassifierModule(DocumentModule):
-    """Cross-entropy (label-smoothed) on the document label; accuracy on validation."""
+    """Cross-entropy (label-smoothed) on the document label, plus one per part of the logits the model
+    trains on its own (``DocumentOutput.parts``); accuracy on validation."""
 
     monitor = ("val_accuracy", "max")
 
     def loss(self, output: DocumentOutput, batch: DocumentBatch) -> Tensor:
-        return F.cross_entropy(output.scores, batch.labels, label_smoothing=self.optim.label_smoothing)
+        losses = [F.cross_entropy(logits, batch.labels, label_smoothing=self.optim.label_smoothing)
+                  for logits in (output.scores, *output.parts)]  # fmt: skip
+        return sum(losses[1:], losses[0])
 
     def metrics(self, output: DocumentOutput, batch: DocumentBatch) -> dict[str, Tensor]:
         return {"accuracy": (output.scores.argmax(dim=-1) == batch.labels).float().mean()}

@@ -44,11 +44,13 @@ class DocumentEncoding:
 
 @dataclass
 class DocumentOutput:
-    """What both heads return: ``scores`` are class logits ``(B, C)`` or sentence logits ``(B, S)``."""
+    """What both heads return: ``scores`` are class logits ``(B, C)`` or sentence logits ``(B, S)``;
+    ``parts`` are summands of ``scores`` that are also trained on a loss of their own (empty for most models)."""
 
     scores: Tensor
     word_weights: Tensor
     sentence_weights: Tensor
+    parts: tuple[Tensor, ...] = ()
 
 
 class AttentionPooling(nn.Module):
@@ -134,6 +136,7 @@ class HANClassifier(nn.Module):
         self.output = nn.Linear(config.sentence_hidden_size, num_classes)
         self.lexical = LexicalTerm(vocab_size, num_classes) if config.lexical_term else None
         self.idf_unit = "document" if config.lexical_term else None
+        self.part_losses = config.part_losses
 
     def set_idf(self, idf: Tensor) -> None:
         """Use these inverse document frequencies ``(V,)`` for the lexical term."""
@@ -142,9 +145,11 @@ class HANClassifier(nn.Module):
     def forward(self, ids: Tensor, word_mask: Tensor) -> DocumentOutput:
         encoded = self.encoder(ids, word_mask)
         logits = self.output(self.dropout(encoded.document))  # (B, C)
-        if self.lexical is not None:
-            logits = logits + self.lexical(ids, word_mask)
-        return DocumentOutput(logits, encoded.word_weights, encoded.sentence_weights)
+        if self.lexical is None:
+            return DocumentOutput(logits, encoded.word_weights, encoded.sentence_weights)
+        lexical = self.lexical(ids, word_mask)  # (B, C)
+        parts = (logits, lexical) if self.part_losses else ()
+        return DocumentOutput(logits + lexical, encoded.word_weights, encoded.sentence_weights, parts)
 
 
 def lexical_centrality(ids: Tensor, word_mask: Tensor, idf: Tensor) -> Tensor:

@@ -215,6 +215,23 @@ def test_idf_counts_sentences_or_documents():
     assert by_document[a] == pytest.approx(math.log(3 / 3)) and by_document[d] == pytest.approx(math.log(3 / 2))
 
 
+def test_part_losses_train_each_part_of_the_logits_on_its_own():
+    config = HierarchicalConfig(**{**tiny(lexical_term=True).__dict__, "part_losses": True})
+    model = HANClassifier(config, VOCAB, CLASSES).eval()
+    ids, mask = dummy_documents([[4, 2, 3], [5]], VOCAB, seed=4)
+    labels = torch.tensor([1, 3])
+    out = model(ids, mask)
+    deep, lexical = out.parts
+    torch.testing.assert_close(out.scores, deep + lexical)
+    module = DOCUMENT_MODULES["classification"](model, OptimConfig(label_smoothing=0.0))
+    batch = DocumentBatch(ids, mask, labels, torch.zeros(mask.shape[:2]))
+    expected = sum(F.cross_entropy(logits, labels) for logits in (out.scores, deep, lexical))
+    torch.testing.assert_close(module.loss(out, batch), expected)
+    assert HANClassifier(tiny(lexical_term=True), VOCAB, CLASSES)(ids, mask).parts == ()
+    with pytest.raises(ValueError, match="part_losses=True needs lexical_term=True"):
+        HierarchicalConfig(part_losses=True)
+
+
 def test_summarizer_refuses_the_lexical_term():
     with pytest.raises(ValueError, match="lexical_term applies to classification only"):
         ExtractiveSummarizer(tiny(lexical_term=True), VOCAB)
