@@ -15,9 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from models.config import TransformerLayersConfig
-from models.decoder import DecoderState, StepOutput
 from models.seq2seq import SpecialTokens
-from models.transformer import EncoderLayer, TransformerDecoder
+from models.transformer import EncoderLayer, SourceToWords, TransformerDecoder
 
 
 @dataclass
@@ -81,8 +80,8 @@ class RegionEncoder(nn.Module):
         return self.norm(x)
 
 
-class CaptionTransformer(nn.Module):
-    """The Transformer captioner behind the search protocol: region grid in, one word per step out."""
+class CaptionTransformer(SourceToWords):
+    """The Transformer captioner behind the search protocol: region grid ``(B, S, C)`` in, one word per step out."""
 
     def __init__(
         self, config: CaptionTransformerConfig, feature_dim: int, vocab_size: int, special: SpecialTokens
@@ -95,15 +94,3 @@ class CaptionTransformer(nn.Module):
     @property
     def vocab_size(self) -> int:
         return self.decoder.generator.out_features
-
-    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
-        """Region features ``src (B, S, C)`` with ``src_mask (B, S)`` → the first state (an empty cache)."""
-        return self.decoder.init_state(self.encoder(src, src_mask), src_mask)
-
-    def decode_step(self, tokens: Tensor, state: DecoderState) -> StepOutput:
-        """One word: previous words ``(B,)`` → logits ``(B, V)``, the state with a longer cache, weights ``(B, S)``."""
-        return self.decoder.step(tokens, state)
-
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher forcing over ``tgt_in (B, T)`` at once (causal): logits ``(B, T, V)``, attention ``(B, T, S)``."""
-        return self.decoder(tgt_in, self.encode(src, src_mask))

@@ -128,8 +128,28 @@ class DecoderLayer(nn.Module):
         return x + self.dropout(self.ff(self.norm3(x))), keys, values, cross_weights
 
 
-class Transformer(nn.Module):
-    """Transformer encoder-decoder; ``encode`` and ``decode_step`` are what search drives and what is exported."""
+class SourceToWords(nn.Module):
+    """An ``encoder`` of some source ``(B, S, …)`` and a :class:`TransformerDecoder` over its states: ``encode``
+    and ``decode_step`` are what search drives and what is exported, ``forward`` is teacher forcing."""
+
+    encoder: nn.Module
+    decoder: TransformerDecoder
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
+        """Encode ``src`` with ``src_mask (B, S)`` into the decoder's first state (an empty cache)."""
+        return self.decoder.init_state(self.encoder(src, src_mask), src_mask)
+
+    def decode_step(self, tokens: Tensor, state: DecoderState) -> StepOutput:
+        """One step: tokens ``(B,)`` → logits ``(B, V)``, the state with a longer cache, weights ``(B, S)``."""
+        return self.decoder.step(tokens, state)
+
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher-forced logits ``(B, T, V)`` and cross-attention ``(B, T, S)`` for ``tgt_in (B, T)``, causal."""
+        return self.decoder(tgt_in, self.encode(src, src_mask))
+
+
+class Transformer(SourceToWords):
+    """Transformer encoder-decoder over a sentence's tokens ``(B, S)``."""
 
     def __init__(
         self, config: TransformerConfig, src_vocab_size: int, tgt_vocab_size: int, special: SpecialTokens
@@ -144,18 +164,6 @@ class Transformer(nn.Module):
         self.encoder = TransformerEncoder(config, src_vocab_size, special.pad)
         shared = self.encoder.embedding if config.share_embeddings else None
         self.decoder = TransformerDecoder(config, tgt_vocab_size, special.pad, shared)
-
-    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
-        """Encode ``src (B, S)`` with ``src_mask (B, S)`` into the decoder's first state (an empty cache)."""
-        return self.decoder.init_state(self.encoder(src, src_mask), src_mask)
-
-    def decode_step(self, tokens: Tensor, state: DecoderState) -> StepOutput:
-        """One target step: tokens ``(B,)`` → logits ``(B, V)``, the state with a longer cache, weights ``(B, S)``."""
-        return self.decoder.step(tokens, state)
-
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher-forced logits ``(B, T, V)`` and cross-attention ``(B, T, S)`` for ``tgt_in (B, T)``."""
-        return self.decoder(tgt_in, self.encode(src, src_mask))
 
 
 class TokenEmbedding(nn.Module):
