@@ -91,7 +91,17 @@ class RecurrentCell(nn.Module):
     def forward(self, x: Tensor, state: Tensor) -> Tensor:
         if self.is_lstm:
             return torch.stack(self._lstm_step(x, state[:, 0], state[:, 1]), dim=1)  # (B, 2, H)
-        return self.cell(x, state[:, 0]).unsqueeze(1)  # (B, 1, H)
+        return self._gru_step(x, state[:, 0]).unsqueeze(1)  # (B, 1, H)
+
+    def _gru_step(self, x: Tensor, h: Tensor) -> Tensor:
+        """``nn.GRUCell``'s maths on its own parameters, written out: ONNX export of ``gru_cell`` fails
+        ("unsafe_chunk, unknown dimension size") when its input comes from multi-head attention."""
+        cell = self.cell
+        i_r, i_z, i_n = F.linear(x, cell.weight_ih, cell.bias_ih).split(cell.hidden_size, dim=-1)  # (B, H) each
+        h_r, h_z, h_n = F.linear(h, cell.weight_hh, cell.bias_hh).split(cell.hidden_size, dim=-1)
+        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)
+        return (1 - z) * n + z * h
 
     def _lstm_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         """``nn.LSTMCell``'s maths on its own parameters, written out: ONNX export of ``lstm_cell``

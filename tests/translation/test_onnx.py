@@ -21,6 +21,7 @@ VARIANTS = [
     {"attention": "additive", "decoder": "bahdanau"},
     {"attention": "general", "decoder": "luong"},
     {"attention": "multihead", "decoder": "bahdanau", "rnn_type": "lstm"},
+    {"attention": "multihead", "decoder": "bahdanau", "rnn_type": "gru"},
     {"attention": "scaled_dot", "decoder": "luong", "self_attention": "multihead"},
 ]
 IDS = ["-".join(v.values()) for v in VARIANTS]

@@ -157,6 +157,14 @@ def test_search_override_names_what_differs_from_the_config_and_checks_ranges():
             bad.check()
 
 
+def test_written_out_gru_step_matches_torch_gru_cell():
+    from models.decoder import RecurrentCell
+
+    cell = RecurrentCell("gru", 5, 7)
+    x, state = torch.randn(3, 5), torch.randn(3, 1, 7)
+    torch.testing.assert_close(cell(x, state), cell.cell(x, state[:, 0]).unsqueeze(1))
+
+
 def test_written_out_lstm_step_matches_torch_lstm_cell():
     from models.decoder import RecurrentCell
 
