@@ -13,27 +13,25 @@ import pandas as pd
 import pytest
 import torch
 
-from models.caption_module import CaptionBatch, CaptioningModule
+from models.caption_module import CaptioningModule
 from models.caption_transformer import CaptionTransformer, CaptionTransformerConfig, grid_positions
 from models.captioning import grid_mask
 from models.config import OptimConfig
 from models.image_encoder import ImageEncoder
 from models.search import SearchSettings, beam_search, greedy_search
 from models.seq2seq import SpecialTokens
-from pipelines.captioning.batching import caption_dataset, collate_captions
-from pipelines.captioning.captions import CaptionCodec, load_captions
+from pipelines.captioning.captions import load_captions
 from pipelines.captioning.config import CaptioningConfig
 from pipelines.captioning.export import export_caption_graphs
 from pipelines.captioning.graphs import CaptionSessions
-from pipelines.captioning.image_features import encode_images, load_images
+from pipelines.captioning.image_features import load_images
 from pipelines.captioning.parity import check_caption_parity
 from pipelines.cli import main
 from pipelines.config import REPO_ROOT, RuntimeConfig, load_config
 from pipelines.errors import UserError
 from pipelines.onnx_export import DUMMY_STEPS
-from pipelines.translation.config import DataConfig
+from tests.captioning.helpers import FLICKR, real_photo_batch
 
-FLICKR = DataConfig().data_root() / "flickr8k_mini"
 CONFIG = str(REPO_ROOT / "pipelines/configs/captioning/flickr8k-transformer.yaml")
 SPECIAL = SpecialTokens()
 VOCAB, FEATURES = 30, 12
@@ -128,13 +126,7 @@ def test_region_positions_follow_the_grid_and_a_too_large_grid_is_refused():
 
 
 def test_loss_falls_on_a_small_batch_of_real_photos_without_the_attention_penalty():
-    train = load_captions(FLICKR)["train"].head(8)
-    with torch.no_grad():
-        grids = encode_images(ImageEncoder(), [FLICKR / "images" / name for name in train.images])  # (8, 25, 1280)
-    captions = [c for refs in train.captions for c in refs]
-    codec = CaptionCodec.train(captions, min_frequency=1)
-    dataset = caption_dataset([grids], codec.encode(captions), train.captions, every_caption=False)
-    batch: CaptionBatch = collate_captions([dataset[i] for i in range(len(dataset))], codec.special)
+    batch, codec = real_photo_batch()
     config = tiny_config(d_model=32, num_heads=4, ff_size=64)
     module = CaptioningModule(config, OptimConfig(label_smoothing=0.0), 1280, codec.vocab_size, SPECIAL)
     assert module.penalty_weight is None

@@ -6,18 +6,13 @@ import pytest
 import torch
 
 from models.attention import ATTENTION_NAMES
-from models.caption_module import CaptionBatch, CaptioningModule, attention_penalty
+from models.caption_module import CaptioningModule, attention_penalty
 from models.captioning import Captioner, CaptionerConfig, grid_mask
 from models.config import OptimConfig
-from models.image_encoder import ImageEncoder
 from models.search import SearchSettings, beam_search, decode, greedy_search
 from models.seq2seq import SpecialTokens
-from pipelines.captioning.batching import caption_dataset, collate_captions
-from pipelines.captioning.captions import CaptionCodec, load_captions
-from pipelines.captioning.image_features import encode_images
-from pipelines.translation.config import DataConfig
+from tests.captioning.helpers import real_photo_batch
 
-FLICKR = DataConfig().data_root() / "flickr8k_mini"
 SPECIAL = SpecialTokens()
 VOCAB, FEATURES = 30, 12
 
@@ -107,14 +102,7 @@ def test_attention_penalty_is_zero_when_every_region_is_seen_once():
 
 
 def test_loss_falls_on_a_small_batch_of_real_photos():
-    splits = load_captions(FLICKR)
-    train = splits["train"].head(8)
-    with torch.no_grad():
-        grids = encode_images(ImageEncoder(), [FLICKR / "images" / name for name in train.images])  # (8, 25, 1280)
-    captions = [c for refs in train.captions for c in refs]
-    codec = CaptionCodec.train(captions, min_frequency=1)
-    dataset = caption_dataset([grids], codec.encode(captions), train.captions, every_caption=False)
-    batch: CaptionBatch = collate_captions([dataset[i] for i in range(len(dataset))], codec.special)
+    batch, codec = real_photo_batch()
     config = CaptionerConfig(embedding_dim=32, hidden_size=48, dropout=0.0)
     module = CaptioningModule(config, OptimConfig(lr=3e-3, label_smoothing=0.0), 1280, codec.vocab_size, SPECIAL)
     optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
