@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from models.config import OptimConfig
 from pipelines.errors import UserError
@@ -24,6 +24,24 @@ DEFAULT_TASK = "translation"
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def architecture_union(families: dict[str, type[BaseModel]], default: str) -> Any:
+    """A ``model`` section type whose ``architecture`` key (``default`` where it is not given) picks the config class.
+
+    An unknown architecture is refused with the allowed ones named.
+    """
+
+    def architecture(model: Any) -> str:
+        return model.get("architecture", default) if isinstance(model, dict) else model.architecture
+
+    def known(model: Any) -> Any:
+        if (name := architecture(model)) not in families:
+            raise ValueError(f"architecture={name!r} is not allowed; choose one of: {', '.join(families)}")
+        return model
+
+    tagged = tuple(Annotated[config, Tag(name)] for name, config in families.items())
+    return Annotated[Union[tagged], Discriminator(architecture), BeforeValidator(known)]  # noqa: UP007 (built from a tuple)
 
 
 class DataSection(Section):

@@ -71,6 +71,7 @@ def test_overrides_reach_nested_keys_with_yaml_types():
     [
         (["model.attention=cosine"], r"attention='cosine' is not allowed; choose one of: dot, general, additive"),
         (["model.decoder=transformer"], r"decoder='transformer' is not allowed; choose one of: bahdanau, luong"),
+        (["model.architecture=lstm"], r"model: architecture='lstm' is not allowed; choose one of: rnn, transformer"),
         (["model.colour=red"], r"model.rnn.colour: unknown key"),  # the section of model.architecture=rnn
         (["model.architecture=transformer", "model.hidden_size=8"], r"model.transformer.hidden_size: unknown key"),
         (["trian.max_epochs=2"], r"trian: unknown key"),

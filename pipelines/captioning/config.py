@@ -3,12 +3,11 @@ region grid."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag
+from pydantic import Field
 
 from models.caption_transformer import CaptionTransformerConfig
-from models.captioners import ARCHITECTURES
 from models.captioning import CaptionerConfig
 from pipelines.config import (
     DataSection,
@@ -17,6 +16,7 @@ from pipelines.config import (
     ExportConfig,
     RegistryConfig,
     TrackingConfig,
+    architecture_union,
 )
 
 MODEL_NAME = "captioning-flickr8k"
@@ -24,22 +24,9 @@ MODEL_NAME = "captioning-flickr8k"
 DEFAULT_ARCHITECTURE = "soft_attention"
 
 
-def _architecture(model: Any) -> str:
-    """The ``architecture`` of a model section (a mapping or a built config); soft_attention where it is not given."""
-    return model.get("architecture", DEFAULT_ARCHITECTURE) if isinstance(model, dict) else model.architecture
-
-
-def _known_architecture(model: Any) -> Any:
-    if (name := _architecture(model)) not in ARCHITECTURES:
-        raise ValueError(f"architecture={name!r} is not allowed; choose one of: {', '.join(ARCHITECTURES)}")
-    return model
-
-
-CaptionModelSection = Annotated[
-    Annotated[CaptionerConfig, Tag("soft_attention")] | Annotated[CaptionTransformerConfig, Tag("transformer")],
-    Discriminator(_architecture),
-    BeforeValidator(_known_architecture),
-]
+CaptionModelSection = architecture_union(
+    {"soft_attention": CaptionerConfig, "transformer": CaptionTransformerConfig}, default=DEFAULT_ARCHITECTURE
+)
 """``model.architecture`` picks the caption model family: soft_attention (the default) or transformer."""
 
 

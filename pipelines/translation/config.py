@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Field
 
 from models.config import Seq2SeqConfig, TransformerConfig
-from pipelines.config import DataSection, DecodingTrainConfig, ExperimentConfig, RegistryConfig, Section
+from pipelines.config import (
+    DataSection,
+    DecodingTrainConfig,
+    ExperimentConfig,
+    RegistryConfig,
+    Section,
+    architecture_union,
+)
 
 MODEL_NAME = "translation-de-en"
 """Registered model name of a translation export (and of the model the service deploys)."""
@@ -15,15 +22,7 @@ TRAIN_TOKENS_PARAM = "data.tokens.train_used"
 """Run param: source and target tokens (with </s>) in one epoch of the training pairs."""
 
 
-def _architecture(model: Any) -> str:
-    """The ``architecture`` of a model section (a mapping or a built config); rnn where it is not given."""
-    return model.get("architecture", "rnn") if isinstance(model, dict) else model.architecture
-
-
-ModelConfig = Annotated[
-    Annotated[Seq2SeqConfig, Tag("rnn")] | Annotated[TransformerConfig, Tag("transformer")],
-    Discriminator(_architecture),
-]
+ModelConfig = architecture_union({"rnn": Seq2SeqConfig, "transformer": TransformerConfig}, default="rnn")
 """``model.architecture`` picks the model family: rnn (the default) or transformer."""
 
 
