@@ -11,6 +11,11 @@ CaptionModelConfig = CaptionerConfig | CaptionTransformerConfig
 
 ARCHITECTURES: dict[str, type[CaptionModel]] = {"soft_attention": Captioner, "transformer": CaptionTransformer}
 """Model classes by ``architecture``; each takes ``(config, feature_dim, vocab_size, special)``."""
+CONFIGS: dict[str, type[CaptionModelConfig]] = {
+    "soft_attention": CaptionerConfig,
+    "transformer": CaptionTransformerConfig,
+}
+"""The config class of each architecture."""
 
 
 def build_captioner(

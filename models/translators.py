@@ -11,6 +11,8 @@ TranslatorConfig = Seq2SeqConfig | TransformerConfig
 
 ARCHITECTURES: dict[str, type[Translator]] = {"rnn": Seq2Seq, "transformer": Transformer}
 """Model classes by ``architecture``; each takes ``(config, src_vocab_size, tgt_vocab_size, special)``."""
+CONFIGS: dict[str, type[TranslatorConfig]] = {"rnn": Seq2SeqConfig, "transformer": TransformerConfig}
+"""The config class of each architecture."""
 
 
 def build_translator(

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from models.caption_transformer import CaptionTransformerConfig
+from models.captioners import CONFIGS
 from models.captioning import CaptionerConfig
 from pipelines.config import (
     DataSection,
@@ -21,12 +21,8 @@ from pipelines.config import (
 
 MODEL_NAME = "captioning-flickr8k"
 """Registered model name of a captioning export (and of the model the service deploys)."""
-DEFAULT_ARCHITECTURE = "soft_attention"
 
-
-CaptionModelSection = architecture_union(
-    {"soft_attention": CaptionerConfig, "transformer": CaptionTransformerConfig}, default=DEFAULT_ARCHITECTURE
-)
+CaptionModelSection = architecture_union(CONFIGS, default="soft_attention")
 """``model.architecture`` picks the caption model family: soft_attention (the default) or transformer."""
 
 

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from models.config import Seq2SeqConfig, TransformerConfig
+from models.config import Seq2SeqConfig
+from models.translators import CONFIGS
 from pipelines.config import (
     DataSection,
     DecodingTrainConfig,
@@ -22,7 +23,7 @@ TRAIN_TOKENS_PARAM = "data.tokens.train_used"
 """Run param: source and target tokens (with </s>) in one epoch of the training pairs."""
 
 
-ModelConfig = architecture_union({"rnn": Seq2SeqConfig, "transformer": TransformerConfig}, default="rnn")
+ModelConfig = architecture_union(CONFIGS, default="rnn")
 """``model.architecture`` picks the model family: rnn (the default) or transformer."""
 
 
