@@ -126,7 +126,7 @@ def test_shared_embeddings_need_one_vocabulary(codec):
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        ({"architecture": "lstm"}, "'rnn', 'transformer'"),
+        ({"architecture": "lstm"}, "architecture='lstm' is not allowed; choose one of: rnn, transformer"),
         ({"architecture": "transformer", "d_model": 30, "num_heads": 4}, "divisible by num_heads"),
         ({"architecture": "transformer", "attention_layer": 3, "decoder_layers": 3}, r"attention_layer=3 must be in"),
         ({"architecture": "transformer", "attention": "dot"}, "attention"),
