@@ -40,7 +40,7 @@ def run_trial(trial: Trial, parent_id: str, sentences: int, threads: int) -> str
     config = load_config(path, list(trial.overrides))
     headline = task_for(config).headline
     trained = train(config, path, tags={PARENT_TAG: parent_id, TRIAL_TAG: trial.key})
-    figures = {"parameters": float(_parameters(trained.checkpoint)), **_throughput(trained.run_id, headline)}
+    figures = {"parameters": float(parameter_count(trained.checkpoint)), **_throughput(trained.run_id, headline)}
     try:
         exported = export_run(trained.run_id)
     except UserError as exc:  # the parity gate refused it: a finding of the study, not a failed trial
@@ -54,9 +54,10 @@ def run_trial(trial: Trial, parent_id: str, sentences: int, threads: int) -> str
     return trained.run_id
 
 
-def _parameters(checkpoint: Path) -> int:
+def parameter_count(checkpoint: Path) -> int:
+    """Weights in a Lightning checkpoint; tied ones (a shared embedding, an output layer tied to it) count once."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    return sum(tensor.numel() for tensor in state.values())
+    return sum({(tensor.data_ptr(), tensor.shape): tensor.numel() for tensor in state.values()}.values())
 
 
 def _throughput(run_id: str, headline: Headline) -> dict[str, float]:

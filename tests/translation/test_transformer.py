@@ -12,6 +12,7 @@ from pipelines.batching import pad_sources
 from pipelines.config import RuntimeConfig
 from pipelines.inference.onnx_runtime import OnnxBackend
 from pipelines.onnx_export import DUMMY_STEPS, export_graphs
+from pipelines.study.trial import parameter_count
 from pipelines.translation.config import TranslationConfig
 from pipelines.translation.parity import check_parity
 from tests.conftest import tiny_transformer_config
@@ -121,6 +122,12 @@ def test_shared_embeddings_need_one_vocabulary(codec):
     shared = Transformer(tiny_transformer_config(share_embeddings=True), 100, 100, codec.special)
     assert shared.decoder.embedding is shared.encoder.embedding
     assert shared.decoder.generator.weight is shared.encoder.embedding.weight
+
+
+def test_a_study_counts_tied_weights_once(codec, tmp_path):
+    model = Transformer(tiny_transformer_config(share_embeddings=True, tie_output=True), 100, 100, codec.special)
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "last.ckpt")
+    assert parameter_count(tmp_path / "last.ckpt") == sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize(
