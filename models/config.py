@@ -164,6 +164,11 @@ class HierarchicalConfig:
         if self.part_losses and not self.lexical_term:
             raise ValueError("part_losses=True needs lexical_term=True (it trains the two parts of the logits)")
 
+    def tags(self) -> dict[str, str]:
+        """What tells registered versions apart."""
+        head = " + tf-idf, a loss per part" if self.part_losses else " + tf-idf" if self.lexical_term else ""
+        return {"attention": self.attention + head}
+
 
 @dataclass
 class OptimConfig:

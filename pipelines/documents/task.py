@@ -68,7 +68,7 @@ class DocumentTask(LazyLifecycle):
         return {}
 
     def version_tags(self, config: DocumentConfig) -> dict[str, str]:
-        return {"attention": config.model.attention}
+        return config.model.tags()
 
 
 CLASSIFICATION = DocumentTask(

@@ -235,3 +235,11 @@ def test_part_losses_train_each_part_of_the_logits_on_its_own():
 def test_summarizer_refuses_the_lexical_term():
     with pytest.raises(ValueError, match="lexical_term applies to classification only"):
         ExtractiveSummarizer(tiny(lexical_term=True), VOCAB)
+
+
+def test_registered_versions_tell_the_lexical_variants_apart():
+    names = [
+        HierarchicalConfig(**keys).tags()["attention"]
+        for keys in ({}, {"lexical_term": True}, {"lexical_term": True, "part_losses": True})
+    ]
+    assert names == ["additive", "additive + tf-idf", "additive + tf-idf, a loss per part"]
