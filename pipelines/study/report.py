@@ -58,12 +58,13 @@ def read_children(runs: list[Any], headline: Headline) -> list[Child]:
         label, _, seed = tags[TRIAL_TAG].rpartition("/seed")
         children[tags[TRIAL_TAG]] = Child(
             label, int(seed), run.info.run_id, dict(run.data.metrics), tags.get(PARITY_TAG, "not exported"),
-            _curve(run.info.run_id, headline.curve),
+            validation_curve(run.info.run_id, headline.curve),
         )  # fmt: skip
     return list(children.values())
 
 
-def _curve(run_id: str, metric: str) -> list[tuple[float, float]]:
+def validation_curve(run_id: str, metric: str) -> list[tuple[float, float]]:
+    """(seconds since the fit started, ``metric``) at each validation of any training run."""
     history = {m.step: m.value for m in tracking.client().get_metric_history(run_id, f"{CURVE_PREFIX}{metric}")}
     clock = {m.step: m.value for m in tracking.client().get_metric_history(run_id, f"{CURVE_PREFIX}elapsed_s")}
     return [(clock[step], history[step]) for step in sorted(history) if step in clock]
