@@ -9,12 +9,12 @@ from models.seq2seq import SpecialTokens
 CaptionModel = Captioner | CaptionTransformer
 CaptionModelConfig = CaptionerConfig | CaptionTransformerConfig
 
-ARCHITECTURES: dict[str, type[CaptionModel]] = {"soft_attention": Captioner, "transformer": CaptionTransformer}
-"""Model classes by ``architecture``; each takes ``(config, feature_dim, vocab_size, special)``."""
-CONFIGS: dict[str, type[CaptionModelConfig]] = {
-    "soft_attention": CaptionerConfig,
-    "transformer": CaptionTransformerConfig,
+ARCHITECTURES: dict[str, tuple[type[CaptionModelConfig], type[CaptionModel]]] = {
+    "soft_attention": (CaptionerConfig, Captioner),
+    "transformer": (CaptionTransformerConfig, CaptionTransformer),
 }
+"""Config and model class of each ``architecture``; a model takes ``(config, feature_dim, vocab_size, special)``."""
+CONFIGS = {name: config for name, (config, _) in ARCHITECTURES.items()}
 """The config class of each architecture."""
 
 
@@ -22,4 +22,5 @@ def build_captioner(
     config: CaptionModelConfig, feature_dim: int, vocab_size: int, special: SpecialTokens
 ) -> CaptionModel:
     """An untrained captioner of ``config``'s architecture over region vectors of ``feature_dim`` channels."""
-    return ARCHITECTURES[config.architecture](config, feature_dim, vocab_size, special)
+    _, model = ARCHITECTURES[config.architecture]
+    return model(config, feature_dim, vocab_size, special)

@@ -9,9 +9,13 @@ from models.transformer import Transformer
 Translator = Seq2Seq | Transformer
 TranslatorConfig = Seq2SeqConfig | TransformerConfig
 
-ARCHITECTURES: dict[str, type[Translator]] = {"rnn": Seq2Seq, "transformer": Transformer}
-"""Model classes by ``architecture``; each takes ``(config, src_vocab_size, tgt_vocab_size, special)``."""
-CONFIGS: dict[str, type[TranslatorConfig]] = {"rnn": Seq2SeqConfig, "transformer": TransformerConfig}
+ARCHITECTURES: dict[str, tuple[type[TranslatorConfig], type[Translator]]] = {
+    "rnn": (Seq2SeqConfig, Seq2Seq),
+    "transformer": (TransformerConfig, Transformer),
+}
+"""Config and model class of each ``architecture``; a model takes ``(config, src_vocab_size, tgt_vocab_size,
+special)``."""
+CONFIGS = {name: config for name, (config, _) in ARCHITECTURES.items()}
 """The config class of each architecture."""
 
 
@@ -19,4 +23,5 @@ def build_translator(
     config: TranslatorConfig, src_vocab_size: int, tgt_vocab_size: int, special: SpecialTokens
 ) -> Translator:
     """An untrained model of ``config``'s architecture."""
-    return ARCHITECTURES[config.architecture](config, src_vocab_size, tgt_vocab_size, special)
+    _, model = ARCHITECTURES[config.architecture]
+    return model(config, src_vocab_size, tgt_vocab_size, special)
