@@ -14,7 +14,7 @@ import sys
 import warnings
 
 from pipelines.captioning import commands as captioning_commands
-from pipelines.cli import bench, lifecycle, serve, stack, study
+from pipelines.cli import bench, data, lifecycle, serve, stack, study
 from pipelines.documents import commands as document_commands
 from pipelines.errors import UserError
 from pipelines.redact import redact, redact_logs
@@ -22,6 +22,7 @@ from pipelines.translation import commands as translation_commands
 
 COMMAND_GROUPS = (
     lifecycle.add_commands,
+    data.add_commands,
     study.add_commands,
     translation_commands.add_commands,
     document_commands.add_classify,
