@@ -6,7 +6,6 @@ This module holds the sections every task shares; each task package adds its own
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -14,10 +13,10 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from models.config import OptimConfig
+from pipelines.data.location import data_dir
 from pipelines.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR_ENV = "ATTNOPS_DATA_DIR"
 DEFAULT_TASK = "translation"
 """The task of a config file that names none."""
 
@@ -46,12 +45,13 @@ def architecture_union(families: dict[str, type[BaseModel]], default: str) -> An
 
 class DataSection(Section):
     root: str | None = None
-    """Data root; default $ATTNOPS_DATA_DIR, else ../shared/data beside the repository."""
+    """Data root; default $ATTNOPS_DATA_DIR, else the per-user data folder (``attnops data list`` shows it)."""
+    dataset: str
+    """A folder under the data root; a catalogue name (``attnops data list``) is fetched on first use."""
 
     def data_root(self) -> Path:
         """Resolve the data root from the config, the environment or the default."""
-        root = self.root or os.environ.get(DATA_DIR_ENV) or str(REPO_ROOT.parent / "shared" / "data")
-        return Path(root).expanduser().resolve()
+        return Path(self.root).expanduser().resolve() if self.root else data_dir()
 
 
 class TrainConfig(Section):

@@ -211,3 +211,18 @@ def set_status(run_id: str, status: str, tags: dict[str, str]) -> None:
     for key, value in tags.items():
         client().set_tag(run_id, key, value)
     client().set_terminated(run_id, status)
+
+
+def log_dataset(name: str, source: str, digest: str, splits: dict[str, int]) -> None:
+    """Record a data set the active run trains on as an MLflow dataset input, its split sizes as input tags."""
+    mlflow = _mlflow()
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    dataset = MetaDataset(resolve_dataset_source(source), name=name, digest=digest)
+    mlflow.log_input(dataset, context="training", tags={f"rows.{split}": str(n) for split, n in splits.items()})
+
+
+def run_datasets(run_id: str) -> list[str]:
+    """``NAME@DIGEST`` of each data set a run logged as input."""
+    return [f"{i.dataset.name}@{i.dataset.digest}" for i in client().get_run(run_id).inputs.dataset_inputs]

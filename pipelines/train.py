@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pipelines import tracking
 from pipelines.config import ExperimentConfig
+from pipelines.data.fetch import ensure
+from pipelines.data.lineage import folder_lineage
 from pipelines.errors import UserError
 from pipelines.fitting import fit, training_run
 from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT
@@ -41,12 +43,17 @@ def train(
 
     With ``resume`` (a run id), continue that run from its last epoch-end checkpoint instead. ``tags`` go on a
     new run (e.g. ``mlflow.parentRunId`` to make it a child run).
-    The data is loaded before the run is created, so bad data paths leave the tracking store as it was.
+    The data is loaded before the run is created (a catalogue data set missing from the data root is fetched
+    first), so bad data paths leave the tracking store as it was. The run records the data set as an MLflow
+    dataset input: name, source, content digest and split sizes.
     """
     task = task_for(config)
+    ensure(config.data.dataset, config.data.data_root())
     data = task.load_data(config)
+    lineage = folder_lineage(config.data.dataset, config.data.data_root() / config.data.dataset, data)
     checkpoint = last_checkpoint(resume) if resume else None
     with training_run(config, config_path, resume, tags) as (run_id, work):
+        tracking.log_dataset(lineage.name, lineage.source, lineage.digest, lineage.splits)
         training = task.prepare_training(config, data, work)
         started = time.perf_counter()
         best = fit(

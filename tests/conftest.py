@@ -19,6 +19,9 @@ from pipelines.translation.tokenizer import TextCodec
 from serving.server import free_port
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if SHARED_DATA.is_dir():  # the shared copy beside the repository, as the Makefile and .ci/run set it
+    os.environ.setdefault("ATTNOPS_DATA_DIR", str(SHARED_DATA))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 

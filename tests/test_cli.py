@@ -57,7 +57,7 @@ def _snapshot():
         (["train", DEMO, "--set", "model.attention=cosine"], "choose one of: dot, general, additive"),
         (["train", DEMO, "--set", "train.epochs=3"], "train.epochs: unknown key"),
         (["train", DEMO, "--set", "train.batch_size=big"], "train.batch_size: Input should be a valid integer"),
-        (["train", DEMO, "--set", "data.root=/nonexistent"], "data folder not found: /nonexistent/multi30k"),
+        (["train", DEMO, "--set", "data.root=/nonexistent"], "run `attnops data fetch multi30k`"),
         (["train"], "give an experiment config (or --resume RUN_ID)"),
         (["train", DEMO, "--resume", "0123456789abcdef0123456789abcdef"], "give no config, --set or --workers"),
         (

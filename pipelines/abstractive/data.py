@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.abstractive.config import SummaryDataConfig
-from pipelines.config import DATA_DIR_ENV
+from pipelines.data.location import DATA_DIR_ENV
 from pipelines.errors import UserError
 
 SPLITS = ("train", "val", "test")

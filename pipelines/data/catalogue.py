@@ -39,8 +39,10 @@ class DataSet:
     name: str
     title: str
     tasks: tuple[str, ...]
+    home: str
+    """The upstream repository at the pinned commit (what lineage names as the source)."""
     source: str
-    """The upstream repository (or repositories) at the pinned commit."""
+    """The upstream repository (or repositories) at the pinned commit, and the paths taken."""
     licence: str
     citation: str
     downloads: tuple[Download, ...]
@@ -67,6 +69,10 @@ def _github(repo: str, commit: str, path: str, each: str | None = None) -> Downl
     return Download(f"https://raw.githubusercontent.com/{repo}/{commit}/{path}", path, each)
 
 
+def _tree(repo: str, commit: str) -> str:
+    return f"https://github.com/{repo}/tree/{commit}"
+
+
 def _archive(repo: str, commit: str, path: str) -> Download:
     return Download(f"https://codeload.github.com/{repo}/tar.gz/{commit}", path)
 
@@ -89,6 +95,7 @@ CATALOGUE: dict[str, DataSet] = {
             name="multi30k",
             title="Multi30k task 1, English–German, raw sentences of every split",
             tasks=("translation",),
+            home=_tree(*_MULTI30K),
             source=f"https://github.com/{_MULTI30K[0]} at {_MULTI30K[1]}: data/task1/raw/*.{{en,de}}.gz, "
             "data/task1/image_splits/*.txt",
             licence=f"no licence file; the README allows {_NON_COMMERCIAL} (images: Flickr Terms of Use)",
@@ -106,6 +113,7 @@ CATALOGUE: dict[str, DataSet] = {
             name="bbc_news_summary",
             title="BBC News Summary: 2,225 articles in 5 categories with extractive summaries",
             tasks=("classification", "summarization"),
+            home=_tree(*_BBC),
             source=f"https://github.com/{_BBC[0]} at {_BBC[1]} (the Kaggle data set by Pariza Sharif, 2018, "
             "committed as-is): BBC News Summary/{News Articles,Summaries}/<category>/NNN.txt",
             licence="Kaggle card: CC0 1.0; the articles' copyright belongs to the BBC; research or teaching only",
@@ -118,6 +126,7 @@ CATALOGUE: dict[str, DataSet] = {
             name="aeslc",
             title="AESLC: Enron email bodies with their subject lines (dev and test: three more by annotators)",
             tasks=("abstractive",),
+            home=_tree(*_AESLC),
             source=f"https://github.com/{_AESLC[0]} at {_AESLC[1]}: enron_subject_line/{{train,dev,test}}/*.subject",
             licence="CC BY-NC-SA 4.0",
             citation='Zhang, Tetreault. 2019. "This Email Could Save Your Life: Introducing the Task of Email Subject '
@@ -129,6 +138,7 @@ CATALOGUE: dict[str, DataSet] = {
             name="scitldr",
             title="SciTLDR-A: paper abstracts with one-sentence TLDRs",
             tasks=("abstractive",),
+            home=_tree(*_SCITLDR),
             source=f"https://github.com/{_SCITLDR[0]} at {_SCITLDR[1]}: "
             "SciTLDR-Data/SciTLDR-A/{train,dev,test}.jsonl",
             licence="Apache-2.0 (the repository's LICENSE)",
@@ -143,6 +153,7 @@ CATALOGUE: dict[str, DataSet] = {
             name="flickr8k_mini",
             title="Flickr8k mini: 2,000 photos (160×160) of the official split, 5 captions each",
             tasks=("captioning",),
+            home=_tree(*_FLICKR_PHOTOS),
             source=f"photos: https://github.com/{_FLICKR_PHOTOS[0]} at {_FLICKR_PHOTOS[1]}, data/images/*.jpg "
             f"(224×224); captions: https://github.com/{_FLICKR_CAPTIONS[0]} at {_FLICKR_CAPTIONS[1]}, "
             f"data/captions.txt; splits: https://github.com/{_FLICKR_TRAIN[0]} at {_FLICKR_TRAIN[1]} (train) and "

@@ -36,6 +36,7 @@ def _stream_into(client: httpx.Client, url: str, partial: Path, progress: tqdm) 
         if response.status_code >= 400:
             raise UserError(f"cannot download {url}: HTTP {response.status_code}")
         mode = "ab" if response.status_code == 206 else "wb"  # 200: the server ignored the range, start over
+        partial.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, mode) as handle:
             for chunk in response.iter_bytes():
                 handle.write(chunk)
@@ -52,7 +53,6 @@ def download(client: httpx.Client, url: str, target: Path, sha256: str | None, p
     """
     partial = target.with_name(target.name + ".part")
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 _stream_into(client, url, partial, progress)

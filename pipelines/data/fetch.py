@@ -139,7 +139,6 @@ def ensure(name: str, root: Path) -> None:
     """
     if (root / name).exists() or name not in CATALOGUE:
         return
-    log.info("data set %s is not in %s: fetching it", name, root)
     try:
         fetch(name, root)
     except UserError as exc:

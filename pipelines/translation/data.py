@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.config import DATA_DIR_ENV
+from pipelines.data.location import DATA_DIR_ENV
 from pipelines.errors import UserError
 from pipelines.translation.config import DataConfig
 

@@ -1,0 +1,49 @@
+"""What a run trained on: each data set's name, source, content digest and split sizes (logged to MLflow)."""
+
+from __future__ import annotations
+
+from collections.abc import Sized
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.data.catalogue import CATALOGUE
+from pipelines.data.digests import combined_digest, content_digest, folder_digests
+
+
+@dataclass(frozen=True)
+class DataLineage:
+    name: str
+    source: str
+    """The upstream repository at its pinned commit (catalogue data), else the files' ``file://`` URI."""
+    digest: str
+    """:func:`pipelines.data.digests.combined_digest` of the files read (SOURCE.md left out)."""
+    splits: dict[str, int]
+    """Records per split, after the config's size limits."""
+
+    def summary(self) -> str:
+        sizes = " ".join(f"{split}={size}" for split, size in self.splits.items())
+        return f"{self.name}@{self.digest} ({sizes})"
+
+
+def files_digest(paths: list[Path]) -> str:
+    """Combined digest of named files (a user's own data), by file name."""
+    return combined_digest({path.name: content_digest(path) for path in paths})
+
+
+def split_sizes(data: Any) -> dict[str, int]:
+    """Records per split of what a task's ``load_data`` returned: a dict of splits, or an object with ``splits``."""
+    splits: dict[str, Sized] = data if isinstance(data, dict) else data.splits
+    return {name: len(split) for name, split in splits.items()}
+
+
+def folder_lineage(name: str, folder: Path, data: Any) -> DataLineage:
+    """Lineage of data set ``name`` read from ``folder``."""
+    digests = {path: digest for path, digest in folder_digests(folder).items() if path != "SOURCE.md"}
+    if name in CATALOGUE:
+        source = CATALOGUE[name].home
+    elif folder.is_dir():
+        source = folder.resolve().as_uri()
+    else:  # a Hugging Face hub id (translation reads one when no such folder exists)
+        source = f"https://huggingface.co/datasets/{name}"
+    return DataLineage(name, source, combined_digest(digests), split_sizes(data))
