@@ -170,6 +170,8 @@ class VersionRow:
     gate_value: str
     parity: str
     created: str
+    data: str
+    """``NAME@DIGEST`` of each data set the version's run trained on."""
 
 
 def list_versions(name: str | None = None) -> list[VersionRow]:
@@ -193,6 +195,7 @@ def list_versions(name: str | None = None) -> list[VersionRow]:
                     gate_value=v.tags.get("gate_value", ""),
                     parity=v.tags.get("parity", "missing"),
                     created=time.strftime("%Y-%m-%d %H:%M", time.localtime(v.creation_timestamp / 1000)),
+                    data=",".join(tracking.run_datasets(v.run_id)) if v.run_id else "",
                 )
             )
     return rows

@@ -224,5 +224,10 @@ def log_dataset(name: str, source: str, digest: str, splits: dict[str, int]) -> 
 
 
 def run_datasets(run_id: str) -> list[str]:
-    """``NAME@DIGEST`` of each data set a run logged as input."""
-    return [f"{i.dataset.name}@{i.dataset.digest}" for i in client().get_run(run_id).inputs.dataset_inputs]
+    """``NAME@DIGEST`` of each data set a run logged as input (none for a run that is gone)."""
+    mlflow = _mlflow()
+    try:
+        inputs = client().get_run(run_id).inputs.dataset_inputs
+    except mlflow.exceptions.MlflowException:
+        return []
+    return [f"{i.dataset.name}@{i.dataset.digest}" for i in inputs]

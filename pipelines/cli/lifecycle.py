@@ -99,7 +99,7 @@ def _models(args: argparse.Namespace) -> None:
     if not rows:
         print("no registered models")
         return
-    header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "CREATED")
+    header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "CREATED", "DATA")
     rows = [
         (
             r.name,
@@ -111,6 +111,7 @@ def _models(args: argparse.Namespace) -> None:
             r.gate_value,
             r.parity,
             r.created,
+            r.data or "-",
         )  # fmt: skip
         for r in rows
     ]
@@ -223,7 +224,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     models = commands.add_parser(
         "models",
         help="list registered models and versions",
-        description="Print versions, aliases, task, attention variant, gate metric and creation time.",
+        description="Print versions, aliases, task, attention variant, gate metric, creation time and the data each "
+        "version trained on (NAME@DIGEST, digests as 'attnops data list' shows them).",
     )
     models.add_argument("name", nargs="?", help="only this registered model")
     models.set_defaults(func=_models)
