@@ -11,6 +11,10 @@ DEMO_MODEL := translation-de-en-demo
 DEMO_SENTENCE := Ein kleiner Junge spielt mit einem Ball im Park.
 DEMO_PORT ?= 8000
 export HF_DATASETS_OFFLINE ?= 1
+# Offline here and in CI: the data sets are already in ../shared/data (elsewhere training fetches them, docs/data.md).
+ifneq ($(wildcard ../shared/data),)
+export ATTNOPS_DATA_DIR ?= $(abspath ../shared/data)
+endif
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .PHONY: setup demo test test-fast lint format clean stack stack-down stack-status
