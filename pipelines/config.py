@@ -48,10 +48,16 @@ class DataSection(Section):
     """Data root; default $ATTNOPS_DATA_DIR, else the per-user data folder (``attnops data list`` shows it)."""
     dataset: str
     """A folder under the data root; a catalogue name (``attnops data list``) is fetched on first use."""
+    path: str | None = None
+    """Your own data instead: a folder in the task's JSON Lines format (docs/data.md); root and dataset unused."""
 
     def data_root(self) -> Path:
         """Resolve the data root from the config, the environment or the default."""
         return Path(self.root).expanduser().resolve() if self.root else data_dir()
+
+    def folder(self) -> Path:
+        """The folder the data is read from: ``path``, else the data set's folder under the data root."""
+        return Path(self.path).expanduser().resolve() if self.path else self.data_root() / self.dataset
 
 
 class TrainConfig(Section):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,10 @@ def log_dataset(name: str, source: str, digest: str, splits: dict[str, int]) -> 
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
-    dataset = MetaDataset(resolve_dataset_source(source), name=name, digest=digest)
+    with warnings.catch_warnings():  # a file:// URI matches two registered local source types; either will do
+        warnings.simplefilter("ignore", UserWarning)
+        resolved = resolve_dataset_source(source)
+    dataset = MetaDataset(resolved, name=name, digest=digest)
     mlflow.log_input(dataset, context="training", tags={f"rows.{split}": str(n) for split, n in splits.items()})
 
 

@@ -48,9 +48,12 @@ def train(
     dataset input: name, source, content digest and split sizes.
     """
     task = task_for(config)
-    ensure(config.data.dataset, config.data.data_root())
+    if config.data.path is None:  # a catalogue data set, fetched on first use
+        ensure(config.data.dataset, config.data.data_root())
     data = task.load_data(config)
-    lineage = folder_lineage(config.data.dataset, config.data.data_root() / config.data.dataset, data)
+    folder = config.data.folder()
+    own = config.data.path is not None
+    lineage = folder_lineage(folder.name if own else config.data.dataset, folder, data, own)
     checkpoint = last_checkpoint(resume) if resume else None
     with training_run(config, config_path, resume, tags) as (run_id, work):
         tracking.log_dataset(lineage.name, lineage.source, lineage.digest, lineage.splits)

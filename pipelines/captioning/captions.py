@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +9,13 @@ from pathlib import Path
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from models.seq2seq import SpecialTokens
+from pipelines.data.records import data_file, read_jsonl
 from pipelines.errors import UserError
 from pipelines.translation.tokenizer import SPECIAL_TOKENS
 
 SPLIT_NAMES = {"train": "train", "dev": "val", "test": "test"}
 """Split label in the caption file → our split name."""
-CAPTIONS_FILE = "captions.jsonl.gz"
+CAPTIONS_FILE = "captions.jsonl"
 IMAGES_FOLDER = "images"
 TOKENIZER_FILE = "captions.json"
 
@@ -41,24 +40,22 @@ def normalize_caption(text: str) -> str:
 
 
 def load_captions(folder: Path) -> dict[str, CaptionSplit]:
-    """Read ``captions.jsonl.gz`` of a caption data set into train / val / test splits.
+    """Read ``captions.jsonl`` (or ``captions.jsonl.gz``) of a caption data set into train / val / test splits.
 
     Raises:
         UserError: a missing file, a malformed row, or a split label we do not know.
     """
-    path = folder / CAPTIONS_FILE
-    if not path.is_file():
-        raise UserError(f"caption file not found: {path}")
+    path = data_file(folder, CAPTIONS_FILE)
+    if path is None:
+        raise UserError(f"caption file not found: {folder / CAPTIONS_FILE}(.gz)")
     splits = {name: CaptionSplit([], []) for name in SPLIT_NAMES.values()}
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                row = json.loads(line)
-                split, image, captions = SPLIT_NAMES[row["split"]], row["image"], row["captions"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise UserError(f"{path}:{number}: bad caption row ({exc!r})") from exc
-            splits[split].images.append(image)
-            splits[split].captions.append([normalize_caption(c) for c in captions])
+    for number, row in read_jsonl(path):
+        try:
+            split, image, captions = SPLIT_NAMES[row["split"]], row["image"], row["captions"]
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"{path}:{number}: bad caption row ({exc!r})") from exc
+        splits[split].images.append(image)
+        splits[split].captions.append([normalize_caption(c) for c in captions])
     return splits
 
 

@@ -44,7 +44,7 @@ class TrainedCaptioner(CaptionRunModel):
 
 def load_trained(run_id: str, config: CaptioningConfig) -> TrainedCaptioner:
     stored = load_caption_model(run_id, config)
-    folder = config.data.data_root() / config.data.dataset
+    folder = config.data.folder()
     splits = load_captions(folder)
     split = config.export.parity_split
     if split not in splits:

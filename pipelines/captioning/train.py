@@ -48,7 +48,7 @@ def _view(config: CaptioningConfig, photos: Path, names: list[str], flip: bool =
 
 def load_caption_data(config: CaptioningConfig) -> CaptionData:
     """Read the captions, apply the size limits, and load (or encode and cache) every split's view(s)."""
-    folder = config.data.data_root() / config.data.dataset
+    folder = config.data.folder()
     splits = load_captions(folder)
     splits["train"] = splits["train"].head(config.data.max_train_examples)
     for split in ("val", "test"):

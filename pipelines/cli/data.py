@@ -53,6 +53,18 @@ def _verify(args: argparse.Namespace) -> None:
         raise UserError(f"{', '.join(failed)} do not match the catalogue; delete and fetch again")
 
 
+def _check(args: argparse.Namespace) -> None:
+    from pipelines.config import load_config
+    from pipelines.data.check import check_data
+
+    found = check_data(load_config(args.config, args.set))
+    for line in found.lines():
+        print(line)
+    bad = sum(len(lines) for lines in found.problems.values())
+    if bad:
+        raise UserError(f"{bad} bad records in {found.folder} (listed above)")
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """The ``data`` command group."""
     data = commands.add_parser(
@@ -82,6 +94,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--base-url", help="a mirror serving <host>/<path> of each upstream URL ($ATTNOPS_DATA_BASE_URL)"
     )
     fetch.set_defaults(func=_fetch)
+
+    own = actions.add_parser(
+        "check",
+        help="validate a config's own data (data.path) before training",
+        description="Counts per split, length percentiles (words), blank and over-long records, duplicates "
+        "and train/test overlap of the JSON Lines data a config's data.path names; each bad record by file:line. "
+        "Exits 2 when there are bad records (over-long ones are only listed).",
+    )
+    own.add_argument("config", help="experiment config (YAML) whose data.path to check")
+    own.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    own.set_defaults(func=_check)
 
     check = actions.add_parser("verify", help="re-check data sets in a data root against the catalogue")
     check.add_argument("names", nargs="*", metavar="NAME", help="data set names (default: every one present)")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.data.catalogue import CATALOGUE
-from pipelines.data.digests import combined_digest, content_digest, folder_digests
+from pipelines.data.digests import combined_digest, folder_digests
 
 
 @dataclass(frozen=True)
@@ -26,21 +26,16 @@ class DataLineage:
         return f"{self.name}@{self.digest} ({sizes})"
 
 
-def files_digest(paths: list[Path]) -> str:
-    """Combined digest of named files (a user's own data), by file name."""
-    return combined_digest({path.name: content_digest(path) for path in paths})
-
-
 def split_sizes(data: Any) -> dict[str, int]:
     """Records per split of what a task's ``load_data`` returned: a dict of splits, or an object with ``splits``."""
     splits: dict[str, Sized] = data if isinstance(data, dict) else data.splits
     return {name: len(split) for name, split in splits.items()}
 
 
-def folder_lineage(name: str, folder: Path, data: Any) -> DataLineage:
-    """Lineage of data set ``name`` read from ``folder``."""
+def folder_lineage(name: str, folder: Path, data: Any, own: bool = False) -> DataLineage:
+    """Lineage of data set ``name`` read from ``folder`` (``own``: a user's folder, never a catalogue entry)."""
     digests = {path: digest for path, digest in folder_digests(folder).items() if path != "SOURCE.md"}
-    if name in CATALOGUE:
+    if name in CATALOGUE and not own:
         source = CATALOGUE[name].home
     elif folder.is_dir():
         source = folder.resolve().as_uri()

@@ -17,6 +17,7 @@ from pathlib import Path
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
+from pipelines.data.records import data_file, read_jsonl
 from pipelines.documents.config import DocumentDataConfig
 from pipelines.documents.sentences import oracle_labels, split_sentences
 from pipelines.errors import UserError
@@ -24,6 +25,8 @@ from pipelines.errors import UserError
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "ATTNOPS_CACHE_DIR"
+OWN_FILE = "documents.jsonl"
+"""The file of a user's own documents in a ``data.path`` folder."""
 PREPARATION_VERSION = 1
 """Bump when splitting or labelling changes, so cached preparations are rebuilt."""
 
@@ -68,7 +71,13 @@ class DocumentCorpus:
 
 
 def _source_file(config: DocumentDataConfig) -> Path:
-    path = config.data_root() / config.dataset / f"{config.dataset}.jsonl.gz"
+    """The corpus file: ``documents.jsonl`` of the own data at ``data.path``, else ``<dataset>.jsonl.gz``."""
+    if config.path:
+        path = data_file(config.folder(), OWN_FILE)
+        if path is None:
+            raise UserError(f"data.path: {config.folder()} has no {OWN_FILE} (docs/data.md gives the format)")
+        return path
+    path = config.folder() / f"{config.dataset}.jsonl.gz"
     if not path.is_file():
         raise UserError(f"document corpus not found: {path} (set data.root or $ATTNOPS_DATA_DIR)")
     return path
@@ -83,8 +92,7 @@ def _cache_file(source: Path) -> Path:
 
 def _prepare(source: Path) -> tuple[list[Document], int]:
     """Read, drop exact duplicates (same title and article), split sentences and label them."""
-    with gzip.open(source, "rt", encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
+    rows = [record for _, record in read_jsonl(source)]
     seen: set[tuple[str, str]] = set()
     documents = []
     for row in tqdm(rows, desc="sentences", unit="doc", disable=None):

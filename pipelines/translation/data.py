@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.data.location import DATA_DIR_ENV
+from pipelines.data.records import split_records
 from pipelines.errors import UserError
 from pipelines.translation.config import DataConfig
 
@@ -15,7 +16,9 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
 """Multi30k task-1 splits, in the names of its raw files."""
-TEST_SPLITS = SPLITS[2:]
+OWN_SPLITS = ("train", "val", "test")
+"""Splits of a user's own data (``data.path``: one JSON Lines file each)."""
+TEST_SPLITS = (*SPLITS[2:], "test")
 
 
 @dataclass
@@ -63,6 +66,15 @@ def _load_local(folder: Path, config: DataConfig) -> dict[str, ParallelSplit]:
     return corpus
 
 
+def _load_own(folder: Path) -> dict[str, ParallelSplit]:
+    """``{"source": ..., "target": ...}`` records of ``train.jsonl``, ``val.jsonl`` and ``test.jsonl``."""
+    corpus = {}
+    for split in OWN_SPLITS:
+        records = split_records(folder, split, ("source", "target"))
+        corpus[split] = ParallelSplit([r["source"] for r in records], [r["target"] for r in records])
+    return corpus
+
+
 def _load_hub(name: str, config: DataConfig) -> dict[str, ParallelSplit]:
     from datasets import load_dataset
 
@@ -76,16 +88,18 @@ def _load_hub(name: str, config: DataConfig) -> dict[str, ParallelSplit]:
 def load_corpus(config: DataConfig) -> dict[str, ParallelSplit]:
     """Load every split, truncated as the config asks.
 
-    A name that is a folder under the data root is read from disk; any other name containing a
-    ``/`` is taken as a hub dataset id.
+    ``data.path`` is read in the own-data format; else a name that is a folder under the data root is read
+    from disk, and any other name containing a ``/`` is taken as a hub dataset id.
 
     Raises:
         UserError: a missing data folder or split, an unaligned split, or an empty training split.
     """
     if config.source_lang == config.target_lang:
         raise UserError(f"data.source_lang and data.target_lang are both {config.source_lang!r}")
-    folder = config.data_root() / config.dataset
-    if folder.is_dir():
+    folder = config.folder()
+    if config.path:
+        corpus = _load_own(folder)
+    elif folder.is_dir():
         corpus = _load_local(folder, config)
     elif "/" in config.dataset:
         corpus = _load_hub(config.dataset, config)
