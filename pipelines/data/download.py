@@ -58,7 +58,7 @@ def download(client: httpx.Client, url: str, target: Path, sha256: str | None, p
                 _stream_into(client, url, partial, progress)
                 break
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt == 1 and not partial.exists():
+                if attempt == 1:
                     raise Unreachable(f"cannot reach {url}: {exc}") from exc
                 error = exc
             except httpx.TransportError as exc:

@@ -21,10 +21,6 @@ class DataLineage:
     splits: dict[str, int]
     """Records per split, after the config's size limits."""
 
-    def summary(self) -> str:
-        sizes = " ".join(f"{split}={size}" for split, size in self.splits.items())
-        return f"{self.name}@{self.digest} ({sizes})"
-
 
 def split_sizes(data: Any) -> dict[str, int]:
     """Records per split of what a task's ``load_data`` returned: a dict of splits, or an object with ``splits``."""

@@ -13,6 +13,7 @@ from PIL import Image
 from pipelines.cli.main import main
 from pipelines.data.catalogue import CATALOGUE, pinned_outputs
 from pipelines.data.digests import folder_digests
+from pipelines.data.fetch import ensure
 from pipelines.data.location import data_dir
 from tests.data import mirror as upstream
 
@@ -94,6 +95,15 @@ def test_a_changed_record_in_an_archive_is_refused_naming_the_converted_file(tmp
     assert "differs dev.jsonl.gz" in error and "nothing was written" in error
     assert sorted(p.name for p in root.iterdir()) == [".downloads"] and not (root / ".downloads/aeslc").exists()
     assert "dev.jsonl.gz" in pinned_outputs("aeslc")
+
+
+def test_training_fetches_a_missing_data_set_on_first_use(tmp_path, monkeypatch):
+    upstream.scitldr(SHARED, tmp_path / "mirror")
+    with upstream.serve(tmp_path / "mirror") as (base_url, seen):
+        monkeypatch.setenv("ATTNOPS_DATA_BASE_URL", base_url)
+        ensure("scitldr", tmp_path / "data")
+        ensure("scitldr", tmp_path / "data")  # present now: nothing more is downloaded
+    assert len(seen) == 3 and folder_digests(tmp_path / "data/scitldr") == _shared_digests("scitldr")
 
 
 def test_offline_fetch_is_one_line_naming_the_host(tmp_path, capsys):
