@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import tracking
-from pipelines.config import ExperimentConfig
+from pipelines.config import DataSection, ExperimentConfig
 from pipelines.data.fetch import ensure
-from pipelines.data.lineage import folder_lineage
+from pipelines.data.lineage import section_lineage
 from pipelines.errors import UserError
 from pipelines.fitting import fit, training_run
 from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT
@@ -48,15 +48,16 @@ def train(
     dataset input: name, source, content digest and split sizes.
     """
     task = task_for(config)
-    if config.data.path is None:  # a catalogue data set, fetched on first use
-        ensure(config.data.dataset, config.data.data_root())
+    section = getattr(config, "data", None)
+    named = isinstance(section, DataSection)  # a task may bring a data section of its own
+    if named and section.path is None:  # a catalogue data set, fetched on first use
+        ensure(section.dataset, section.data_root())
     data = task.load_data(config)
-    folder = config.data.folder()
-    own = config.data.path is not None
-    lineage = folder_lineage(folder.name if own else config.data.dataset, folder, data, own)
+    lineage = section_lineage(section, data) if named else None
     checkpoint = last_checkpoint(resume) if resume else None
     with training_run(config, config_path, resume, tags) as (run_id, work):
-        tracking.log_dataset(lineage.name, lineage.source, lineage.digest, lineage.splits)
+        if lineage is not None:
+            tracking.log_dataset(lineage.name, lineage.source, lineage.digest, lineage.splits)
         training = task.prepare_training(config, data, work)
         started = time.perf_counter()
         best = fit(

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.data.catalogue import CATALOGUE
 from pipelines.data.digests import combined_digest, folder_digests
+
+if TYPE_CHECKING:
+    from pipelines.config import DataSection
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,10 @@ def folder_lineage(name: str, folder: Path, data: Any, own: bool = False) -> Dat
     else:  # a Hugging Face hub id (translation reads one when no such folder exists)
         source = f"https://huggingface.co/datasets/{name}"
     return DataLineage(name, source, combined_digest(digests), split_sizes(data))
+
+
+def section_lineage(section: DataSection, data: Any) -> DataLineage:
+    """Lineage of what a config's data section read: its own data (``path``), or its data set under the root."""
+    folder = section.folder()
+    own = section.path is not None
+    return folder_lineage(folder.name if own else section.dataset, folder, data, own)
