@@ -25,12 +25,14 @@ def _up(args: argparse.Namespace) -> None:
 
 def _deploy(args: argparse.Namespace) -> None:
     from infra.stack import StackState, deploy, deploy_config, stack_dir
+    from serving.server import check_bind
 
     tasks = _tasks(args)
     if args.dashboard:  # a cluster the stack did not start (e.g. the compose file's ray-head)
         tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if not tracking:
             raise UserError("--dashboard needs --tracking-uri (or $MLFLOW_TRACKING_URI) for the replicas")
+        check_bind(args.host)
         deploy_config(Path(tempfile.mkdtemp(prefix="attnops-serve-")), args.dashboard, tracking, args.host, None, tasks)
         print(f"deployed {', '.join(tasks)} to {args.dashboard}")
         return
@@ -116,7 +118,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     deploy.add_argument("--task", **tasks, help="task to serve (repeatable; default translation)")
     deploy.add_argument("--dashboard", help="Ray dashboard URL of another cluster, e.g. http://ray-head:8265")
-    deploy.add_argument("--host", default="0.0.0.0", help="proxy host with --dashboard (default 0.0.0.0)")
+    deploy.add_argument(
+        "--host",
+        default="0.0.0.0",
+        help="proxy host with --dashboard (default 0.0.0.0; beyond loopback it needs $ATTNOPS_API_TOKEN)",
+    )
     deploy.add_argument("--tracking-uri", help="MLflow server the replicas use, with --dashboard")
     deploy.set_defaults(func=_deploy)
 
