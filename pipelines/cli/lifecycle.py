@@ -100,6 +100,7 @@ def _models(args: argparse.Namespace) -> None:
         print("no registered models")
         return
     header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "CREATED")
+    header += ("OVERRIDES",)
     rows = [
         (
             r.name,
@@ -111,6 +112,7 @@ def _models(args: argparse.Namespace) -> None:
             r.gate_value,
             r.parity,
             r.created,
+            ",".join(r.overrides) or "-",
         )  # fmt: skip
         for r in rows
     ]
