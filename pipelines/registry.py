@@ -22,12 +22,14 @@ from mlflow.exceptions import MlflowException
 from pipelines import tracking
 from pipelines.config import MAX_GATE_TOLERANCE
 from pipelines.errors import UserError
-from pipelines.inference.artifacts import EXPORT_TAG
+from pipelines.inference.artifacts import DIGEST_TAG, EXPORT_TAG
+from pipelines.inference.checksums import model_digest
 from pipelines.inference.resolve import (
     alias_holder,
     check_alias,
     check_name,
     check_registered,
+    export_root,
     fetch_bundle,
     model_version,
 )
@@ -86,6 +88,7 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
         "parity_greedy": f"{parity.greedy_sentences - parity.greedy_mismatches}/{parity.greedy_sentences}",
         "precisions": ",".join(bundle.manifest.precisions),
         "source_run": run_id,
+        DIGEST_TAG: model_digest(export_root(bundle)),
     }
     client = tracking.client()
     try:

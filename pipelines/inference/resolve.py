@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from pipelines import tracking
 from pipelines.errors import UserError
-from pipelines.inference.artifacts import BUNDLE_ARTIFACT, EXPORT_TAG
+from pipelines.inference.artifacts import BUNDLE_ARTIFACT, DIGEST_TAG, EXPORT_TAG
 from pipelines.inference.bundle import Bundle, load_bundle
+from pipelines.inference.checksums import TamperedBundle, model_digest
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _REGISTRY_URI = re.compile(r"models:/([^/@]+)(?:/(\d+)|@([^/]+))")
@@ -83,8 +85,28 @@ def resolve(uri: str) -> ResolvedModel:
     if match:
         name, version, alias = match.groups()
         found = model_version(name, version) if version else _alias_version(name, alias)
-        return ResolvedModel(uri, fetch_bundle(f"models:/{name}/{found.version}"), name, str(found.version), alias)
+        bundle = fetch_bundle(f"models:/{name}/{found.version}")
+        check_registered_digest(found, bundle)
+        return ResolvedModel(uri, bundle, name, str(found.version), alias)
     return ResolvedModel(uri, fetch_bundle(uri))
+
+
+def export_root(bundle: Bundle) -> Path:
+    """The downloaded MLflow model folder around ``bundle`` (``<root>/artifacts/bundle``)."""
+    return bundle.folder.parents[1]
+
+
+def check_registered_digest(version: ModelVersion, bundle: Bundle) -> None:
+    """Refuse an export whose files are not those its registry version recorded at registration (a rewritten
+    manifest, ``MLmodel`` or pyfunc script included), or a version that recorded none."""
+    recorded = version.tags.get(DIGEST_TAG)
+    where = f"{version.name} version {version.version}"
+    if not recorded:
+        raise TamperedBundle(f"{where} records no {DIGEST_TAG}; register its run again to serve it")
+    if model_digest(export_root(bundle)) != recorded:
+        raise TamperedBundle(
+            f"{where}: the export's files differ from those registered ({DIGEST_TAG} mismatch); refusing to load it"
+        )
 
 
 def current_version(uri: str) -> str | None:
