@@ -8,13 +8,14 @@ import tempfile
 from pathlib import Path
 
 from pipelines.errors import UserError
+from pipelines.redact import redact
 
 
 def _up(args: argparse.Namespace) -> None:
     from infra.stack import deploy, up
 
     state = up(args.postgres, args.database)
-    print(f"postgresql: {state.database_uri}")
+    print(f"postgresql: {redact(state.database_uri)}")
     print(f"mlflow: {state.tracking_uri} (artifacts in {state.artifacts})")
     print(f"ray: head 127.0.0.1:{state.ray_port} + 1 worker node, dashboard {state.dashboard}")
     if args.deploy:
@@ -79,6 +80,12 @@ def _k8s(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _secrets(args: argparse.Namespace) -> None:
+    from infra.secrets import render
+
+    print(render(), end="")
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """The ``stack`` command group."""
     stack = commands.add_parser(
@@ -139,3 +146,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     k8s.add_argument("--check", action="store_true", help="only check that the files are up to date")
     k8s.set_defaults(func=_k8s)
+    actions.add_parser(
+        "secrets",
+        help="print the cluster's Secrets with fresh random values, for 'kubectl apply -f -'",
+        description="The Secrets infra/k8s refers to (database, MLflow admin, Ray token, API token), generated "
+        "anew on each call and never written to disk: attnops stack secrets | kubectl apply -f -",
+    ).set_defaults(func=_secrets)
