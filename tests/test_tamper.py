@@ -14,7 +14,7 @@ from pipelines.export import export_run
 from pipelines.inference.artifacts import BUNDLE_ARTIFACT, DIGEST_TAG, EXPORT_TAG
 from pipelines.inference.bundle import MANIFEST, Manifest
 from pipelines.inference.checksums import TamperedBundle, digests, verify
-from pipelines.inference.resolve import resolve
+from pipelines.inference.resolve import resolve, version_cache
 from pipelines.registry import register
 from pipelines.train import train
 
@@ -193,3 +193,50 @@ def test_a_version_without_a_recorded_digest_is_refused(registered, tampered):
     version = _as_version(tampered.parent.parent, {k: v for k, v in registered.items() if k != DIGEST_TAG})
     with pytest.raises(TamperedBundle, match=f"records no {DIGEST_TAG}"):
         resolve(f"models:/{REGISTERED}/{version}")
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[str]:
+    """The URIs downloaded from the store, in order (the real download runs)."""
+    from pipelines.inference import resolve as resolve_module
+
+    seen, real = [], resolve_module.tracking.download_uri
+
+    def counted(uri, destination=None):
+        seen.append(uri)
+        return real(uri, destination)
+
+    monkeypatch.setattr(resolve_module.tracking, "download_uri", counted)
+    return seen
+
+
+def test_a_registered_version_is_downloaded_once_and_kept_by_version(registered, tampered, downloads, tmp_path):
+    first, second = resolve(f"models:/{REGISTERED}/1"), resolve(f"models:/{REGISTERED}/1")
+    assert first.bundle.folder == second.bundle.folder == version_cache(REGISTERED, "1") / "artifacts" / "bundle"
+    assert len(downloads) <= 1  # none if an earlier test of this module already fetched it
+
+
+def test_a_refused_version_leaves_nothing_behind_and_is_retried_only_after_its_back_off(
+    registered, tampered, downloads
+):
+    from mlflow import MlflowClient
+
+    from serving.translation_replica import TranslationReplica
+
+    client = MlflowClient()
+    client.set_registered_model_alias(REGISTERED, "serving", "1")
+    replica = TranslationReplica.func_or_class()
+    replica.reconfigure({"model_uri": f"models:/{REGISTERED}@serving", "poll_interval_s": 0})
+    replica.settings = replica.settings.model_copy(update={"poll_interval_s": 30})  # no poller thread, a back-off
+    _rewrite_in_place(tampered)
+    bad = _as_version(tampered.parent.parent, registered)
+    client.set_registered_model_alias(REGISTERED, "serving", bad)
+    before = len(downloads)
+    status = replica.reload(backoff=True)
+    assert "TamperedBundle" in status.last_error and status.model.version == "1"
+    assert len(downloads) == before + 1 and not version_cache(REGISTERED, bad).exists()
+    assert not any(version_cache(REGISTERED, bad).parent.glob(f".{bad}-*"))  # no partial download either
+    replica.reload(backoff=True)  # the poller, within the back-off: no download
+    assert len(downloads) == before + 1
+    replica.reload()  # an explicit reload tries at once
+    assert len(downloads) == before + 2 and replica.status().model.version == "1"

@@ -24,7 +24,7 @@ from pipelines.errors import UserError
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "ATTNOPS_CACHE_DIR"
-PREPARATION_VERSION = 1
+PREPARATION_VERSION = 2
 """Bump when splitting or labelling changes, so cached preparations are rebuilt."""
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from pipelines.inference.checksums import TamperedBundle, model_digest
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _REGISTRY_URI = re.compile(r"models:/([^/@]+)(?:/(\d+)|@([^/]+))")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+CACHE_ENV = "ATTNOPS_CACHE_DIR"
 
 
 @dataclass
@@ -64,13 +69,47 @@ def alias_holder(name: str, alias: str) -> ModelVersion | None:
         return None
 
 
-def fetch_bundle(model_uri: str) -> Bundle:
-    """Download an exported model (any URI MLflow resolves) and open its bundle."""
-    root = tracking.download_uri(model_uri)
-    folder = root / "artifacts" / BUNDLE_ARTIFACT
-    if not folder.is_dir():
-        raise UserError(f"{model_uri} is not an attnops ONNX export")
-    return load_bundle(folder)
+def fetch_bundle(model_uri: str, cache: Path | None = None) -> Bundle:
+    """Download an exported model (any URI MLflow resolves) and open its bundle. With ``cache``, a folder keyed
+    by the registry version, a copy already there is opened (and verified) instead. A download that is no
+    export or fails verification is removed, so a bad version does not fill the disk poll after poll."""
+    root = cache if cache is not None and cache.is_dir() else _download(model_uri, cache)
+    try:
+        folder = root / "artifacts" / BUNDLE_ARTIFACT
+        if not folder.is_dir():
+            raise UserError(f"{model_uri} is not an attnops ONNX export")
+        return load_bundle(folder)
+    except UserError:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _download(model_uri: str, cache: Path | None) -> Path:
+    """Download into a fresh folder; with ``cache``, then move it there whole (another process may have won)."""
+    if cache is None:
+        return tracking.download_uri(model_uri)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
+    try:
+        downloaded = tracking.download_uri(model_uri, partial)
+        try:
+            downloaded.rename(cache)
+        except OSError:  # another replica moved its copy in first: that one is used (and verified)
+            pass
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return cache
+
+
+def version_cache(name: str, version: str) -> Path:
+    """Where registry version ``name``/``version`` of the current tracking server is kept on this machine
+    (``$ATTNOPS_CACHE_DIR/models``, default ``~/.cache/attnops/models``)."""
+    uri = tracking.tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):  # relative to the working directory
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    server = hashlib.sha256(uri.encode()).hexdigest()[:12]
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "attnops")
+    return root / "models" / server / name / version
 
 
 def resolve(uri: str) -> ResolvedModel:
@@ -85,7 +124,7 @@ def resolve(uri: str) -> ResolvedModel:
     if match:
         name, version, alias = match.groups()
         found = model_version(name, version) if version else _alias_version(name, alias)
-        bundle = fetch_bundle(f"models:/{name}/{found.version}")
+        bundle = fetch_bundle(f"models:/{name}/{found.version}", version_cache(name, str(found.version)))
         check_registered_digest(found, bundle)
         return ResolvedModel(uri, bundle, name, str(found.version), alias)
     return ResolvedModel(uri, fetch_bundle(uri))
@@ -104,6 +143,7 @@ def check_registered_digest(version: ModelVersion, bundle: Bundle) -> None:
     if not recorded:
         raise TamperedBundle(f"{where} records no {DIGEST_TAG}; register its run again to serve it")
     if model_digest(export_root(bundle)) != recorded:
+        shutil.rmtree(export_root(bundle), ignore_errors=True)
         raise TamperedBundle(
             f"{where}: the export's files differ from those registered ({DIGEST_TAG} mismatch); refusing to load it"
         )
