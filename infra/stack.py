@@ -29,7 +29,6 @@ from infra.serve_cluster import cluster_serve_config
 from pipelines.config import REPO_ROOT
 from pipelines.errors import UserError
 from pipelines.redact import redact
-from serving.auth import TOKEN_ENV, api_token
 from serving.server import free_port
 
 log = logging.getLogger(__name__)
@@ -315,9 +314,6 @@ def deploy_config(
     cluster behind ``dashboard``; returns the written config."""
     path = folder / "serve_config.yaml"
     config = cluster_serve_config(tracking_uri, host, port, tasks, deployment_options=deployment_options)
-    if api_token():  # the gateway's token; the config file stays in the stack's folder (mode 0600)
-        config["applications"][0]["runtime_env"]["env_vars"][TOKEN_ENV] = api_token()
-    path.touch(mode=0o600)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     log_path = folder / "serve.log"
     for _ in range(2):  # Serve starts its controller and proxy on the first deploy; a slow host can time that out

@@ -17,6 +17,7 @@ from infra import secrets as cluster_secrets
 from infra.kuberay import RAYJOB_FILE, RAYSERVICE_FILE, SERVE_PORT, ClusterSpec, rayservice, stale_manifests
 from infra.serve_cluster import cluster_serve_config
 from pipelines.config import REPO_ROOT
+from pipelines.errors import UserError
 from serving.server import DEFAULT_CONFIG, read_serve_config
 
 K8S_VERSION = kubernetes_validate.latest_version()
@@ -93,7 +94,11 @@ def test_dockerfiles_build_the_package_for_cpu_and_gpu():
     cpu = (REPO_ROOT / "infra/Dockerfile").read_text()
     gpu = (REPO_ROOT / "infra/Dockerfile.gpu").read_text()
     assert "whl/cpu" in cpu and "onnxruntime-gpu" not in cpu
-    assert gpu.startswith("#") and "FROM nvidia/cuda:" in gpu and "pip install onnxruntime-gpu" in gpu
+    assert gpu.startswith("#") and "=nvidia/cuda:" in gpu and "pip install onnxruntime-gpu" in gpu
+    for dockerfile in (cpu, gpu):
+        assert "pip install --require-hashes -r requirements.lock" in dockerfile  # versions and hashes locked
+        assert "pip install --no-deps ." in dockerfile  # the project itself resolves nothing more
+        assert dockerfile.rstrip().splitlines()[-3:][0] == "USER attnops"  # not root at run time
 
 
 def test_generated_manifests_are_up_to_date_with_the_serve_config():
@@ -310,3 +315,8 @@ def test_generated_secrets_cover_every_reference_and_differ_on_each_call():
     assert all(a["stringData"] != b["stringData"] for a, b in zip(first, second))
     db = next(doc for doc in first if doc["metadata"]["name"] == cluster_secrets.DB_SECRET)["stringData"]
     assert db["POSTGRES_PASSWORD"] in db["MLFLOW_BACKEND_STORE_URI"] and len(db["POSTGRES_PASSWORD"]) >= 24
+
+
+def test_a_tracking_uri_with_credentials_stays_out_of_the_serve_config():
+    with pytest.raises(UserError, match="MLFLOW_TRACKING_USERNAME"):
+        cluster_serve_config("http://admin:hunter2@mlflow:5000", host="0.0.0.0")
