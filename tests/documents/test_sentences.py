@@ -41,13 +41,17 @@ def test_hostile_text_splits_within_a_second(name):
 
 
 def test_time_grows_linearly_with_abbreviation_dense_text():
-    timings = []
-    for repeats in (500, 2_000):
-        start = time.perf_counter()
-        split_sentences(ABBREVIATIONS * repeats)
-        timings.append(time.perf_counter() - start)
-    print(f"\n{len(ABBREVIATIONS)} × 500 and × 2000 characters: {timings[0]:.3f} s, {timings[1]:.3f} s")
-    assert timings[1] < 1.0 and timings[1] < 8 * timings[0]  # 4 times the text: linear is 4×, quadratic 16×
+    def best_of_three(repeats: int) -> float:
+        timings = []
+        for _ in range(3):
+            start = time.perf_counter()
+            split_sentences(ABBREVIATIONS * repeats)
+            timings.append(time.perf_counter() - start)
+        return min(timings)  # the least disturbed by other work on the machine
+
+    short, long = best_of_three(500), best_of_three(2_000)
+    print(f"\n{len(ABBREVIATIONS)} × 500 and × 2000 characters: {short:.3f} s, {long:.3f} s")
+    assert long < 8 * short  # 4 times the text: linear is 4×, quadratic 16×
 
 
 def test_references_are_still_kept_with_their_sentence():
