@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 # The CPU wheel lies on the reference machine; elsewhere pip resolves this spec from the index.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 DEMO_CONFIG := pipelines/configs/translation/demo.yaml
 DEMO_MODEL := translation-de-en-demo
 DEMO_SENTENCE := Ein kleiner Junge spielt mit einem Ball im Park.
@@ -17,15 +18,29 @@ export ATTNOPS_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: setup demo test test-fast lint format clean stack stack-down stack-status
+.PHONY: setup demo test test-fast lint format clean stack stack-down stack-status lock audit
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# torch first, so nothing pulls another torch build; then every other package at the version and hash the
+# lock file records; then the project itself, resolving nothing more.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"  # first, so the rest never pulls another torch build
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Regenerate the lock file from pyproject.toml (runtime and dev packages, with hashes). torch stays out of
+# it: it is installed first, from TORCH_SPEC (the CPU wheel on the reference machine).
+lock: setup
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --extra dev --no-emit-index-url \
+		--no-emit-find-links --unsafe-package torch -P "$(TORCH_SPEC)" --output-file $(LOCK) pyproject.toml
+
+# Known vulnerabilities of the locked versions. --strict fails when a package cannot be checked: it needs
+# PyPI's per-version JSON API (or OSV), which the reference machine cannot reach (docs/security.md).
+audit: setup
+	$(BIN)/pip-audit --strict --require-hashes --disable-pip -r $(LOCK)
 
 demo: setup
 	@set -eo pipefail; start=$$(date +%s); out=$$(mktemp); \

@@ -1,15 +1,21 @@
 """The Serve config for a Ray cluster, derived from ``serving/serve_config.yaml`` (the one source of truth).
 
 A cluster differs from ``attnops serve`` only in where the HTTP proxy listens, which tracking server the
-replicas read the registry from, and (optionally) which tasks are deployed.
+replicas read the registry from, and (optionally) which tasks are deployed. No secret goes into it: Ray's
+dashboard shows the config to whoever holds the Ray token; the API token and MLflow's credentials reach the
+replicas from the environment of the cluster's nodes.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import UserError
 from serving.server import DEFAULT_CONFIG, read_serve_config
+
+_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*@")
 
 
 def cluster_serve_config(
@@ -24,6 +30,11 @@ def cluster_serve_config(
     if ``tasks`` is given only those tasks' deployments (plus the gateway), and ``deployment_options``
     (by deployment name, e.g. ``{"Translator": {"autoscaling_config": {"max_replicas": 3}}}``) merged
     over each deployment's options, one level deep."""
+    if _USERINFO.match(tracking_uri):
+        raise UserError(
+            "the tracking URI holds credentials, which Ray's dashboard would show with the Serve config: give "
+            "them to the cluster's nodes as MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD instead"
+        )
     config = read_serve_config(source)
     config["http_options"] = {**config.get("http_options", {}), "host": host}
     if port is not None:

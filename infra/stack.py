@@ -28,6 +28,7 @@ import yaml
 from infra.serve_cluster import cluster_serve_config
 from pipelines.config import REPO_ROOT
 from pipelines.errors import UserError
+from pipelines.redact import redact
 from serving.server import free_port
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,11 @@ class StackState:
         return f"http://127.0.0.1:{self.serve_port}"
 
     def save(self, folder: Path) -> None:
-        (folder / "state.json").write_text(json.dumps(asdict(self), indent=2))
+        """Write ``state.json``, readable by its owner only: the database URI may hold a password."""
+        path = folder / "state.json"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> StackState | None:
@@ -152,14 +157,14 @@ def start_mlflow(backend_uri: str, artifacts: Path, log_path: Path, port: int, w
     returns once ``/health`` answers."""
     command = [
         _bin("mlflow"), "server",
-        "--backend-store-uri", backend_uri,
         "--artifacts-destination", str(artifacts),
         "--serve-artifacts",
         "--host", "127.0.0.1",
         "--port", str(port),
         "--workers", str(workers),
     ]  # fmt: skip
-    env = {**_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # The store URI (with its password, if any) goes by environment, not on the command line others can read.
+    env = {**_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_BACKEND_STORE_URI": backend_uri}
     with open(log_path, "ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}/health"
@@ -368,7 +373,7 @@ def _postgres(state: StackState) -> ComponentStatus:
 
     try:
         psycopg.connect(state.database_uri, connect_timeout=5).close()
-        return ComponentStatus("postgresql", True, state.database_uri)
+        return ComponentStatus("postgresql", True, redact(state.database_uri))
     except psycopg.OperationalError as exc:
         return ComponentStatus("postgresql", False, str(exc).strip())
 

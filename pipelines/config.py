@@ -133,6 +133,9 @@ class ExportConfig(Section):
 
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+MAX_GATE_TOLERANCE = 1.0
+"""The most a candidate may score below the alias holder, in the gate metric's units (BLEU points,
+ROUGE points, accuracy)."""
 
 
 class RegistryConfig(Section):
@@ -140,8 +143,9 @@ class RegistryConfig(Section):
     """Default registered model name for ``attnops register``."""
     gate_metric: str
     """Run metric the promotion gate compares (higher is better)."""
-    gate_tolerance: float = Field(0.0, ge=0.0)
-    """A candidate may score this much below the alias holder and still be promoted."""
+    gate_tolerance: float = Field(0.0, ge=0.0, le=MAX_GATE_TOLERANCE, allow_inf_nan=False)
+    """A candidate may score this much below the alias holder and still be promoted (at most
+    :data:`MAX_GATE_TOLERANCE`; an operator's registry tag overrides it, see ``pipelines.registry``)."""
 
 
 class ExperimentConfig(Section):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
+import traceback
+from types import TracebackType
 
 MASK = "***"
 SECRET_ENV = (
@@ -12,7 +15,11 @@ SECRET_ENV = (
     "MLFLOW_TRACKING_PASSWORD",
     "MLFLOW_TRACKING_TOKEN",
     "PGPASSWORD",
+    "POSTGRES_PASSWORD",
     "AWS_SECRET_ACCESS_KEY",
+    "RAY_AUTH_TOKEN",
+    "MLFLOW_AUTH_ADMIN_PASSWORD",
+    "MLFLOW_FLASK_SERVER_SECRET_KEY",
 )
 """Environment variables whose values never appear in output."""
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
@@ -47,3 +54,12 @@ def redact_logs() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def _redacting_hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+
+
+def redact_uncaught() -> None:
+    """Mask credentials in the traceback of an exception nobody caught (which Python prints to stderr)."""
+    sys.excepthook = _redacting_hook

@@ -2,10 +2,17 @@
 
 Aliases only (stages are deprecated). Each registered model remembers, per alias, the versions that
 held it (tag ``attnops.alias_history.<alias>``), which is what ``rollback`` walks back.
+
+The gate's tolerance is policy, not the candidate's say: an operator's registered-model tag
+``attnops.gate_tolerance`` when set, else the value the candidate's config recorded; either must lie in
+[0, :data:`~pipelines.config.MAX_GATE_TOLERANCE`]. Gate values must be finite. Every promotion the gate
+alone would have refused (``--force``) or that passed only by the tolerance leaves a tag on the version
+(``forced_<alias>``, ``tolerated_<alias>``), which ``attnops models`` shows.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -13,13 +20,16 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from pipelines import tracking
+from pipelines.config import MAX_GATE_TOLERANCE
 from pipelines.errors import UserError
-from pipelines.inference.artifacts import EXPORT_TAG
+from pipelines.inference.artifacts import DIGEST_TAG, EXPORT_TAG
+from pipelines.inference.checksums import model_digest
 from pipelines.inference.resolve import (
     alias_holder,
     check_alias,
     check_name,
     check_registered,
+    export_root,
     fetch_bundle,
     model_version,
 )
@@ -28,6 +38,10 @@ from pipelines.tasks import task_for
 
 DEFAULT_ALIAS = "champion"
 HISTORY_TAG = "attnops.alias_history.{alias}"
+TOLERANCE_TAG = "attnops.gate_tolerance"
+"""Registered-model tag an operator sets to fix the gate's tolerance for every version of the model."""
+OVERRIDE_TAGS = ("forced_", "tolerated_")
+"""Version tag prefixes (then the alias) of promotions the gate did not pass on merit."""
 
 
 @dataclass
@@ -60,6 +74,8 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
     gate = config.registry.gate_metric
     if gate not in metrics:
         raise UserError(f"run {run_id} has no {gate!r} metric, which the promotion gate needs")
+    if not math.isfinite(metrics[gate]):
+        raise UserError(f"run {run_id}'s {gate} is {metrics[gate]}; the promotion gate needs a finite value")
     parity = bundle.manifest.parity
     version_tags = {
         "task": config.task,
@@ -72,6 +88,7 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
         "parity_greedy": f"{parity.greedy_sentences - parity.greedy_mismatches}/{parity.greedy_sentences}",
         "precisions": ",".join(bundle.manifest.precisions),
         "source_run": run_id,
+        DIGEST_TAG: model_digest(export_root(bundle)),
     }
     client = tracking.client()
     try:
@@ -111,27 +128,79 @@ def _promote(name: str, version: str, alias: str, force: bool) -> Promotion:
     forced = False
     if holder is not None:
         metric = candidate.tags.get("gate_metric", "?")
-        if holder.tags.get("gate_metric") != metric and not force:
-            raise UserError(
-                f"cannot compare {name} v{version} ({metric}) with @{alias} holder v{previous} "
-                f"({holder.tags.get('gate_metric')}); pass --force to promote anyway"
-            )
-        ours, theirs = float(candidate.tags["gate_value"]), float(holder.tags.get("gate_value", "-inf"))
-        tolerance = float(candidate.tags.get("gate_tolerance", "0"))
-        if ours < theirs - tolerance:
+        ours = _gate_value(candidate)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if holder.tags.get("gate_metric") != metric:
             if not force:
                 raise UserError(
-                    f"quality gate: {name} v{version} has {metric} {ours:.2f}, below @{alias} holder "
-                    f"v{previous} at {theirs:.2f} (tolerance {tolerance:g}); pass --force to promote anyway"
+                    f"cannot compare {name} v{version} ({metric}) with @{alias} holder v{previous} "
+                    f"({holder.tags.get('gate_metric')}); pass --force to promote anyway"
                 )
             forced = True
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            note = f"{stamp} over v{previous} ({metric} {ours:.2f} < {theirs:.2f})"
+            note = f"{stamp} over v{previous} ({metric} against {holder.tags.get('gate_metric')})"
+        else:
+            theirs, tolerance = _holder_value(holder), gate_tolerance(name, candidate)
+            if not ours >= theirs - tolerance:  # a holder's NaN compares as better: only --force passes it
+                if not force:
+                    raise UserError(
+                        f"quality gate: {name} v{version} has {metric} {ours:.2f}, below @{alias} holder "
+                        f"v{previous} at {theirs:.2f} (tolerance {tolerance:g}); pass --force to promote anyway"
+                    )
+                forced = True
+                note = f"{stamp} over v{previous} ({metric} {ours:.2f} < {theirs:.2f})"
+            elif ours < theirs:
+                note = f"{stamp} over v{previous} ({metric} {ours:.2f} < {theirs:.2f}, tolerance {tolerance:g})"
+                client.set_model_version_tag(name, version, f"tolerated_{alias}", note)
+        if forced:
             client.set_model_version_tag(name, version, f"forced_{alias}", note)
     client.set_registered_model_alias(name, alias, version)
     history = [v for v in _history(name, alias) if v != version] + [version]
     client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history))
     return Promotion(name, alias, version, previous, forced)
+
+
+def _gate_value(version: ModelVersion) -> float:
+    """The version's gate value; a candidate with a missing or non-finite one cannot be promoted at all."""
+    text = version.tags.get("gate_value", "")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise UserError(
+            f"{version.name} version {version.version} has gate value {text or 'none'}; "
+            "the quality gate compares finite values only"
+        )
+    return value
+
+
+def _holder_value(holder: ModelVersion) -> float:
+    """The alias holder's gate value: -inf for a version registered before gate values, NaN if not a number."""
+    try:
+        return float(holder.tags.get("gate_value", "-inf"))
+    except ValueError:
+        return math.nan
+
+
+def gate_tolerance(name: str, candidate: ModelVersion) -> float:
+    """The tolerance of ``name``'s gate: the operator's registered-model tag, else the candidate's own (from its
+    config); refused unless finite and within [0, MAX_GATE_TOLERANCE]."""
+    operator = tracking.client().get_registered_model(name).tags.get(TOLERANCE_TAG)
+    text, source = (
+        (operator, f"tag {TOLERANCE_TAG} of {name}")
+        if operator is not None
+        else (
+            candidate.tags.get("gate_tolerance", "0"),
+            f"{name} version {candidate.version}",
+        )
+    )
+    try:
+        tolerance = float(text)
+    except ValueError:
+        tolerance = math.nan
+    if not 0.0 <= tolerance <= MAX_GATE_TOLERANCE:  # also refuses NaN
+        raise UserError(f"gate tolerance {text!r} ({source}) is not a number in [0, {MAX_GATE_TOLERANCE:g}]")
+    return tolerance
 
 
 def rollback(name: str, alias: str = DEFAULT_ALIAS) -> Promotion:
@@ -170,6 +239,8 @@ class VersionRow:
     gate_value: str
     parity: str
     created: str
+    overrides: list[str]
+    """``forced@alias`` / ``tolerated@alias`` for each promotion the gate did not pass on merit."""
     data: str
     """``NAME@DIGEST`` of each data set the version's run trained on."""
 
@@ -195,7 +266,17 @@ def list_versions(name: str | None = None) -> list[VersionRow]:
                     gate_value=v.tags.get("gate_value", ""),
                     parity=v.tags.get("parity", "missing"),
                     created=time.strftime("%Y-%m-%d %H:%M", time.localtime(v.creation_timestamp / 1000)),
+                    overrides=_overrides(v.tags),
                     data=",".join(tracking.run_datasets(v.run_id)) if v.run_id else "",
                 )
             )
     return rows
+
+
+def _overrides(tags: dict[str, str]) -> list[str]:
+    return sorted(
+        f"{prefix.rstrip('_')}@{key.removeprefix(prefix)}"
+        for key in tags
+        for prefix in OVERRIDE_TAGS
+        if key.startswith(prefix)
+    )

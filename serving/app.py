@@ -7,8 +7,6 @@ FastAPI reads the endpoint signatures at runtime, so this module keeps real (not
 
 import base64
 import importlib
-import os
-import secrets
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -22,6 +20,7 @@ from ray.serve.handle import DeploymentHandle
 
 from pipelines.errors import InputRejected
 from pipelines.tasks import TASKS
+from serving.auth import TokenMiddleware, api_token
 from serving.caption_schemas import (
     CaptionOptions,
     CaptionRequest,
@@ -41,7 +40,6 @@ from serving.schemas import (
 )
 from serving.strict_json import StrictJSONMiddleware
 
-TOKEN_ENV = "ATTNOPS_API_TOKEN"
 RETRY_AFTER_S = 1
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 """Request bodies above this are refused (413), from their Content-Length when they declare one."""
@@ -53,17 +51,8 @@ api = FastAPI(
     version="1",
 )
 api.add_middleware(StrictJSONMiddleware, max_bytes=MAX_UPLOAD_BYTES)
+api.add_middleware(TokenMiddleware)  # outermost: no body is read for a request without the token
 mount_playground(api)
-
-
-def _authorize(request: Request) -> None:
-    """When ``ATTNOPS_API_TOKEN`` is set, every /v1 request needs ``Authorization: Bearer <token>``."""
-    expected = os.environ.get(TOKEN_ENV)
-    if not expected:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), expected.encode()):
-        raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
 def _require_json(request: Request) -> None:
@@ -148,8 +137,12 @@ class Gateway:
 
     @api.get("/readyz", summary="every deployed model is loaded and answering")
     async def readyz(self) -> JSONResponse:
+        """Which models are loaded; with an API token set (the probe is open) only whether each is ready."""
         statuses = await self._statuses()
         ready = all(status.model is not None for status in statuses)
+        if api_token() is not None:
+            body = {"ready": ready, "models": {status.task: status.model is not None for status in statuses}}
+            return JSONResponse(body, 200 if ready else 503)
         first = statuses[0].model if statuses else None
         body = {
             "ready": ready,
@@ -158,18 +151,18 @@ class Gateway:
         }
         return JSONResponse(body, 200 if ready else 503)
 
-    @api.get("/v1/models", dependencies=[Depends(_authorize)], response_model=list[ModelStatus])
+    @api.get("/v1/models", response_model=list[ModelStatus])
     async def models(self) -> list[ModelStatus]:
         return await self._statuses()
 
-    @api.post("/v1/models/reload", dependencies=[Depends(_authorize)], response_model=list[ModelStatus])
+    @api.post("/v1/models/reload", response_model=list[ModelStatus])
     async def reload(self) -> list[ModelStatus]:
         """Follow the registry aliases now instead of waiting for the next poll."""
         return [await handle.reload.remote() for handle in self.models.values()]
 
     @api.post(
         "/v1/translate",
-        dependencies=[Depends(_authorize), Depends(_require_json)],
+        dependencies=[Depends(_require_json)],
         response_model=TranslateResponse,
         response_model_exclude_none=True,
     )
@@ -178,7 +171,7 @@ class Gateway:
 
     @api.post(
         "/v1/classify",
-        dependencies=[Depends(_authorize), Depends(_require_json)],
+        dependencies=[Depends(_require_json)],
         response_model=ClassifyResponse,
         response_model_exclude_none=True,
     )
@@ -188,7 +181,7 @@ class Gateway:
 
     @api.post(
         "/v1/summarize",
-        dependencies=[Depends(_authorize), Depends(_require_json)],
+        dependencies=[Depends(_require_json)],
         response_model=SummarizeResponse,
         response_model_exclude_none=True,
     )
@@ -201,7 +194,6 @@ class Gateway:
 
     @api.post(
         "/v1/caption",
-        dependencies=[Depends(_authorize)],
         response_model=CaptionResponse,
         response_model_exclude_none=True,
         summary="caption a photo: multipart upload (field 'image') or JSON with the file base64-encoded",

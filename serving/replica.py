@@ -26,6 +26,9 @@ from serving.settings import ReplicaSettings
 log = logging.getLogger(__name__)
 
 BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
+MAX_BACKOFF_S = 600.0
+"""Longest wait before the alias poller tries again a version that failed to load (doubling from the poll
+interval): a bad version is not downloaded again by every replica on every poll."""
 
 
 class RequestRejected(InputRejected):
@@ -57,6 +60,9 @@ class ModelReplica:
         self.last_error: str | None = None
         self._swap_lock = threading.Lock()
         self._poller: threading.Thread | None = None
+        self._refused: str | None = None
+        """The version that last failed to load, and when the poller may try it again."""
+        self._retry_at, self._backoff_s = 0.0, 0.0
         # Exported through Ray's Prometheus endpoint beside Serve's own request counts and latencies.
         self.batch_sizes = metrics.Histogram(
             "attnops_batch_size", description="Items run together", boundaries=BATCH_SIZE_BUCKETS, tag_keys=("task",)
@@ -102,21 +108,30 @@ class ModelReplica:
         """Daemon thread: it ends with the replica process."""
         while True:
             time.sleep(self.settings.poll_interval_s)
-            self.reload()
+            self.reload(backoff=True)
 
-    def reload(self) -> ModelStatus:
-        """Load the version the URI names now, if it changed; keep the old model on any error."""
+    def reload(self, backoff: bool = False) -> ModelStatus:
+        """Load the version the URI names now, if it changed; keep the old model on any error. With ``backoff``
+        (the poller), a version that failed is tried again only after its back-off; an explicit reload tries
+        at once."""
         with self._swap_lock:
+            candidate = None
             try:
                 current = self.model
                 candidate = current_version(self.settings.model_uri)
                 if current is None or candidate != current.resolved.version:
+                    if backoff and candidate == self._refused and time.monotonic() < self._retry_at:
+                        return self.status()
                     self.model = self._load(self.settings.model_uri)
                     log.info("swapped to %s version %s", self.settings.model_uri, self.model.resolved.version)
-                self.last_error = None
+                self.last_error, self._refused, self._backoff_s = None, None, 0.0
             except Exception as exc:  # the old model keeps serving; the error shows in /v1/models
                 self.last_error = redact(f"{type(exc).__name__}: {exc}")
-                log.warning("model reload failed: %s", self.last_error)
+                if candidate is not None:
+                    previous = self._backoff_s if candidate == self._refused else 0.0
+                    self._backoff_s = min(max(2 * previous, self.settings.poll_interval_s), MAX_BACKOFF_S)
+                    self._refused, self._retry_at = candidate, time.monotonic() + self._backoff_s
+                log.warning("model reload failed (next try in %.0f s): %s", self._backoff_s, self.last_error)
         return self.status()
 
     def status(self) -> ModelStatus:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 MAX_BEAM_SIZE = 8
 MAX_SUMMARY_SENTENCES = 20
+MAX_ITEMS = 64
+"""Most sentences or documents in one request; each deployment's ``max_texts`` (default 16–32) is lower."""
+MAX_SENTENCE_CHARS = 10_000
+"""Longest sentence to translate; its tokens are counted against ``max_source_tokens`` (default 128) after."""
+MAX_DOCUMENT_CHARS = 200_000
+"""Longest document; each deployment's ``max_document_bytes`` (default 100 kB) is checked after."""
+Sentence = Annotated[StrictStr, Field(max_length=MAX_SENTENCE_CHARS)]
+Document = Annotated[StrictStr, Field(max_length=MAX_DOCUMENT_CHARS)]
 
 
 class _Body(BaseModel):
@@ -49,8 +57,10 @@ class _TextOrTexts(_Body):
 
 
 class TranslateRequest(_TextOrTexts):
-    text: StrictStr | None = Field(None, description="One sentence to translate.")
-    texts: list[StrictStr] | None = Field(None, description="Several sentences, translated in one request.")
+    text: Sentence | None = Field(None, description="One sentence to translate.")
+    texts: list[Sentence] | None = Field(
+        None, max_length=MAX_ITEMS, description="Several sentences, translated in one request."
+    )
     beam_size: int | None = Field(None, ge=1, le=MAX_BEAM_SIZE, description="Default: the model's config.")
     max_length: int | None = Field(None, ge=1, le=512, description="Longest translation in tokens.")
     return_attention: bool = False
@@ -60,13 +70,15 @@ class TranslateRequest(_TextOrTexts):
 
 
 class ClassifyRequest(_TextOrTexts):
-    text: StrictStr | None = Field(None, description="One document (paragraphs separated by blank lines).")
-    texts: list[StrictStr] | None = Field(None, description="Several documents, classified in one request.")
+    text: Document | None = Field(None, description="One document (paragraphs separated by blank lines).")
+    texts: list[Document] | None = Field(
+        None, max_length=MAX_ITEMS, description="Several documents, classified in one request."
+    )
     return_attention: bool = Field(False, description="Also return the word and sentence attention weights.")
 
 
 class SummarizeRequest(_Body):
-    text: StrictStr = Field(description="The document to summarize (paragraphs separated by blank lines).")
+    text: Document = Field(description="The document to summarize (paragraphs separated by blank lines).")
     mode: Literal["extractive", "abstractive"] = Field(
         "extractive",
         description="extractive (default): the document's best sentences; abstractive: a short summary written "

@@ -150,16 +150,28 @@ def _available_tasks(tasks: list[str], options: dict[str, dict[str, Any]]) -> tu
     return tuple(available)
 
 
-def run_service(config_path: Path, port: int | None, model_uris: list[str] | None = None) -> None:
-    """Start a local Ray, deploy the app on 127.0.0.1 (or the config's host), block until a signal."""
+def check_bind(host: str) -> None:
+    """Refuse to bind beyond loopback unless the API token is set (raises :class:`UserError`)."""
+    from serving.auth import TOKEN_ENV, api_token, is_loopback
+
+    if not is_loopback(host) and api_token() is None:
+        raise UserError(f"refusing to serve on {host} without an API token: set {TOKEN_ENV}, or bind 127.0.0.1")
+
+
+def run_service(
+    config_path: Path, port: int | None, model_uris: list[str] | None = None, host: str | None = None
+) -> None:
+    """Start a local Ray, deploy the app on ``host`` (default: the config's, else 127.0.0.1), block until a
+    signal. A host beyond loopback needs the API token."""
     import ray
     from ray import serve
 
     from serving.app import application
 
     config = read_serve_config(config_path)
-    http = {**config.get("http_options", {}), **({"port": port} if port else {})}
+    http = {**config.get("http_options", {}), **({"port": port} if port else {}), **({"host": host} if host else {})}
     http.setdefault("host", "127.0.0.1")
+    check_bind(http["host"])
     options = deployment_options(config)
     tasks = served_tasks(config, options, model_uris or [])
     env = {key: os.environ[key] for key in ("ATTNOPS_API_TOKEN",) if key in os.environ}

@@ -38,7 +38,9 @@ class TranslationReplica(ModelReplica):
         sentences = request.sentences()
         if len(sentences) > self.settings.max_texts:
             raise RequestRejected(422, f"texts: at most {self.settings.max_texts} sentences per request")
-        lengths = [len(ids) for ids in model.resolved.bundle.codec.encode_source(sentences)]
+        # Tokenising is CPU work: a worker thread, so the replica's event loop keeps serving meanwhile.
+        encoded = await asyncio.to_thread(model.resolved.bundle.codec.encode_source, sentences)
+        lengths = [len(ids) for ids in encoded]
         too_long = [i for i, n in enumerate(lengths) if n > self.settings.max_source_tokens]
         if too_long:
             raise RequestRejected(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,18 @@ def test_a_run_tracked_through_a_password_url_keeps_both_secrets_out(mlflow_serv
     for where, text in {"MLflow params, tags, metrics and artifacts": seen, "stdout and stderr": out + err}.items():
         assert TOKEN not in text, f"the API token is in {where}"
         assert PASSWORD not in text, f"the tracking password is in {where}"
+
+
+def test_an_uncaught_exception_prints_its_traceback_without_secrets(tmp_path):
+    """A crash outside the CLI's own error handling still masks the Ray token and URL passwords."""
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "from pipelines.redact import redact_uncaught\n"
+        "redact_uncaught()\n"
+        "raise RuntimeError('cannot reach postgresql://mlflow:hunter2@db:5432/mlflow with ray-secret-token')\n"
+    )
+    env = {**os.environ, "RAY_AUTH_TOKEN": "ray-secret-token", "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1 and "RuntimeError: cannot reach" in done.stderr and "Traceback" in done.stderr
+    assert "hunter2" not in done.stderr and "ray-secret-token" not in done.stderr
+    assert f"postgresql://{MASK}@db:5432/mlflow with {MASK}" in done.stderr

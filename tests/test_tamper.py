@@ -11,12 +11,15 @@ from pipelines import tracking
 from pipelines.cli import main
 from pipelines.config import REPO_ROOT, load_config
 from pipelines.export import export_run
-from pipelines.inference.artifacts import BUNDLE_ARTIFACT, EXPORT_TAG
+from pipelines.inference.artifacts import BUNDLE_ARTIFACT, DIGEST_TAG, EXPORT_TAG
 from pipelines.inference.bundle import MANIFEST, Manifest
 from pipelines.inference.checksums import TamperedBundle, digests, verify
+from pipelines.inference.resolve import resolve, version_cache
+from pipelines.registry import register
 from pipelines.train import train
 
 NAME = "translation-tamper"
+REGISTERED = "translation-tamper-registered"
 TINY = [
     "data.max_train_examples=400",
     "data.max_eval_examples=8",
@@ -123,10 +126,117 @@ def test_pyfunc_loads_the_untouched_copy(tampered):
     assert mlflow.pyfunc.load_model(str(tampered.parent.parent)) is not None
 
 
-def test_an_export_from_before_checksums_still_loads_with_a_warning(tampered, caplog):
+def test_an_empty_manifest_is_refused(tampered):
     from pipelines.inference.bundle import load_bundle
 
     manifest = Manifest.model_validate_json((tampered / MANIFEST).read_text())
     (tampered / MANIFEST).write_text(manifest.model_dump_json(exclude={"files"}))
-    assert load_bundle(tampered).manifest.files == {}
-    assert "records no checksums" in caplog.text
+    with pytest.raises(TamperedBundle, match="records no checksums"):
+        load_bundle(tampered)
+
+
+@pytest.fixture(scope="module")
+def registered(exported):
+    """The export registered as REGISTERED version 1 (its model digest recorded); yields its tags."""
+    uri, _ = exported
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", uri)
+        run_id = tracking.search_runs(None)[0].info.run_id
+        yield dict(register(run_id, REGISTERED).tags)
+
+
+def _rewrite_in_place(bundle: Path) -> str:
+    """Change a graph and rewrite the manifest so every file matches it again; return the graph's name."""
+    graph = _graph(bundle)
+    _flip_last_byte(bundle / graph)
+    manifest = Manifest.model_validate_json((bundle / MANIFEST).read_text())
+    files = {**manifest.files, graph: digests(bundle, exclude=(MANIFEST,))[graph]}
+    (bundle / MANIFEST).write_text(manifest.model_copy(update={"files": files}).model_dump_json(indent=2))
+    verify(bundle, files, exclude=(MANIFEST,))  # the bundle's own checks pass
+    return graph
+
+
+def _as_version(folder: Path, tags: dict[str, str]) -> str:
+    """Register ``folder`` with ``tags`` copied from version 1, as if version 1's files were rewritten in place."""
+    from mlflow import MlflowClient
+
+    return str(MlflowClient().create_model_version(REGISTERED, source=folder.as_uri(), run_id=None, tags=tags).version)
+
+
+def test_the_registered_version_loads_and_records_its_digest(registered, tampered):  # tampered: its store
+    assert len(registered[DIGEST_TAG]) == 64
+    assert resolve(f"models:/{REGISTERED}/1").version == "1"
+
+
+def test_a_rewritten_manifest_with_matching_hashes_is_refused_by_the_registered_digest(registered, tampered, capsys):
+    _rewrite_in_place(tampered)
+    version = _as_version(tampered.parent.parent, registered)
+    with pytest.raises(TamperedBundle, match=f"{DIGEST_TAG} mismatch"):
+        resolve(f"models:/{REGISTERED}/{version}")
+    capsys.readouterr()
+    assert main(["translate", "--model", f"models:/{REGISTERED}/{version}", "Ein Hund."]) == 2
+    err = capsys.readouterr().err
+    print("\n" + err)
+    assert err.startswith("attnops: error: ") and f"{DIGEST_TAG} mismatch" in err
+
+
+@pytest.mark.parametrize("name", ["MLmodel", "pyfunc.py", "requirements.txt"])
+def test_a_changed_mlflow_model_file_is_refused_by_the_registered_digest(registered, tampered, name):
+    target = tampered.parent.parent / name  # pyfunc.py: the models-from-code script MLflow runs
+    target.write_text(target.read_text() + "\n# changed\n")
+    version = _as_version(tampered.parent.parent, registered)
+    with pytest.raises(TamperedBundle, match=f"{DIGEST_TAG} mismatch"):
+        resolve(f"models:/{REGISTERED}/{version}")
+
+
+def test_a_version_without_a_recorded_digest_is_refused(registered, tampered):
+    version = _as_version(tampered.parent.parent, {k: v for k, v in registered.items() if k != DIGEST_TAG})
+    with pytest.raises(TamperedBundle, match=f"records no {DIGEST_TAG}"):
+        resolve(f"models:/{REGISTERED}/{version}")
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[str]:
+    """The URIs downloaded from the store, in order (the real download runs)."""
+    from pipelines.inference import resolve as resolve_module
+
+    seen, real = [], resolve_module.tracking.download_uri
+
+    def counted(uri, destination=None):
+        seen.append(uri)
+        return real(uri, destination)
+
+    monkeypatch.setattr(resolve_module.tracking, "download_uri", counted)
+    return seen
+
+
+def test_a_registered_version_is_downloaded_once_and_kept_by_version(registered, tampered, downloads, tmp_path):
+    first, second = resolve(f"models:/{REGISTERED}/1"), resolve(f"models:/{REGISTERED}/1")
+    assert first.bundle.folder == second.bundle.folder == version_cache(REGISTERED, "1") / "artifacts" / "bundle"
+    assert len(downloads) <= 1  # none if an earlier test of this module already fetched it
+
+
+def test_a_refused_version_leaves_nothing_behind_and_is_retried_only_after_its_back_off(
+    registered, tampered, downloads
+):
+    from mlflow import MlflowClient
+
+    from serving.translation_replica import TranslationReplica
+
+    client = MlflowClient()
+    client.set_registered_model_alias(REGISTERED, "serving", "1")
+    replica = TranslationReplica.func_or_class()
+    replica.reconfigure({"model_uri": f"models:/{REGISTERED}@serving", "poll_interval_s": 0})
+    replica.settings = replica.settings.model_copy(update={"poll_interval_s": 30})  # no poller thread, a back-off
+    _rewrite_in_place(tampered)
+    bad = _as_version(tampered.parent.parent, registered)
+    client.set_registered_model_alias(REGISTERED, "serving", bad)
+    before = len(downloads)
+    status = replica.reload(backoff=True)
+    assert "TamperedBundle" in status.last_error and status.model.version == "1"
+    assert len(downloads) == before + 1 and not version_cache(REGISTERED, bad).exists()
+    assert not any(version_cache(REGISTERED, bad).parent.glob(f".{bad}-*"))  # no partial download either
+    replica.reload(backoff=True)  # the poller, within the back-off: no download
+    assert len(downloads) == before + 1
+    replica.reload()  # an explicit reload tries at once
+    assert len(downloads) == before + 2 and replica.status().model.version == "1"

@@ -99,7 +99,8 @@ def _models(args: argparse.Namespace) -> None:
     if not rows:
         print("no registered models")
         return
-    header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "CREATED", "DATA")
+    header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "CREATED")
+    header += ("OVERRIDES", "DATA")
     rows = [
         (
             r.name,
@@ -111,6 +112,7 @@ def _models(args: argparse.Namespace) -> None:
             r.gate_value,
             r.parity,
             r.created,
+            ",".join(r.overrides) or "-",
             r.data or "-",
         )  # fmt: skip
         for r in rows

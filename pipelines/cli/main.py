@@ -17,7 +17,7 @@ from pipelines.captioning import commands as captioning_commands
 from pipelines.cli import bench, data, lifecycle, serve, stack, study
 from pipelines.documents import commands as document_commands
 from pipelines.errors import UserError
-from pipelines.redact import redact, redact_logs
+from pipelines.redact import redact, redact_logs, redact_uncaught
 from pipelines.translation import commands as translation_commands
 
 COMMAND_GROUPS = (
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pipelines").setLevel(logging.INFO)
     _quiet_libraries()
     redact_logs()
+    redact_uncaught()
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -14,7 +14,7 @@ def _serve(args: argparse.Namespace) -> None:
     if args.reload:
         print(reload_running_service(args.port or 8000))
         return
-    run_service(Path(args.config) if args.config else DEFAULT_CONFIG, args.port, args.model)
+    run_service(Path(args.config) if args.config else DEFAULT_CONFIG, args.port, args.model, args.host)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -22,11 +22,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "serve",
         help="run the REST inference service (Ray Serve) in the foreground",
         description="Start a local Ray and the Serve app described by the Serve config (the same file "
-        "'serve run' takes) on 127.0.0.1, until Ctrl-C or SIGTERM. Models come from the registry "
+        "'serve run' takes) on 127.0.0.1 (or --host), until Ctrl-C or SIGTERM. Models come from the registry "
         "(default models:/translation-de-en@champion; the config's args.tasks picks the tasks) and follow "
-        "their alias. --reload asks a running service to pick up new alias holders now.",
+        "their alias. An address beyond loopback is refused unless ATTNOPS_API_TOKEN is set; the token then "
+        "guards every route but /healthz, /readyz and the playground page. --reload asks a running service to "
+        "pick up new alias holders now.",
     )
     serve.add_argument("--config", help="Serve config YAML (default: serving/serve_config.yaml of this package)")
+    serve.add_argument(
+        "--host",
+        help="address to bind (default: the config's, 127.0.0.1); beyond loopback it needs $ATTNOPS_API_TOKEN",
+    )
     serve.add_argument("--port", type=positive, help="HTTP port (default: the config's, 8000)")
     serve.add_argument(
         "--model",

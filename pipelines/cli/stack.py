@@ -8,13 +8,14 @@ import tempfile
 from pathlib import Path
 
 from pipelines.errors import UserError
+from pipelines.redact import redact
 
 
 def _up(args: argparse.Namespace) -> None:
     from infra.stack import deploy, up
 
     state = up(args.postgres, args.database)
-    print(f"postgresql: {state.database_uri}")
+    print(f"postgresql: {redact(state.database_uri)}")
     print(f"mlflow: {state.tracking_uri} (artifacts in {state.artifacts})")
     print(f"ray: head 127.0.0.1:{state.ray_port} + 1 worker node, dashboard {state.dashboard}")
     if args.deploy:
@@ -25,12 +26,14 @@ def _up(args: argparse.Namespace) -> None:
 
 def _deploy(args: argparse.Namespace) -> None:
     from infra.stack import StackState, deploy, deploy_config, stack_dir
+    from serving.server import check_bind
 
     tasks = _tasks(args)
     if args.dashboard:  # a cluster the stack did not start (e.g. the compose file's ray-head)
         tracking = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if not tracking:
             raise UserError("--dashboard needs --tracking-uri (or $MLFLOW_TRACKING_URI) for the replicas")
+        check_bind(args.host)
         deploy_config(Path(tempfile.mkdtemp(prefix="attnops-serve-")), args.dashboard, tracking, args.host, None, tasks)
         print(f"deployed {', '.join(tasks)} to {args.dashboard}")
         return
@@ -77,6 +80,12 @@ def _k8s(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _secrets(args: argparse.Namespace) -> None:
+    from infra.secrets import render
+
+    print(render(), end="")
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """The ``stack`` command group."""
     stack = commands.add_parser(
@@ -116,7 +125,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     deploy.add_argument("--task", **tasks, help="task to serve (repeatable; default translation)")
     deploy.add_argument("--dashboard", help="Ray dashboard URL of another cluster, e.g. http://ray-head:8265")
-    deploy.add_argument("--host", default="0.0.0.0", help="proxy host with --dashboard (default 0.0.0.0)")
+    deploy.add_argument(
+        "--host",
+        default="0.0.0.0",
+        help="proxy host with --dashboard (default 0.0.0.0; beyond loopback it needs $ATTNOPS_API_TOKEN)",
+    )
     deploy.add_argument("--tracking-uri", help="MLflow server the replicas use, with --dashboard")
     deploy.set_defaults(func=_deploy)
 
@@ -133,3 +146,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     k8s.add_argument("--check", action="store_true", help="only check that the files are up to date")
     k8s.set_defaults(func=_k8s)
+    actions.add_parser(
+        "secrets",
+        help="print the cluster's Secrets with fresh random values, for 'kubectl apply -f -'",
+        description="The Secrets infra/k8s refers to (database, MLflow admin, Ray token, API token), generated "
+        "anew on each call and never written to disk: attnops stack secrets | kubectl apply -f -",
+    ).set_defaults(func=_secrets)

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 CACHE_ENV = "ATTNOPS_CACHE_DIR"
 OWN_FILE = "documents.jsonl"
 """The file of a user's own documents in a ``data.path`` folder."""
-PREPARATION_VERSION = 1
+PREPARATION_VERSION = 2
 """Bump when splitting or labelling changes, so cached preparations are rebuilt."""
 
 

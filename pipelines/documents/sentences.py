@@ -1,4 +1,13 @@
-"""Sentence splitting (pySBD, rule-based: no model data to download) and oracle extractive labels."""
+"""Sentence splitting (pySBD, rule-based: no model data to download) and oracle extractive labels.
+
+pySBD 0.3.4's rule for periods before numbered references (``text.[1, 2] Next``) backtracks
+exponentially: ``..[111 111 111 111 111 111 111 111 111]`` took 29 s, one more group ×7 (upstream issue
+nipunsadvilkar/pySBD#79), and a 60-byte request held a replica. :class:`_BoundedEnglish` replaces that
+rule with one whose every character has a single way to match. pySBD's other rules still cost time
+quadratic in the length of what they are given (a 9.6 kB paragraph of short sentences: 0.09 s), so
+paragraphs longer than :data:`CHUNK_CHARS` are split in pieces first: the time is then linear in the
+text. tests/documents/test_sentences.py holds the inputs tried against it.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +17,58 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 import pysbd
+from pysbd.lang.english import English
 
 MIN_MATCH_CHARS = 12
 """Shorter sentences ("No.") are only labelled when they match a summary sentence exactly."""
 FUZZY_RATIO = 0.9
 """difflib ratio above which a summary sentence counts as the article sentence it was taken from."""
+CHUNK_CHARS = 2000
+"""Longest text given to pySBD at once; a longer paragraph is cut after its last sentence end within it."""
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
+
+
+class _BoundedEnglish(English):
+    r"""pySBD's English rules with a numbered-reference rule that cannot backtrack exponentially.
+
+    pySBD's own ``(\d{1,3},?\s?-?\s?)*\b\d{1,3}\]`` lets a digit run split into groups in many ways
+    (``111`` as ``1``+``11``, ``11``+``1``, …) and a space match either ``\s?``: a failing match tries them
+    all. Here a group's digits end at a word boundary and its separator has one parse. It differs from
+    pySBD's only on bracketed runs of four or more digits, which are no reference numbers anyway.
+    """
+
+    NUMBERED_REFERENCE_REGEX = (
+        r"(?<=[^\d\s])(\.|∯)((\[(\d{1,3}\b,?(?:\s?-\s?|\s{1,2})?)*\b\d{1,3}\])+|((\d{1,3}\s?)?\d{1,3}))(\s)(?=[A-Z])"
+    )
 
 
 @lru_cache(maxsize=1)
 def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False)
+    segmenter = pysbd.Segmenter(language="en", clean=False)
+    segmenter.language_module = _BoundedEnglish
+    return segmenter
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of ``text``, paragraph by paragraph (blank lines separate paragraphs)."""
     sentences = []
     for paragraph in re.split(r"\n\s*\n", text):
-        sentences += [s.strip() for s in _segmenter().segment(paragraph.strip()) if s.strip()]
+        for chunk in _chunks(paragraph.strip()):
+            sentences += [s.strip() for s in _segmenter().segment(chunk) if s.strip()]
     return sentences
+
+
+def _chunks(paragraph: str) -> list[str]:
+    """``paragraph`` in pieces of at most :data:`CHUNK_CHARS`, each cut after a sentence end or else at a
+    space where there is one."""
+    chunks = []
+    while len(paragraph) > CHUNK_CHARS:
+        window = paragraph[: CHUNK_CHARS + 1]
+        ends = [match.end() for match in _SENTENCE_END.finditer(window)]
+        cut = ends[-1] if ends else (window.rfind(" ") + 1 or CHUNK_CHARS)
+        chunks.append(paragraph[:cut])
+        paragraph = paragraph[cut:]
+    return [*chunks, paragraph]
 
 
 def _squash(text: str) -> str:

@@ -7,7 +7,6 @@ no module path: the manifest and config name the task, whose registry entry open
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,8 @@ from pydantic import BaseModel
 
 from pipelines.config import ExperimentConfig, RuntimeConfig, load_config
 from pipelines.errors import UserError
-from pipelines.inference.checksums import digests, verify
+from pipelines.inference.checksums import TamperedBundle, digests, verify
 from pipelines.inference.graphs import GraphSpecs, graph_specs
-
-log = logging.getLogger(__name__)
 
 MANIFEST, CONFIG, TOKENIZER = "manifest.json", "config.yaml", "tokenizer"
 
@@ -57,8 +54,8 @@ class Manifest(BaseModel):
     image_size: int | None = None
     """Captioning: side of the square photos the model takes; uploads are resized to it."""
     files: dict[str, str] = {}
-    """SHA-256 of every other file in the bundle, by path relative to it; checked on every load (empty in
-    exports made before checksums were recorded: those load with a warning)."""
+    """SHA-256 of every other file in the bundle, by path relative to it; checked on every load (a manifest
+    without any, as exports made before checksums were recorded have, is refused)."""
 
 
 @dataclass
@@ -101,10 +98,12 @@ def load_bundle(folder: Path) -> Bundle:
         manifest = Manifest.model_validate_json((folder / MANIFEST).read_text())
     except ValueError as exc:
         raise UserError(f"{folder / MANIFEST} is not a valid manifest: {exc}") from exc
-    if manifest.files:
-        verify(folder, manifest.files, exclude=(MANIFEST,))
-    else:  # exported before manifests recorded checksums: still served, so a restart is no outage
-        log.warning("%s records no checksums and cannot be verified; re-export its run with --overwrite", folder)
+    if not manifest.files:
+        raise TamperedBundle(
+            f"{folder / MANIFEST} records no checksums, so nothing in it can be verified; refusing to load it "
+            "(re-export its run with --overwrite and register it again)"
+        )
+    verify(folder, manifest.files, exclude=(MANIFEST,))
     config = load_config(folder / CONFIG)
     return Bundle(folder, config, _task(config.task).load_codec(folder / TOKENIZER), manifest)
 

@@ -1,4 +1,5 @@
-"""SHA-256 digests of a bundle's files: recorded at export, verified before anything is opened."""
+"""SHA-256 digests of a bundle's files: recorded at export, verified before anything is opened; and one
+digest of the whole exported MLflow model, recorded on its registry version and verified at every load."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from pipelines.errors import UserError
 
 _CHUNK = 1 << 20
+MLFLOW_WRITTEN = ("registered_model_meta",)
+"""Files MLflow writes into a model folder as it downloads it (the registry name and version), not part of it."""
 
 
 class TamperedBundle(UserError):
@@ -36,3 +39,10 @@ def verify(folder: Path, expected: dict[str, str], exclude: tuple[str, ...] = ()
     problems += [f"{name} not in the manifest" for name in sorted(set(found) - set(expected))]
     if problems:
         raise TamperedBundle(f"{folder}: checksum verification failed: {'; '.join(problems)}; refusing to load it")
+
+
+def model_digest(root: Path) -> str:
+    """One SHA-256 over every file of an exported MLflow model folder: ``MLmodel``, the pyfunc script MLflow
+    runs, its environment files and the bundle with its manifest (each file's path and digest, in order)."""
+    listing = "".join(f"{name}\t{digest}\n" for name, digest in digests(root, exclude=MLFLOW_WRITTEN).items())
+    return hashlib.sha256(listing.encode()).hexdigest()

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from pipelines import tracking
 from pipelines.errors import UserError
-from pipelines.inference.artifacts import BUNDLE_ARTIFACT, EXPORT_TAG
+from pipelines.inference.artifacts import BUNDLE_ARTIFACT, DIGEST_TAG, EXPORT_TAG
 from pipelines.inference.bundle import Bundle, load_bundle
+from pipelines.inference.checksums import TamperedBundle, model_digest
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _REGISTRY_URI = re.compile(r"models:/([^/@]+)(?:/(\d+)|@([^/]+))")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+CACHE_ENV = "ATTNOPS_CACHE_DIR"
 
 
 @dataclass
@@ -62,13 +69,47 @@ def alias_holder(name: str, alias: str) -> ModelVersion | None:
         return None
 
 
-def fetch_bundle(model_uri: str) -> Bundle:
-    """Download an exported model (any URI MLflow resolves) and open its bundle."""
-    root = tracking.download_uri(model_uri)
-    folder = root / "artifacts" / BUNDLE_ARTIFACT
-    if not folder.is_dir():
-        raise UserError(f"{model_uri} is not an attnops ONNX export")
-    return load_bundle(folder)
+def fetch_bundle(model_uri: str, cache: Path | None = None) -> Bundle:
+    """Download an exported model (any URI MLflow resolves) and open its bundle. With ``cache``, a folder keyed
+    by the registry version, a copy already there is opened (and verified) instead. A download that is no
+    export or fails verification is removed, so a bad version does not fill the disk poll after poll."""
+    root = cache if cache is not None and cache.is_dir() else _download(model_uri, cache)
+    try:
+        folder = root / "artifacts" / BUNDLE_ARTIFACT
+        if not folder.is_dir():
+            raise UserError(f"{model_uri} is not an attnops ONNX export")
+        return load_bundle(folder)
+    except UserError:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _download(model_uri: str, cache: Path | None) -> Path:
+    """Download into a fresh folder; with ``cache``, then move it there whole (another process may have won)."""
+    if cache is None:
+        return tracking.download_uri(model_uri)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
+    try:
+        downloaded = tracking.download_uri(model_uri, partial)
+        try:
+            downloaded.rename(cache)
+        except OSError:  # another replica moved its copy in first: that one is used (and verified)
+            pass
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return cache
+
+
+def version_cache(name: str, version: str) -> Path:
+    """Where registry version ``name``/``version`` of the current tracking server is kept on this machine
+    (``$ATTNOPS_CACHE_DIR/models``, default ``~/.cache/attnops/models``)."""
+    uri = tracking.tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):  # relative to the working directory
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    server = hashlib.sha256(uri.encode()).hexdigest()[:12]
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "attnops")
+    return root / "models" / server / name / version
 
 
 def resolve(uri: str) -> ResolvedModel:
@@ -83,8 +124,29 @@ def resolve(uri: str) -> ResolvedModel:
     if match:
         name, version, alias = match.groups()
         found = model_version(name, version) if version else _alias_version(name, alias)
-        return ResolvedModel(uri, fetch_bundle(f"models:/{name}/{found.version}"), name, str(found.version), alias)
+        bundle = fetch_bundle(f"models:/{name}/{found.version}", version_cache(name, str(found.version)))
+        check_registered_digest(found, bundle)
+        return ResolvedModel(uri, bundle, name, str(found.version), alias)
     return ResolvedModel(uri, fetch_bundle(uri))
+
+
+def export_root(bundle: Bundle) -> Path:
+    """The downloaded MLflow model folder around ``bundle`` (``<root>/artifacts/bundle``)."""
+    return bundle.folder.parents[1]
+
+
+def check_registered_digest(version: ModelVersion, bundle: Bundle) -> None:
+    """Refuse an export whose files are not those its registry version recorded at registration (a rewritten
+    manifest, ``MLmodel`` or pyfunc script included), or a version that recorded none."""
+    recorded = version.tags.get(DIGEST_TAG)
+    where = f"{version.name} version {version.version}"
+    if not recorded:
+        raise TamperedBundle(f"{where} records no {DIGEST_TAG}; register its run again to serve it")
+    if model_digest(export_root(bundle)) != recorded:
+        shutil.rmtree(export_root(bundle), ignore_errors=True)
+        raise TamperedBundle(
+            f"{where}: the export's files differ from those registered ({DIGEST_TAG} mismatch); refusing to load it"
+        )
 
 
 def current_version(uri: str) -> str | None:

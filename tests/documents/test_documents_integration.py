@@ -4,6 +4,8 @@ the Ray Serve app on 127.0.0.1 (/v1/classify, /v1/summarize, bad input) and the 
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -232,3 +234,20 @@ def test_every_route_survives_schema_fuzzing(service, corpus):
     print("\nfuzzed requests per route:", dict(sent))
     assert sent["POST /v1/classify"] >= 30 and sent["POST /v1/summarize"] >= 30
     assert _post(service, "/v1/classify", {"text": _article(corpus)}).status_code == 200
+
+
+def test_hostile_sentences_are_answered_within_a_second_while_others_are_served(service, corpus):
+    """pySBD issue 79's input held a replica for hours; now it and its long forms answer at once, and
+    requests sent meanwhile are served."""
+    hostile = ["..[" + " ".join(["111"] * groups) + "]" for groups in (10, 4_000)]
+    hostile.append("......[" + ",".join(["289852000000260698"] * 1_000))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        others = [pool.submit(_post, service, "/v1/classify", {"text": _article(corpus, i)}) for i in range(3)]
+        for text in hostile:
+            for path in ("/v1/classify", "/v1/summarize"):
+                start = time.perf_counter()
+                response = _post(service, path, {"text": text})
+                elapsed = time.perf_counter() - start
+                print(f"\n{path} with {len(text)} hostile characters: HTTP {response.status_code} in {elapsed:.3f} s")
+                assert response.status_code == 200 and elapsed < 1.0, response.text
+        assert all(other.result().status_code == 200 for other in others)

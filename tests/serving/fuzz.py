@@ -41,7 +41,7 @@ def fuzz_every_route(url: str, headers: dict[str, str], examples: int) -> Counte
     Fails on any 5xx, dropped connection or 4xx without a JSON ``detail``; returns the requests
     sent per operation.
     """
-    schema = schemathesis.openapi.from_url(f"{url}/openapi.json", timeout=30)
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json", timeout=30, headers=headers)
     sent: Counter = Counter()
     for result in schema.get_all_operations():
         operation = result.ok()

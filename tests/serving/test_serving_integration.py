@@ -184,8 +184,9 @@ def test_auth_is_required_when_a_token_is_set(service):
 def test_health_ready_and_openapi(service):
     assert httpx.get(f"{service}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{service}/readyz")
-    assert ready.status_code == 200 and ready.json()["model"]["name"] == NAME
-    assert "/v1/translate" in httpx.get(f"{service}/openapi.json").json()["paths"]
+    assert ready.status_code == 200 and ready.json() == {"ready": True, "models": {"translation": True}}  # no URIs
+    assert "/v1/translate" in httpx.get(f"{service}/openapi.json", headers=AUTH).json()["paths"]
+    assert httpx.get(f"{service}/openapi.json").status_code == 401
 
 
 def test_full_queue_answers_503_with_retry_after(service):
@@ -284,7 +285,7 @@ def test_a_tampered_version_is_refused_and_the_old_model_keeps_serving(service, 
 def test_every_route_survives_schema_fuzzing(service):
     sent = fuzz_every_route(service, AUTH, examples=30)
     print("\nfuzzed requests per route:", dict(sent))
-    paths = set(httpx.get(f"{service}/openapi.json").json()["paths"])
+    paths = set(httpx.get(f"{service}/openapi.json", headers=AUTH).json()["paths"])
     assert {label.split(" ", 1)[1] for label in sent} == paths
     assert _translate(service, {"text": "Ein Hund."}).status_code == 200
 
