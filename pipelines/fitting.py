@@ -118,8 +118,14 @@ def fit(
         from pipelines.distributed import fit_on_ray
 
         return fit_on_ray(module, train_loader, val_loader, config, monitor, mode, work)
+    # One name for the best checkpoint: a resumed fit finds the folder full and would otherwise write best-v1.ckpt.
     checkpoint = ModelCheckpoint(
-        dirpath=work / "checkpoints", filename="best", monitor=monitor, mode=mode, save_weights_only=True
+        dirpath=work / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_weights_only=True,
+        enable_version_counter=False,
     )
     callbacks: list[pl.Callback] = [
         checkpoint, EpochSeed(config.seed), EpochMetrics(), EpochCheckpoint(work), ValidationCurve()

@@ -1,5 +1,6 @@
 """A training run SIGKILLed at random points and continued with ``attnops train --resume`` ends exactly like an
-uninterrupted run with the same seed: same run, each epoch's metrics logged once, same final figures."""
+uninterrupted run with the same seed: same run, each epoch's metrics logged once, same final figures, the same
+artifacts under the same names — and it goes on through export, register, promote and translate."""
 
 from __future__ import annotations
 
@@ -77,6 +78,14 @@ def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, flo
     return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
 
 
+def _artifacts(client: MlflowClient, run_id: str, folder: str | None = None) -> list[str]:
+    """Every artifact file of a run, by path."""
+    found = []
+    for item in client.list_artifacts(run_id, folder):
+        found += _artifacts(client, run_id, item.path) if item.is_dir else [item.path]
+    return sorted(found)
+
+
 def _wait_for_run(client: MlflowClient, experiment: str, process: subprocess.Popen) -> str:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -134,3 +143,12 @@ def test_sigkilled_run_resumes_into_the_same_run_and_matches_an_uninterrupted_on
     clock = ("seconds", "elapsed_s")  # wall-clock readings differ between any two runs
     finals = {k: v for k, v in uninterrupted.data.metrics.items() if not any(c in k for c in clock)}
     assert {k: resumed.data.metrics[k] for k in finals} == pytest.approx(finals, rel=1e-6)
+    assert _artifacts(client, run_id) == _artifacts(client, reference)
+
+    capsys.readouterr()
+    assert main(["export", run_id]) == 0
+    assert main(["register", run_id, "--name", "resumed"]) == 0
+    assert main(["promote", "resumed", "1"]) == 0
+    assert capsys.readouterr().out.strip().endswith("resumed@champion -> version 1")
+    assert main(["translate", "--model", "models:/resumed@champion", "Ein Hund läuft."]) == 0
+    assert capsys.readouterr().out.strip()
