@@ -148,13 +148,18 @@ class Gateway:
 
     @api.get("/readyz", summary="every deployed model is loaded and answering")
     async def readyz(self) -> JSONResponse:
+        """Ready while every model is loaded; an unreachable registry is reported, not counted against it (the
+        loaded versions keep serving, and alias following resumes when the registry is back)."""
         statuses = await self._statuses()
         ready = all(status.model is not None for status in statuses)
         first = statuses[0].model if statuses else None
+        unreachable = [status for status in statuses if status.registry == "unreachable"]
         body = {
             "ready": ready,
             "model": first and first.model_dump(),
             "models": {status.task: status.model and status.model.model_dump() for status in statuses},
+            "registry": "unreachable" if unreachable else "reachable",
+            "registry_error": unreachable[0].last_error if unreachable else None,
         }
         return JSONResponse(body, 200 if ready else 503)
 
