@@ -5,6 +5,7 @@
     python -m benchmarks.faults tracking-promotion   # ... during a promotion; and one that never comes back
     python -m benchmarks.faults tracking-service     # ... under the Serve app, with loopback load
     python -m benchmarks.faults postgres-restart     # a private PostgreSQL restarted under mlflow server
+    python -m benchmarks.faults ray-head             # the Ray head SIGKILLed and restarted (GCS state in Redis)
 
 Every server is private to the run (temporary folders, free loopback ports) and stopped at the end.
 """
@@ -295,6 +296,90 @@ def tracking_service(outage_s: float, clients: int) -> None:
             ray.shutdown()
 
 
+def ray_head(clients: int, seconds: float) -> None:
+    """Ray's GCS fault tolerance on one machine: a head node keeping its state in a private Redis (on a free
+    port, not Ray's default 6379), a worker node holding the Serve replicas; the head SIGKILLed under loopback
+    load and started again on its port."""
+    from benchmarks.steady_load import SteadyLoad, seconds_until
+    from infra.stack import _ray, deploy_config, ray_processes
+
+    root = Path(tempfile.mkdtemp(prefix="attnops-rayft-"))  # short: Ray's socket paths must fit in 107 bytes
+    redis_port, ray_port, dashboard_port, serve_port = (free_port() for _ in range(4))
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    os.environ["RAY_REDIS_ADDRESS"] = f"127.0.0.1:{redis_port}"  # the head's GCS keeps its tables there
+    os.environ["RAY_gcs_rpc_server_reconnect_timeout_s"] = "300"  # a worker waits this long for the head
+    node = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats", "--temp-dir", str(root)]
+    head = [
+        "start", "--head", "--port", str(ray_port), "--num-cpus", "0", "--ray-client-server-port", str(free_port()),
+        "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port), *node,
+        "--dashboard-agent-listen-port", str(free_port()),
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{serve_port}"
+    try:
+        with tracking_server() as server:
+            _registered("translation-de-en", 1)  # the model the Serve config's Translator follows
+            _ray(head, root / "ray.log")
+            head_roots = ray_processes(str(root))
+            _ray(
+                ["start", "--address", f"127.0.0.1:{ray_port}", "--num-cpus", "2", "--resources", '{"replicas": 8}',
+                 *node, "--dashboard-agent-listen-port", str(free_port())],
+                root / "ray.log",
+            )  # fmt: skip
+            on_worker = {"ray_actor_options": {"resources": {"replicas": 1}}}
+            options = {"Gateway": on_worker, "Translator": {**on_worker, "autoscaling_config": {"max_replicas": 1}}}
+            deploy_config(
+                root,
+                f"http://127.0.0.1:{dashboard_port}",
+                server.url,
+                "127.0.0.1",
+                serve_port,
+                ("translation",),
+                options,
+            )
+            ready = seconds_until(lambda: _answers(f"{url}/readyz"), 300, 2)
+            print(f"Serve app ready after {ready} s (Gateway and Translator on the worker node)")
+            with SteadyLoad(f"{url}/v1/translate", {"text": "Ein Hund läuft im Park."}, clients, timeout_s=30) as load:
+                time.sleep(5)
+                doomed = {p.pid: p for r in head_roots if r.is_running() for p in [r, *r.children(recursive=True)]}
+                for process in doomed.values():
+                    process.kill()
+                killed = time.monotonic()
+                print(f"head node SIGKILLed: {len(doomed)} processes (GCS, raylet, dashboard, Serve controller, ...)")
+                time.sleep(5)
+                _ray(head, root / "ray.log")
+                restarted = time.monotonic()
+                print(f"head node started again on port {ray_port} after {restarted - killed:.1f} s")
+                time.sleep(seconds)
+            outcomes = load.outcomes
+            bad = [o for o in outcomes if o.status != 200]
+            slow = [o for o in outcomes if o.status == 200 and o.done_s - o.sent_s > 1.0]
+            print(f"load: {clients} clients, {len(outcomes)} requests {dict(Counter(o.status for o in outcomes))}")
+            if bad:
+                print(f"failed: {len(bad)}, from {bad[0].sent_s - killed:+.1f} s to {bad[-1].done_s - killed:+.1f} s "
+                      "after the kill")  # fmt: skip
+            print(
+                f"answered but slower than 1 s: {len(slow)}; slowest {max(o.done_s - o.sent_s for o in outcomes):.2f} s"
+            )
+            print(f"/readyz afterwards: {_answers(f'{url}/readyz')}")
+    finally:
+        for process in ray_processes(str(root)):
+            process.kill()
+        redis.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=10).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -370,7 +455,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--outage-s", type=float, default=30.0, help="seconds the server stays down")
     parser.add_argument("--epochs", type=int, default=8, help="tracking-training: epochs of the run")
-    parser.add_argument("--seconds", type=float, default=30.0, help="postgres-restart: seconds of load")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=30.0,
+        help="postgres-restart: seconds of load; ray-head: seconds of load after the restart",
+    )
     parser.add_argument("--clients", type=int, default=4, help="tracking-service: concurrent loopback clients")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -383,6 +473,8 @@ def main(argv: list[str] | None = None) -> None:
         tracking_promotion(args.outage_s)
     elif args.fault == "tracking-service":
         tracking_service(args.outage_s, args.clients)
+    elif args.fault == "ray-head":
+        ray_head(args.clients, args.seconds)
     elif args.fault == "postgres-restart":
         postgres_restart(args.seconds)
 
