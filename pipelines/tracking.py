@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,9 @@ _logged: dict[str, set[int]] = {}
 """Steps of each metric the active run already holds when it was reopened to continue training."""
 _sending: list[Any] = []
 """Metric batches of the active run handed to MLflow's background sender (``RunOperations``), not yet confirmed."""
+_journal: list[Path] = []
+"""Where the active run's metrics are also appended (at most one file), so a run whose server never came back
+can send them when it is resumed."""
 
 
 @contextlib.contextmanager
@@ -72,6 +77,21 @@ def start_run(
     finally:
         _logged.clear()
         _sending.clear()
+        _journal.clear()
+
+
+def keep_journal(path: Path) -> None:
+    """Append every metric of the active run to ``path`` from now on, after sending the ones an earlier process
+    wrote there that the run lacks (batches its server never got)."""
+    if path.exists():
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            missing = {k: v for k, v in entry["metrics"].items() if entry["step"] not in _logged.get(k, ())}
+            if missing:
+                _mlflow().log_metrics(missing, step=entry["step"], timestamp=entry["timestamp"])
+            for key in missing:
+                _logged.setdefault(key, set()).add(entry["step"])
+    _journal[:] = [path]
 
 
 def confirm_metrics() -> None:
@@ -114,7 +134,7 @@ def unreachable(exc: BaseException) -> bool:
 
 
 def unreachable_message(exc: BaseException) -> str:
-    return f"the tracking server at {redact(tracking_uri())} is unreachable ({_first_line(exc)})"
+    return f"the tracking server at {redact(tracking_uri())} is unreachable"
 
 
 def check_run(run_id: str) -> None:
@@ -142,8 +162,13 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
     """Hand ``metrics`` to MLflow's background sender: a tracking server that is down for a while does not stop
     training, and the batches reach it when it is back (:func:`confirm_metrics` waits for them)."""
     fresh = {key: value for key, value in metrics.items() if (step or 0) not in _logged.get(key, ())}
-    if fresh:
-        _sending.append(_mlflow().log_metrics(fresh, step=step, synchronous=False))
+    if not fresh:
+        return
+    timestamp = int(time.time() * 1000)
+    for journal in _journal:
+        with journal.open("a") as out:
+            out.write(json.dumps({"step": step or 0, "timestamp": timestamp, "metrics": fresh}) + "\n")
+    _sending.append(_mlflow().log_metrics(fresh, step=step, timestamp=timestamp, synchronous=False))
 
 
 def log_artifact(path: Path, artifact_path: str | None = None) -> None:

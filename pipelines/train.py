@@ -11,7 +11,7 @@ from pipelines.config import ExperimentConfig
 from pipelines.errors import UserError
 from pipelines.fitting import fit, training_run
 from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT
-from pipelines.resume import LAST_CHECKPOINT, OWNER_TAG, last_checkpoint, owner_gone, run_folder
+from pipelines.resume import LAST_CHECKPOINT, OWNER_TAG, last_checkpoint, owner_gone
 from pipelines.runs import load_run_config
 from pipelines.task import Report
 from pipelines.tasks import task_for
@@ -46,21 +46,7 @@ def train(
     task = task_for(config)
     data = task.load_data(config)
     checkpoint = last_checkpoint(resume) if resume else None
-    opened: list[str] = []
-    try:
-        return _train(task, data, config, config_path, checkpoint, resume, tags, opened)
-    except Exception as exc:
-        if opened and tracking.unreachable(exc):  # the state folder keeps the last epoch's checkpoint
-            raise UserError(
-                f"{tracking.unreachable_message(exc)}; the checkpoint stays in {run_folder(opened[0])}: "
-                f"continue with 'attnops train --resume {opened[0]}' once the server is back"
-            ) from exc
-        raise
-
-
-def _train(task, data, config, config_path, checkpoint, resume, tags, opened: list[str]) -> TrainResult:
     with training_run(config, config_path, resume, tags) as (run_id, work):
-        opened.append(run_id)
         training = task.prepare_training(config, data, work)
         started = time.perf_counter()
         best = fit(
