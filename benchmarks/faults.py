@@ -340,7 +340,9 @@ def ray_head(clients: int, seconds: float) -> None:
                 options,
             )
             ready = seconds_until(lambda: _answers(f"{url}/readyz"), 300, 2)
-            print(f"Serve app ready after {ready} s (Gateway and Translator on the worker node)")
+            proxies = [p for p in ray_processes(str(root)) if "ProxyActor" in " ".join(p.cmdline())]
+            print(f"Serve app ready after {ready} s (Gateway and Translator on the worker node); "
+                  f"{len(proxies)} HTTP proxy processes, {len(head_roots)} head-node processes")  # fmt: skip
             with SteadyLoad(f"{url}/v1/translate", {"text": "Ein Hund läuft im Park."}, clients, timeout_s=30) as load:
                 time.sleep(5)
                 doomed = {p.pid: p for r in head_roots if r.is_running() for p in [r, *r.children(recursive=True)]}
@@ -349,6 +351,9 @@ def ray_head(clients: int, seconds: float) -> None:
                 killed = time.monotonic()
                 print(f"head node SIGKILLed: {len(doomed)} processes (GCS, raylet, dashboard, Serve controller, ...)")
                 time.sleep(5)
+                # `ray start --head` refuses an address a local raylet still names (the worker node's, here, on
+                # the same host) when it is also the last cluster started from this temp dir; forget the latter.
+                (root / "ray_current_cluster").unlink(missing_ok=True)
                 _ray(head, root / "ray.log")
                 restarted = time.monotonic()
                 print(f"head node started again on port {ray_port} after {restarted - killed:.1f} s")
@@ -448,35 +453,32 @@ def postgres_restart(seconds: float) -> None:
         database.stop()
 
 
+FAULTS = {
+    "tracking-training": lambda a: tracking_training(a.outage_s, a.epochs),
+    "tracking-gone": lambda a: tracking_gone(a.epochs),
+    "tracking-promotion": lambda a: tracking_promotion(a.outage_s),
+    "tracking-service": lambda a: tracking_service(a.outage_s, a.clients),
+    "postgres-restart": lambda a: postgres_restart(a.seconds),
+    "ray-head": lambda a: ray_head(a.clients, a.seconds),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "fault", choices=["tracking-training", "tracking-promotion", "tracking-service", "postgres-restart"]
-    )
+    parser.add_argument("fault", choices=list(FAULTS))
     parser.add_argument("--outage-s", type=float, default=30.0, help="seconds the server stays down")
-    parser.add_argument("--epochs", type=int, default=8, help="tracking-training: epochs of the run")
+    parser.add_argument("--epochs", type=int, default=8, help="tracking-training, tracking-gone: epochs of the run")
     parser.add_argument(
         "--seconds",
         type=float,
         default=30.0,
-        help="postgres-restart: seconds of load; ray-head: seconds of load after the restart",
+        help="postgres-restart: seconds of load; ray-head: load after the restart",
     )
-    parser.add_argument("--clients", type=int, default=4, help="tracking-service: concurrent loopback clients")
+    parser.add_argument("--clients", type=int, default=4, help="tracking-service, ray-head: loopback clients")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    if args.fault == "tracking-training":
-        tracking_training(args.outage_s, args.epochs)
-    elif args.fault == "tracking-gone":
-        tracking_gone(args.epochs)
-    elif args.fault == "tracking-promotion":
-        tracking_promotion(args.outage_s)
-    elif args.fault == "tracking-service":
-        tracking_service(args.outage_s, args.clients)
-    elif args.fault == "ray-head":
-        ray_head(args.clients, args.seconds)
-    elif args.fault == "postgres-restart":
-        postgres_restart(args.seconds)
+    FAULTS[args.fault](args)
 
 
 if __name__ == "__main__":
