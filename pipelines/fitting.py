@@ -17,8 +17,9 @@ from torch.utils.data import DataLoader
 
 from pipelines import tracking
 from pipelines.config import ExperimentConfig, TrainConfig
+from pipelines.errors import UserError
 from pipelines.inference.artifacts import CONFIG_ARTIFACT
-from pipelines.resume import OWNER_TAG, EpochCheckpoint, EpochSeed, owner, run_folder
+from pipelines.resume import METRICS_JOURNAL, OWNER_TAG, EpochCheckpoint, EpochSeed, owner, run_folder
 
 
 def epoch_metrics(trainer: pl.Trainer) -> dict[str, float]:
@@ -80,22 +81,34 @@ def training_run(
     config: ExperimentConfig, config_path: Path | None, resume: str | None = None, tags: dict[str, str] | None = None
 ) -> Iterator[tuple[str, Path]]:
     """Seed and size torch, then open an MLflow run (with ``tags``) holding every resolved config value (as params
-    and as ``config.yaml``) and the source file, or reopen ``resume``; yield the run id and its state folder."""
+    and as ``config.yaml``) and the source file, or reopen ``resume``; yield the run id and its state folder.
+    A tracking server lost for good ends the run with a :class:`UserError` saying how to resume it."""
     pl.seed_everything(config.train.seed, workers=True, verbose=False)
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
     tags = {**(tags or {}), OWNER_TAG: owner()}
-    with tracking.start_run(
-        config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics, tags, resume
-    ) as run_id:
-        work = run_folder(run_id)
-        work.mkdir(parents=True, exist_ok=True)
-        if resume is None:
-            tracking.log_params(config.flat())
-            tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
-            if config_path is not None:
-                tracking.log_artifact(config_path, "source_config")
-        yield run_id, work
+    run_id = None
+    try:
+        with tracking.start_run(
+            config.tracking.experiment, config.tracking.run_name, config.tracking.system_metrics, tags, resume
+        ) as run_id:
+            work = run_folder(run_id)
+            work.mkdir(parents=True, exist_ok=True)
+            tracking.keep_journal(work / METRICS_JOURNAL)
+            if resume is None:
+                tracking.log_params(config.flat())
+                tracking.log_text(config.to_yaml(), CONFIG_ARTIFACT)
+                if config_path is not None:
+                    tracking.log_artifact(config_path, "source_config")
+            yield run_id, work
+    except Exception as exc:
+        if run_id is None or not tracking.unreachable(exc):
+            raise
+        # The state folder keeps the last epoch-end checkpoint (and the best one) for a resume.
+        raise UserError(
+            f"{tracking.unreachable_message(exc)}; the checkpoint stays in {run_folder(run_id)}: "
+            f"continue with 'attnops train --resume {run_id}' once the server is back"
+        ) from exc
 
 
 def fit(
@@ -118,8 +131,14 @@ def fit(
         from pipelines.distributed import fit_on_ray
 
         return fit_on_ray(module, train_loader, val_loader, config, monitor, mode, work)
+    # One name for the best checkpoint: a resumed fit finds the folder full and would otherwise write best-v1.ckpt.
     checkpoint = ModelCheckpoint(
-        dirpath=work / "checkpoints", filename="best", monitor=monitor, mode=mode, save_weights_only=True
+        dirpath=work / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode=mode,
+        save_weights_only=True,
+        enable_version_counter=False,
     )
     callbacks: list[pl.Callback] = [
         checkpoint, EpochSeed(config.seed), EpochMetrics(), EpochCheckpoint(work), ValidationCurve()

@@ -153,9 +153,10 @@ def _promote(name: str, version: str, alias: str, force: bool) -> Promotion:
                 client.set_model_version_tag(name, version, f"tolerated_{alias}", note)
         if forced:
             client.set_model_version_tag(name, version, f"forced_{alias}", note)
-    client.set_registered_model_alias(name, alias, version)
+    # History first: a promotion cut off between the two writes is completed by running it again.
     history = [v for v in _history(name, alias) if v != version] + [version]
     client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history))
+    client.set_registered_model_alias(name, alias, version)
     return Promotion(name, alias, version, previous, forced)
 
 
@@ -223,8 +224,8 @@ def _rollback(name: str, alias: str) -> Promotion:
         history.pop()
     if not history:
         raise UserError(f"{name}@{alias} (v{current}) has no earlier holder to roll back to")
-    client.set_registered_model_alias(name, alias, history[-1])
     client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history))
+    client.set_registered_model_alias(name, alias, history[-1])
     return Promotion(name, alias, history[-1], current, forced=False)
 
 

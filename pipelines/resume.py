@@ -18,6 +18,8 @@ import pytorch_lightning as pl
 
 HOME_ENV = "ATTNOPS_HOME"
 LAST_CHECKPOINT = "last.ckpt"
+METRICS_JOURNAL = "metrics.jsonl"
+"""Every metric the run logged, so a resumed run can send what a lost tracking server never received."""
 OWNER_TAG = "attnops.owner"
 """Run tag: ``host:pid:process start time`` of the process training the run."""
 INTERRUPTED_TAG = "attnops.interrupted"

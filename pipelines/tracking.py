@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +38,11 @@ def _mlflow():
 
 _logged: dict[str, set[int]] = {}
 """Steps of each metric the active run already holds when it was reopened to continue training."""
+_sending: list[Any] = []
+"""Metric batches of the active run handed to MLflow's background sender (``RunOperations``), not yet confirmed."""
+_journal: list[Path] = []
+"""Where the active run's metrics are also appended (at most one file), so a run whose server never came back
+can send them when it is resumed."""
 
 
 @contextlib.contextmanager
@@ -64,11 +71,35 @@ def start_run(
         with opened as run:
             try:
                 yield run.info.run_id
+                confirm_metrics()
             except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (Lightning raises a SystemExit)
                 mlflow.end_run("KILLED")
                 raise
     finally:
         _logged.clear()
+        _sending.clear()
+        _journal.clear()
+
+
+def keep_journal(path: Path) -> None:
+    """Append every metric of the active run to ``path`` from now on, after sending the ones an earlier process
+    wrote there that the run lacks (batches its server never got)."""
+    if path.exists():
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            missing = {k: v for k, v in entry["metrics"].items() if entry["step"] not in _logged.get(k, ())}
+            if missing:
+                _mlflow().log_metrics(missing, step=entry["step"], timestamp=entry["timestamp"])
+            for key in missing:
+                _logged.setdefault(key, set()).add(entry["step"])
+    _journal[:] = [path]
+
+
+def confirm_metrics() -> None:
+    """Wait until every metric batch sent in the background has reached the tracking server (MLflow retries
+    each for minutes); raise if one could not be sent."""
+    while _sending:
+        _sending.pop(0).wait()
 
 
 def _metric_steps(run_id: str) -> dict[str, set[int]]:
@@ -80,8 +111,31 @@ def _metric_steps(run_id: str) -> dict[str, set[int]]:
 def resume_run(run_id: str) -> Iterator[str]:
     """Reopen an existing run to add results to it."""
     check_run(run_id)
-    with _mlflow().start_run(run_id=run_id) as run:
-        yield run.info.run_id
+    try:
+        with _mlflow().start_run(run_id=run_id) as run:
+            yield run.info.run_id
+            confirm_metrics()
+    finally:
+        _sending.clear()
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when ``exc``, or an exception it was raised from, is a failure to connect to the tracking server."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.ConnectionError):
+            return True
+        # MLflow's background sender reports its failures as text only.
+        if "Max retries exceeded" in str(seen) and "NewConnectionError" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def unreachable_message(exc: BaseException) -> str:
+    return f"the tracking server at {redact(tracking_uri())} is unreachable"
 
 
 def check_run(run_id: str) -> None:
@@ -90,6 +144,8 @@ def check_run(run_id: str) -> None:
     try:
         mlflow.get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
+        if unreachable(exc):
+            raise UserError(unreachable_message(exc)) from exc
         raise UserError(f"unknown run id {run_id!r} at {redact(mlflow.get_tracking_uri())}") from exc
 
 
@@ -104,9 +160,16 @@ def log_params(params: dict[str, Any]) -> None:
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Hand ``metrics`` to MLflow's background sender: a tracking server that is down for a while does not stop
+    training, and the batches reach it when it is back (:func:`confirm_metrics` waits for them)."""
     fresh = {key: value for key, value in metrics.items() if (step or 0) not in _logged.get(key, ())}
-    if fresh:
-        _mlflow().log_metrics(fresh, step=step)
+    if not fresh:
+        return
+    timestamp = int(time.time() * 1000)
+    for journal in _journal:
+        with journal.open("a") as out:
+            out.write(json.dumps({"step": step or 0, "timestamp": timestamp, "metrics": fresh}) + "\n")
+    _sending.append(_mlflow().log_metrics(fresh, step=step, timestamp=timestamp, synchronous=False))
 
 
 def log_artifact(path: Path, artifact_path: str | None = None) -> None:

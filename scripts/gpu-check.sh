@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU path in one go: CUDA as torch and ONNX Runtime see it, a model trained and exported, parity
 # checked again with ONNX Runtime on CUDA, `bench decode --device cuda` and `bench serve` with the
-# Translator replica on a GPU (num_gpus 1). Prints the figures; exits non-zero at the first failure.
+# Translator replica on a GPU (num_gpus 1). Prints the figures; exits non-zero at the first failure, and
+# before any step when a tool a step needs (wrk) is missing.
 #   pip install -e ".[gpu]"          # onnxruntime-gpu; then, since both wheels ship the module onnxruntime:
 #   pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu
 #   scripts/gpu-check.sh             # on a machine with an NVIDIA GPU
@@ -21,6 +22,7 @@ if [[ ${1:-} == --dry-run ]]; then
 elif [[ -n ${1:-} ]]; then
     echo "usage: scripts/gpu-check.sh [--dry-run]" >&2; exit 2
 fi
+command -v wrk > /dev/null || { echo "gpu-check: error: bench serve needs wrk (Debian: apt-get install wrk)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export MLFLOW_TRACKING_URI="sqlite:///$work/mlflow.db" HF_DATASETS_OFFLINE=1 MLFLOW_DISABLE_TELEMETRY=true
@@ -35,6 +37,8 @@ import torch
 gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
 print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()} ({gpu})")
 print(f"onnxruntime {ort.__version__}, providers: {', '.join(ort.get_available_providers())}")
+if sys.argv[1] == "cuda" and not torch.cuda.is_available():
+    sys.exit("torch sees no CUDA device: this check needs an NVIDIA GPU and torch's CUDA build")
 if sys.argv[1] == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
     sys.exit("onnxruntime has no CUDA provider: install the [gpu] extra as this script's header says")
 PY
@@ -50,10 +54,6 @@ echo "== bench decode on $device"
 "$BIN/attnops" bench decode --model "runs:/$run_id" --device "$device" "${decode[@]}"
 
 echo "== bench serve, Translator replica with num_gpus $gpus"
-if command -v wrk > /dev/null; then
-    "$BIN/attnops" bench serve --model models:/translation-de-en-demo@champion --systems a b c \
-        --replica-gpus "$gpus" "${serve[@]}"
-else
-    echo "bench serve skipped: it sends its load with wrk (Debian: apt-get install wrk)"
-fi
+"$BIN/attnops" bench serve --model models:/translation-de-en-demo@champion --systems a b c \
+    --replica-gpus "$gpus" "${serve[@]}"
 echo "== gpu check done ($device)"

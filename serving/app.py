@@ -137,17 +137,23 @@ class Gateway:
 
     @api.get("/readyz", summary="every deployed model is loaded and answering")
     async def readyz(self) -> JSONResponse:
-        """Which models are loaded; with an API token set (the probe is open) only whether each is ready."""
+        """Ready while every model is loaded; an unreachable registry is reported, not counted against it (the
+        loaded versions keep serving, and alias following resumes when the registry is back). With an API token
+        set (the probe is open) it names no model and no registry address."""
         statuses = await self._statuses()
         ready = all(status.model is not None for status in statuses)
+        unreachable = [status for status in statuses if status.registry == "unreachable"]
+        registry = "unreachable" if unreachable else "reachable"
         if api_token() is not None:
-            body = {"ready": ready, "models": {status.task: status.model is not None for status in statuses}}
-            return JSONResponse(body, 200 if ready else 503)
+            models = {status.task: status.model is not None for status in statuses}
+            return JSONResponse({"ready": ready, "models": models, "registry": registry}, 200 if ready else 503)
         first = statuses[0].model if statuses else None
         body = {
             "ready": ready,
             "model": first and first.model_dump(),
             "models": {status.task: status.model and status.model.model_dump() for status in statuses},
+            "registry": registry,
+            "registry_error": unreachable[0].last_error if unreachable else None,
         }
         return JSONResponse(body, 200 if ready else 503)
 

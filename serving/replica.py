@@ -9,6 +9,7 @@ swapped in with one assignment, so in-flight and new requests always have a comp
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 
 from ray.serve import metrics
 
+from pipelines import tracking
 from pipelines.errors import InputRejected, UserError
 from pipelines.inference.resolve import ResolvedModel, current_version, resolve
 from pipelines.redact import redact
@@ -29,6 +31,10 @@ BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
 MAX_BACKOFF_S = 600.0
 """Longest wait before the alias poller tries again a version that failed to load (doubling from the poll
 interval): a bad version is not downloaded again by every replica on every poll."""
+
+REGISTRY_RETRIES = "2"
+"""MLflow client retries per registry call (its default, 7, waits about 4 minutes): the alias poller asks
+again at its next poll anyway, and a long wait would hold the swap lock and hide an outage from /readyz."""
 
 
 class RequestRejected(InputRejected):
@@ -55,9 +61,11 @@ class ModelReplica:
     """What one batch item is, for the metrics."""
 
     def __init__(self) -> None:
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", REGISTRY_RETRIES)  # this replica's process only
         self.settings = self.settings_type()
         self.model: LoadedModel | None = None
         self.last_error: str | None = None
+        self.registry_reachable = True
         self._swap_lock = threading.Lock()
         self._poller: threading.Thread | None = None
         self._refused: str | None = None
@@ -125,8 +133,10 @@ class ModelReplica:
                     self.model = self._load(self.settings.model_uri)
                     log.info("swapped to %s version %s", self.settings.model_uri, self.model.resolved.version)
                 self.last_error, self._refused, self._backoff_s = None, None, 0.0
+                self.registry_reachable = True
             except Exception as exc:  # the old model keeps serving; the error shows in /v1/models
                 self.last_error = redact(f"{type(exc).__name__}: {exc}")
+                self.registry_reachable = not tracking.unreachable(exc)
                 if candidate is not None:
                     previous = self._backoff_s if candidate == self._refused else 0.0
                     self._backoff_s = min(max(2 * previous, self.settings.poll_interval_s), MAX_BACKOFF_S)
@@ -141,6 +151,7 @@ class ModelReplica:
             model=model.served() if model else None,
             loaded_at=model.loaded_at if model else None,
             last_error=self.last_error,
+            registry="reachable" if self.registry_reachable else "unreachable",
             batches=self.batches,
             largest_batch=self.largest_batch,
         )

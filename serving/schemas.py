@@ -136,6 +136,9 @@ class ModelStatus(_Body):
     model: ServedModel | None
     loaded_at: str | None
     last_error: str | None = Field(description="The last failed load or swap; the previous model keeps serving.")
+    registry: Literal["reachable", "unreachable"] = Field(
+        "reachable", description="Whether the last alias poll reached the registry; the loaded model serves either way."
+    )
     batches: int = Field(0, description="Batches decoded by this replica since it started.")
     largest_batch: int = Field(0, description="Most sentences decoded together so far.")
 

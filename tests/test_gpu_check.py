@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,17 @@ def test_gpu_check_dry_run_trains_checks_parity_and_prints_both_benchmarks(tmp_p
     assert re.search(r"^\(a\)/\(c\) throughput at 4 clients: [\d.]+x", out, re.M)
     assert "== gpu check done (cpu)" in out
     assert not any(tmp_path.glob("mlflow.db")), "the check keeps its runs in its own temporary store"
+
+
+def test_gpu_check_without_wrk_fails_at_once_and_says_why(tmp_path):
+    tools = tmp_path / "bin"  # a PATH with what the script needs before its first step, and no wrk
+    tools.mkdir()
+    (tools / "dirname").symlink_to(shutil.which("dirname"))
+    env = {**os.environ, "PATH": str(tools), "ATTNOPS_BIN": str(Path(sys.executable).parent)}
+    done = subprocess.run(
+        [shutil.which("bash"), str(REPO_ROOT / "scripts/gpu-check.sh"), "--dry-run"],
+        capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["gpu-check: error: bench serve needs wrk (Debian: apt-get install wrk)"]
+    assert "==" not in done.stdout, "no step ran"

@@ -9,7 +9,7 @@ import pytest
 from pipelines.config import REPO_ROOT, load_config
 from pipelines.export import export_run
 from pipelines.registry import HISTORY_TAG, list_versions, promote, register, rollback
-from pipelines.registry_lock import is_lock
+from pipelines.registry_lock import lock_name
 from pipelines.train import train
 
 pytestmark = pytest.mark.slow
@@ -96,7 +96,7 @@ def test_racing_promotions_of_one_alias_stay_consistent(client, versions):
     assert consistent == RACES
     # No version lost or half-written: the same versions, with the same tags, and no lock left behind.
     assert {v: client.get_model_version(NAME, v).tags for v in versions} == tags_before
-    assert not [m.name for m in client.search_registered_models() if is_lock(m.name)]
+    assert not client.search_model_versions(f"name='{lock_name(NAME, 'champion')}'"), "a lock ticket left behind"
     assert {row.version for row in list_versions(NAME)} == set(versions)
 
 

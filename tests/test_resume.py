@@ -1,5 +1,6 @@
 """A training run SIGKILLed at random points and continued with ``attnops train --resume`` ends exactly like an
-uninterrupted run with the same seed: same run, each epoch's metrics logged once, same final figures."""
+uninterrupted run with the same seed: same run, each epoch's metrics logged once, same final figures, the same
+artifacts under the same names — and it goes on through export, register, promote and translate."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.config import REPO_ROOT
+from pipelines.resume import LAST_CHECKPOINT, run_folder
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +29,8 @@ TINY = [
     "model.hidden_size=24",
     f"train.max_epochs={EPOCHS}",
     "train.batch_size=32",
-    "train.early_stopping_patience=2",
+    "train.val_every_steps=4",  # a validation (and a best checkpoint) before the first epoch ends
+    "train.early_stopping_patience=20",  # restored on resume, never reached
     "train.eval_beam_size=1",
     "train.max_decode_length=10",
     "train.deterministic=true",
@@ -77,6 +80,21 @@ def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, flo
     return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
 
 
+def _artifacts(client: MlflowClient, run_id: str, folder: str | None = None) -> list[str]:
+    """Every artifact file of a run, by path."""
+    found = []
+    for item in client.list_artifacts(run_id, folder):
+        found += _artifacts(client, run_id, item.path) if item.is_dir else [item.path]
+    return sorted(found)
+
+
+def _wait_for(path: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 300
+    while not path.exists():
+        assert process.poll() is None and time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
 def _wait_for_run(client: MlflowClient, experiment: str, process: subprocess.Popen) -> str:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -104,7 +122,11 @@ def test_sigkilled_run_resumes_into_the_same_run_and_matches_an_uninterrupted_on
     run_id = _wait_for_run(client, "interrupted", process)
     kills = 0
     while kills < KILLS:
-        time.sleep(rng.uniform(0.1, 1.0) * one_run_s / (KILLS + 1))  # anywhere: start-up, an epoch, a save
+        if kills == 0:  # after the first validation saved the best checkpoint, before the first epoch ended
+            _wait_for(run_folder(run_id) / "checkpoints" / "best.ckpt", process)
+            assert not (run_folder(run_id) / LAST_CHECKPOINT).exists(), "the first epoch ended before the kill"
+        else:
+            time.sleep(rng.uniform(0.1, 1.0) * one_run_s / (KILLS + 1))  # anywhere: start-up, an epoch, a save
         if process.poll() is not None:
             break
         process.send_signal(signal.SIGKILL)
@@ -134,3 +156,12 @@ def test_sigkilled_run_resumes_into_the_same_run_and_matches_an_uninterrupted_on
     clock = ("seconds", "elapsed_s")  # wall-clock readings differ between any two runs
     finals = {k: v for k, v in uninterrupted.data.metrics.items() if not any(c in k for c in clock)}
     assert {k: resumed.data.metrics[k] for k in finals} == pytest.approx(finals, rel=1e-6)
+    assert _artifacts(client, run_id) == _artifacts(client, reference)
+
+    capsys.readouterr()
+    assert main(["export", run_id]) == 0
+    assert main(["register", run_id, "--name", "resumed"]) == 0
+    assert main(["promote", "resumed", "1"]) == 0
+    assert capsys.readouterr().out.strip().endswith("resumed@champion -> version 1")
+    assert main(["translate", "--model", "models:/resumed@champion", "Ein Hund läuft."]) == 0
+    assert capsys.readouterr().out.strip()

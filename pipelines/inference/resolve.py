@@ -51,6 +51,8 @@ def check_registered(name: str) -> None:
     try:
         tracking.client().get_registered_model(name)
     except MlflowException as exc:
+        if tracking.unreachable(exc):
+            raise UserError(tracking.unreachable_message(exc)) from exc
         raise UserError(f"unknown registered model {name!r}") from exc
 
 
