@@ -1,0 +1,161 @@
+"""``attnops predict``: input files through an export on Ray Data, resumable, each job an MLflow run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines import tracking
+from pipelines.errors import UserError
+from pipelines.inference.resolve import resolve
+from pipelines.offline.inputs import read_inputs
+from pipelines.offline.output import FORMATS, JobRecord, OutputFolder
+from pipelines.offline.rows import ERROR, ROW, Batching
+from pipelines.offline.worker import BlockPredictor
+from pipelines.tasks import task_named
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "attnops-predict"
+
+
+@dataclass
+class PredictJob:
+    model: str
+    inputs: list[Path]
+    output: Path
+    format: str = "parquet"
+    precision: str | None = None
+    """Graphs to run (None: the export's config)."""
+    actors: int = 1
+    threads: int = 1
+    """CPU threads of each actor (and the CPUs Ray reserves for it)."""
+    block_rows: int = 1000
+    """Rows per block: the unit of work an actor takes and of resume."""
+    batching: Batching = field(default_factory=Batching)
+
+
+@dataclass
+class PredictResult:
+    path: Path
+    run_id: str
+    rows: int
+    errors: int
+    predicted: int
+    """Rows predicted by this call (the others were done by an earlier, interrupted call)."""
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.predicted / self.seconds if self.seconds else 0.0
+
+
+def run_job(job: PredictJob) -> PredictResult:
+    """Predict every input row of ``job``; an interrupted job given again redoes only its unfinished blocks."""
+    if job.format not in FORMATS:
+        raise UserError(f"output format {job.format!r}: use one of {', '.join(FORMATS)}")
+    resolved = resolve(job.model)
+    bundle = resolved.bundle
+    task = task_named(bundle.config.task)
+    precision = job.precision or bundle.config.runtime.precision
+    if precision not in bundle.manifest.precisions:
+        raise UserError(f"{job.model} has no {precision} graphs (has: {', '.join(bundle.manifest.precisions)})")
+    inputs = read_inputs(job.inputs, task.input, task.name)
+    frame = inputs.frame
+    frame.insert(0, ROW, range(len(frame)))
+    blocks = -(-len(frame) // job.block_rows)
+    folder = OutputFolder(job.output)
+    record = folder.open(JobRecord(job.model, resolved.version, inputs.digest, len(frame), job.block_rows))
+    todo = [b for b in range(blocks) if not folder.done(b)]
+    tags = {"task": task.name, "model": job.model}
+    with tracking.start_run(EXPERIMENT, f"predict-{task.name}", False, tags, resume=record.run_id) as run_id:
+        if record.run_id is None:
+            folder.save(JobRecord(**{**record.__dict__, "run_id": run_id}))
+            tracking.log_params(
+                {
+                    "model": job.model,
+                    "model_name": resolved.name,
+                    "model_version": resolved.version,
+                    "task": task.name,
+                    "precision": precision,
+                    "input_digest": inputs.digest,
+                    "inputs": ", ".join(map(str, job.inputs)),
+                    "output": str(job.output),
+                    "rows": len(frame),
+                    "block_rows": job.block_rows,
+                    "actors": job.actors,
+                    "threads": job.threads,
+                    "max_batch_rows": job.batching.max_rows,
+                    "max_batch_tokens": job.batching.max_tokens,
+                    "by_length": job.batching.by_length,
+                }  # fmt: skip
+            )
+        log.info("%d rows in %d blocks, %d to do (%s)", len(frame), blocks, len(todo), job.output)
+        start = time.perf_counter()
+        predicted = _run_blocks(job, precision, frame, todo, folder) if todo else 0
+        seconds = time.perf_counter() - start
+        path = folder.merge(blocks, job.format)
+        errors = int(pd.read_parquet(folder.parts, columns=[ERROR])[ERROR].notna().sum())
+        result = PredictResult(path, run_id, len(frame), errors, predicted, seconds)
+        tracking.log_metrics(
+            {
+                "rows": len(frame),
+                "error_rows": errors,
+                "predicted_rows": predicted,
+                "seconds": seconds,
+                "rows_per_s": result.rows_per_s,
+            }  # fmt: skip
+        )
+    return result
+
+
+def _run_blocks(job: PredictJob, precision: str, frame: pd.DataFrame, todo: list[int], folder: OutputFolder) -> int:
+    """Predict the blocks ``todo`` on Ray Data, writing each one's part as soon as all its rows are back."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
+    size = job.block_rows
+    parts = [frame.iloc[b * size : (b + 1) * size] for b in todo]
+    expected = {b: len(part) for b, part in zip(todo, parts, strict=True)}
+    dataset = ray.data.from_pandas(parts).map_batches(
+        BlockPredictor,
+        fn_constructor_kwargs={
+            "model": job.model,
+            "precision": precision,
+            "threads": job.threads,
+            "batching": job.batching,
+        },  # fmt: skip
+        batch_size=None,  # a whole block per call
+        batch_format="pandas",
+        concurrency=job.actors,
+        num_cpus=job.threads,
+        runtime_env={"env_vars": _worker_env()},
+    )
+    waiting: dict[int, list[pd.DataFrame]] = {}
+    done = 0
+    for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+        for block, rows in batch.groupby(batch[ROW] // size, sort=False):
+            waiting.setdefault(int(block), []).append(rows)
+            if sum(map(len, waiting[int(block)])) == expected[int(block)]:
+                folder.write_part(int(block), pd.concat(waiting.pop(int(block))).sort_values(ROW))
+                done += expected[int(block)]
+    assert not waiting, f"blocks {sorted(waiting)} came back incomplete"
+    return done
+
+
+def _worker_env() -> dict[str, str]:
+    """What an actor needs to fetch the model: the tracking store (a relative SQLite path made absolute)."""
+    uri = tracking.tracking_uri()
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        uri = prefix + str(Path(uri.removeprefix(prefix)).resolve())
+    env = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("MLFLOW_TRACKING_", "ATTNOPS_"))})
+    env["MLFLOW_TRACKING_URI"] = uri
+    return env
