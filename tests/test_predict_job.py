@@ -87,6 +87,7 @@ def test_output_matches_in_process_prediction_with_error_rows_and_a_run(tracked,
 
     run = MlflowClient().get_run(result.run_id)
     assert run.data.params["model_version"] == "1" and run.data.params["task"] == "translation"
+    assert run.data.params["precision"] == "int8"  # the export passed the INT8 gate, so INT8 serves
     assert run.data.metrics["rows"] == 120 and run.data.metrics["error_rows"] == 2
     assert run.data.metrics["rows_per_s"] > 0 and len(run.data.params["input_digest"]) == 64
 
@@ -178,3 +179,13 @@ def test_an_output_folder_of_another_job_is_refused(tracked, sentences, tmp_path
     assert main(["predict", "--model", MODEL, "--input", str(first), "--output", str(tmp_path / "o")]) == 0
     code = main(["predict", "--model", MODEL, "--input", str(second), "--output", str(tmp_path / "o")])
     assert code == 2 and "holds a job with another input_digest" in capsys.readouterr().err
+
+
+def test_int8_passes_the_gate_and_serves_by_default(tracked, capsys):
+    from mlflow import MlflowClient
+
+    run = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("attnops-demo").experiment_id])[0]
+    assert run.data.metrics["int8_drop"] <= 0.5  # the tiny model's BLEU drop, within the one gate
+    assert main(["models", NAME]) == 0
+    header, row = capsys.readouterr().out.strip().splitlines()[:2]
+    assert row.split()[header.split().index("SERVES") + 1] == "int8"  # "GATE METRIC" is two words in the header
