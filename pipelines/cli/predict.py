@@ -24,7 +24,8 @@ def _predict(args: argparse.Namespace) -> None:
     )  # fmt: skip
     result = run_job(job)
     print(f"rows: {result.rows}  errors: {result.errors}  predicted now: {result.predicted}")
-    print(f"rate: {result.rows_per_s:.1f} rows/s over {result.seconds:.1f} s")
+    steady = f" ({result.steady_rows_per_s:.1f} after the first block)" if result.steady_rows_per_s else ""
+    print(f"rate: {result.rows_per_s:.1f} rows/s over {result.seconds:.1f} s{steady}")
     print(f"run: {result.run_id}")
     print(result.path)
 

@@ -49,10 +49,21 @@ class PredictResult:
     predicted: int
     """Rows predicted by this call (the others were done by an earlier, interrupted call)."""
     seconds: float
+    """Wall time of this call's blocks, from Ray Data's start (actors loading the model included)."""
+    finished: list[tuple[float, int]] = field(default_factory=list)
+    """(seconds since the start, rows) of each block, as it finished."""
 
     @property
     def rows_per_s(self) -> float:
         return self.predicted / self.seconds if self.seconds else 0.0
+
+    @property
+    def steady_rows_per_s(self) -> float | None:
+        """Rows per second after the first block (model loading and warm-up left out); None under two blocks."""
+        if len(self.finished) < 2:
+            return None
+        (first, _), (last, _) = self.finished[0], self.finished[-1]
+        return sum(rows for _, rows in self.finished[1:]) / (last - first) if last > first else None
 
 
 def run_job(job: PredictJob) -> PredictResult:
@@ -97,8 +108,9 @@ def run_job(job: PredictJob) -> PredictResult:
             )
         log.info("%d rows in %d blocks, %d to do (%s)", len(frame), blocks, len(todo), job.output)
         start = time.perf_counter()
-        predicted = _run_blocks(job, precision, frame, todo, folder) if todo else 0
+        finished = _run_blocks(job, precision, frame, todo, folder, start) if todo else []
         seconds = time.perf_counter() - start
+        predicted = sum(rows for _, rows in finished)
         path = folder.merge(blocks, job.format)
         errors = int(pd.read_parquet(folder.parts, columns=[ERROR])[ERROR].notna().sum())
         result = PredictResult(path, run_id, len(frame), errors, predicted, seconds)
@@ -114,8 +126,11 @@ def run_job(job: PredictJob) -> PredictResult:
     return result
 
 
-def _run_blocks(job: PredictJob, precision: str, frame: pd.DataFrame, todo: list[int], folder: OutputFolder) -> int:
-    """Predict the blocks ``todo`` on Ray Data, writing each one's part as soon as all its rows are back."""
+def _run_blocks(
+    job: PredictJob, precision: str, frame: pd.DataFrame, todo: list[int], folder: OutputFolder, start: float
+) -> list[tuple[float, int]]:
+    """Predict the blocks ``todo`` on Ray Data, writing each one's part as soon as all its rows are back;
+    (seconds since ``start``, rows) of each block as it finished."""
     import ray
 
     if not ray.is_initialized():
@@ -133,20 +148,20 @@ def _run_blocks(job: PredictJob, precision: str, frame: pd.DataFrame, todo: list
         },  # fmt: skip
         batch_size=None,  # a whole block per call
         batch_format="pandas",
-        concurrency=job.actors,
+        compute=ray.data.ActorPoolStrategy(size=job.actors),
         num_cpus=job.threads,
         runtime_env={"env_vars": _worker_env()},
     )
     waiting: dict[int, list[pd.DataFrame]] = {}
-    done = 0
+    finished = []
     for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
         for block, rows in batch.groupby(batch[ROW] // size, sort=False):
             waiting.setdefault(int(block), []).append(rows)
             if sum(map(len, waiting[int(block)])) == expected[int(block)]:
                 folder.write_part(int(block), pd.concat(waiting.pop(int(block))).sort_values(ROW))
-                done += expected[int(block)]
+                finished.append((time.perf_counter() - start, expected[int(block)]))
     assert not waiting, f"blocks {sorted(waiting)} came back incomplete"
-    return done
+    return finished
 
 
 def _worker_env() -> dict[str, str]:
