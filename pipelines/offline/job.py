@@ -15,7 +15,7 @@ from pipelines.errors import UserError
 from pipelines.inference.resolve import resolve
 from pipelines.offline.inputs import read_inputs
 from pipelines.offline.output import FORMATS, JobRecord, OutputFolder
-from pipelines.offline.rows import ERROR, ROW, Batching
+from pipelines.offline.rows import ROW, Batching
 from pipelines.offline.worker import BlockPredictor
 from pipelines.tasks import task_named
 
@@ -111,8 +111,7 @@ def run_job(job: PredictJob) -> PredictResult:
         finished = _run_blocks(job, precision, frame, todo, folder, start) if todo else []
         seconds = time.perf_counter() - start
         predicted = sum(rows for _, rows in finished)
-        path = folder.merge(blocks, job.format)
-        errors = int(pd.read_parquet(folder.parts, columns=[ERROR])[ERROR].notna().sum())
+        path, errors = folder.merge(blocks, job.format)
         result = PredictResult(path, run_id, len(frame), errors, predicted, seconds)
         tracking.log_metrics(
             {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.errors import UserError
-from pipelines.offline.rows import ROW
+from pipelines.offline.rows import ERROR, ROW
 
 JOB = "job.json"
 PARTS = "parts"
@@ -66,12 +66,12 @@ class OutputFolder:
         return self._part(block).is_file()
 
     def write_part(self, block: int, frame: pd.DataFrame) -> None:
-        tmp = self._part(block).with_suffix(".tmp")
+        tmp = self.parts / f".{self._part(block).name}.tmp"  # hidden: never read as a part
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, self._part(block))
 
-    def merge(self, blocks: int, fmt: str) -> Path:
-        """Every part, in row order, as ``predictions.<fmt>``."""
+    def merge(self, blocks: int, fmt: str) -> tuple[Path, int]:
+        """Every part, in row order, as ``predictions.<fmt>``; its path and its number of error rows."""
         frame = pd.concat([pd.read_parquet(self._part(b)) for b in range(blocks)], ignore_index=True)
         assert frame[ROW].is_monotonic_increasing and frame[ROW].is_unique  # one row per input, in order
         out = self.folder / f"predictions.{fmt}"
@@ -81,7 +81,7 @@ class OutputFolder:
         else:
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
         os.replace(tmp, out)
-        return out
+        return out, int(frame[ERROR].notna().sum())
 
     def _part(self, block: int) -> Path:
         return self.parts / f"part-{block:06d}.parquet"
