@@ -112,15 +112,12 @@ def run_job(job: PredictJob) -> PredictResult:
         seconds = time.perf_counter() - start
         predicted = sum(rows for _, rows in finished)
         path, errors = folder.merge(blocks, job.format)
-        result = PredictResult(path, run_id, len(frame), errors, predicted, seconds)
+        result = PredictResult(path, run_id, len(frame), errors, predicted, seconds, finished)
+        rates = {"rows_per_s": result.rows_per_s}
+        if result.steady_rows_per_s is not None:
+            rates["steady_rows_per_s"] = result.steady_rows_per_s
         tracking.log_metrics(
-            {
-                "rows": len(frame),
-                "error_rows": errors,
-                "predicted_rows": predicted,
-                "seconds": seconds,
-                "rows_per_s": result.rows_per_s,
-            }  # fmt: skip
+            {"rows": len(frame), "error_rows": errors, "predicted_rows": predicted, "seconds": seconds, **rates}
         )
     return result
 
@@ -145,7 +142,7 @@ def _run_blocks(
             "threads": job.threads,
             "batching": job.batching,
         },  # fmt: skip
-        batch_size=None,  # a whole block per call
+        batch_size=size,  # one block per call (every block but the last has this many rows)
         batch_format="pandas",
         compute=ray.data.ActorPoolStrategy(size=job.actors),
         num_cpus=job.threads,
