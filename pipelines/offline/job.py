@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -81,12 +81,12 @@ def run_job(job: PredictJob) -> PredictResult:
     frame.insert(0, ROW, range(len(frame)))
     blocks = -(-len(frame) // job.block_rows)
     folder = OutputFolder(job.output)
-    record = folder.open(JobRecord(job.model, resolved.version, inputs.digest, len(frame), job.block_rows))
+    record = folder.open(JobRecord(job.model, resolved.version, precision, inputs.digest, len(frame), job.block_rows))
     todo = [b for b in range(blocks) if not folder.done(b)]
     tags = {"task": task.name, "model": job.model}
     with tracking.start_run(EXPERIMENT, f"predict-{task.name}", False, tags, resume=record.run_id) as run_id:
         if record.run_id is None:
-            folder.save(JobRecord(**{**record.__dict__, "run_id": run_id}))
+            folder.save(replace(record, run_id=run_id))
             tracking.log_params(
                 {
                     "model": job.model,
@@ -108,7 +108,9 @@ def run_job(job: PredictJob) -> PredictResult:
             )
         log.info("%d rows in %d blocks, %d to do (%s)", len(frame), blocks, len(todo), job.output)
         start = time.perf_counter()
-        finished = _run_blocks(job, precision, frame, todo, folder, start) if todo else []
+        # every actor loads the version the driver resolved, even if an alias moves during the job
+        pinned = f"models:/{resolved.name}/{resolved.version}" if resolved.version else job.model
+        finished = _run_blocks(job, pinned, precision, frame, todo, folder, start) if todo else []
         seconds = time.perf_counter() - start
         predicted = sum(rows for _, rows in finished)
         path, errors = folder.merge(blocks, job.format)
@@ -123,7 +125,13 @@ def run_job(job: PredictJob) -> PredictResult:
 
 
 def _run_blocks(
-    job: PredictJob, precision: str, frame: pd.DataFrame, todo: list[int], folder: OutputFolder, start: float
+    job: PredictJob,
+    model: str,
+    precision: str,
+    frame: pd.DataFrame,
+    todo: list[int],
+    folder: OutputFolder,
+    start: float,
 ) -> list[tuple[float, int]]:
     """Predict the blocks ``todo`` on Ray Data, writing each one's part as soon as all its rows are back;
     (seconds since ``start``, rows) of each block as it finished."""
@@ -137,7 +145,7 @@ def _run_blocks(
     dataset = ray.data.from_pandas(parts).map_batches(
         BlockPredictor,
         fn_constructor_kwargs={
-            "model": job.model,
+            "model": model,
             "precision": precision,
             "threads": job.threads,
             "batching": job.batching,

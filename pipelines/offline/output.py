@@ -27,6 +27,7 @@ class JobRecord:
 
     model: str
     model_version: str | None
+    precision: str
     input_digest: str
     rows: int
     block_rows: int
@@ -44,7 +45,7 @@ class OutputFolder:
         if path.is_file():
             found = JobRecord(**json.loads(path.read_text()))
             different = [
-                key for key in ("model", "model_version", "input_digest", "rows", "block_rows")
+                key for key in ("model", "model_version", "precision", "input_digest", "rows", "block_rows")
                 if getattr(found, key) != getattr(job, key)
             ]  # fmt: skip
             if different:
