@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -56,7 +57,7 @@ def read_inputs(paths: list[Path], spec: InputSpec, task: str) -> Inputs:
     return Inputs(frame[[ID, spec.column]], digest.hexdigest())
 
 
-def _read_one(path: Path, spec: InputSpec, task: str, digest) -> pd.DataFrame:
+def _read_one(path: Path, spec: InputSpec, task: str, digest: Any) -> pd.DataFrame:
     if path.is_dir():
         return _read_folder(path, spec, digest)
     if not path.is_file():
@@ -76,7 +77,7 @@ def _read_one(path: Path, spec: InputSpec, task: str, digest) -> pd.DataFrame:
     return frame[[c for c in (ID, spec.column) if c in frame.columns]]
 
 
-def _read_folder(folder: Path, spec: InputSpec, digest) -> pd.DataFrame:
+def _read_folder(folder: Path, spec: InputSpec, digest: Any) -> pd.DataFrame:
     """One row per file (hidden files skipped), named by its path inside ``folder``."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     values = []

@@ -64,7 +64,9 @@ def _check(value: Any, max_bytes: int) -> str | None:
     return f"input of {size} bytes is over the limit of {max_bytes}" if size > max_bytes else None
 
 
-def _predict(task: Task, bundle: Any, backend: Any, values: list[Any], rows: list[int]):
+def _predict(
+    task: Task, bundle: Any, backend: Any, values: list[Any], rows: list[int]
+) -> list[tuple[int, dict[str, Any] | None, str | None]]:
     """``(row, output, error)`` for each value: the batch at once, or one by one where the batch fails."""
     if len(values) > 1:
         try:
