@@ -3,6 +3,7 @@ against first-come batches, each round measuring all three on the same input in 
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -48,7 +49,13 @@ def bench_predict(
     torch.set_num_threads(threads)
     backend = bundle.backend(bundle.config.runtime.model_copy(update={"intra_op_threads": threads}))
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
+        # "local": never attach to another cluster of this machine unless $RAY_ADDRESS names it
+        ray.init(
+            address=os.environ.get("RAY_ADDRESS") or "local",
+            include_dashboard=False,
+            configure_logging=False,
+            log_to_driver=False,
+        )
     rates: dict[str, list[float]] = {name: [] for name in SYSTEMS}
     with tempfile.TemporaryDirectory(prefix="attnops-bench-predict-") as scratch:
         for r in range(rounds):

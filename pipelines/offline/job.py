@@ -138,7 +138,13 @@ def _run_blocks(
     import ray
 
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
+        # "local": never attach to another cluster of this machine unless $RAY_ADDRESS names it
+        ray.init(
+            address=os.environ.get("RAY_ADDRESS") or "local",
+            include_dashboard=False,
+            configure_logging=False,
+            log_to_driver=False,
+        )
     size = job.block_rows
     parts = [frame.iloc[b * size : (b + 1) * size] for b in todo]
     expected = {b: len(part) for b, part in zip(todo, parts, strict=True)}
