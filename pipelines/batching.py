@@ -68,3 +68,28 @@ def pad_sources(sources: list[list[int]], special: SpecialTokens) -> tuple[torch
     """Source ids ``(B, S)`` and mask ``(B, S)``; an empty source becomes ``<unk>`` (no empty rows)."""
     src = pad_rows([s or [special.unk] for s in sources], special.pad)
     return src, src != special.pad
+
+
+def length_batches(
+    lengths: list[int], max_rows: int, max_tokens: int | None, by_length: bool = True
+) -> list[list[int]]:
+    """Indices cut into batches of at most ``max_rows`` rows whose padded size (rows × longest) stays within
+    ``max_tokens`` (None: no budget); a row longer than the budget goes alone.
+
+    ``by_length`` sorts the indices by length first (stable), so each batch holds rows of similar length and
+    little padding; without it batches follow the given order (first come, first served).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i]) if by_length else list(range(len(lengths)))
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        widest = max(longest, lengths[i])
+        if batch and (len(batch) == max_rows or (max_tokens is not None and widest * (len(batch) + 1) > max_tokens)):
+            batches.append(batch)
+            batch, widest = [], lengths[i]
+        batch.append(i)
+        longest = widest
+    if batch:
+        batches.append(batch)
+    return batches

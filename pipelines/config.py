@@ -130,6 +130,9 @@ class ExportConfig(Section):
     parity_split: str = "test_2016_flickr"
     """Split whose predictions (greedy translations, labels, selected sentences) must be identical
     between PyTorch and ONNX Runtime."""
+    max_quantized_drop: float = Field(0.5, ge=0.0)
+    """The INT8 gate, one for every task: INT8 graphs are kept, and serve by default, only if the task's
+    quality figure on the parity split (BLEU, ROUGE-L: points out of 100) drops by at most this much."""
 
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

@@ -16,8 +16,9 @@ from pipelines import tracking
 from pipelines.errors import UserError
 from pipelines.inference.artifacts import BUNDLE_ARTIFACT, EXPORT_TAG, PARITY_TAG, PYFUNC_NAME
 from pipelines.inference.bundle import Bundle, Manifest, load_bundle, write_bundle
+from pipelines.inference.graphs import graph_specs
 from pipelines.runs import load_run_config
-from pipelines.task import ParityCheck
+from pipelines.task import Graphs, ParityCheck
 from pipelines.tasks import task_for
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,26 @@ class ExportResult:
         lines += [
             f"{name}: {value:.2f}" for name, value in sorted(self.metrics.items()) if "bleu" in name or "rouge" in name
         ]
+        lines.append(
+            f"serves: {self.bundle.config.runtime.precision} (graphs: {', '.join(self.bundle.manifest.precisions)})"
+        )
         return [*lines, self.model_uri]
+
+
+def _quantized_gate(
+    folder: Path, graphs: Graphs, quantize: str, figures: dict[str, float], max_drop: float
+) -> tuple[str, ...]:
+    """The INT8 gate: keep the quantized graphs if the task's quality figure (``<quantize>_drop``) dropped by at
+    most ``max_drop``; otherwise delete them."""
+    drop = figures[f"{quantize}_drop"]
+    if drop <= max_drop:
+        log.info("%s graphs kept and served by default: quality drop %.2f <= %.2f", quantize, drop, max_drop)
+        return ("fp32", quantize)
+    log.warning("%s graphs dropped: quality drop %.2f > %.2f (export.max_quantized_drop)", quantize, drop, max_drop)
+    specs = graph_specs(graphs.state_fields)
+    for spec in (specs.encoder, specs.decoder):
+        (folder / spec.file(quantize)).unlink()
+    return ("fp32",)
 
 
 def pip_requirements() -> list[str]:
@@ -73,13 +93,22 @@ def check_parity_on(run_id: str, device: str) -> ParityCheck:
         return task.check_parity(trained, Path(folder), graphs, runtime)
 
 
+AUTO = "auto"
+"""``quantize`` value: the task's first quantization, if it has one (what ``attnops export`` does by default)."""
+
+
 def export_run(run_id: str, quantize: str | None = None, overwrite: bool = False) -> ExportResult:
-    """Export ``run_id``'s best checkpoint; fail (and log why) if ONNX Runtime disagrees with PyTorch."""
+    """Export ``run_id``'s best checkpoint; fail (and log why) if ONNX Runtime disagrees with PyTorch.
+
+    With ``quantize``, quantized graphs are written and scored; they are kept, and become what the export runs
+    by default, only if they pass the INT8 gate (``export.max_quantized_drop``)."""
     previous = tracking.run_tags(run_id).get(EXPORT_TAG)
     if previous and not overwrite:
         raise UserError(f"run {run_id} already has an ONNX export ({previous}); pass --overwrite to replace it")
     config = load_run_config(run_id)
     task = task_for(config)
+    if quantize == AUTO:
+        quantize = task.quantizations[0] if task.quantizations else None
     if quantize is not None and quantize not in task.quantizations:
         allowed = ", ".join(task.quantizations) or "none"
         raise UserError(f"--quantize {quantize} is not available for {config.task} models (allowed: {allowed})")
@@ -94,6 +123,10 @@ def export_run(run_id: str, quantize: str | None = None, overwrite: bool = False
     record_parity(run_id, check)
 
     precisions, figures = task.export_figures(trained, folder, graphs, cpu_fp32, quantize)
+    if quantize in precisions:
+        precisions = _quantized_gate(folder, graphs, quantize, figures, config.export.max_quantized_drop)
+        runtime = config.runtime.model_copy(update={"precision": precisions[-1]})
+        config = config.model_copy(update={"runtime": runtime})  # what the bundle runs unless told otherwise
     metrics = {**check.metrics, **figures}
     manifest = Manifest(
         run_id=run_id,

@@ -87,6 +87,7 @@ def register(run_id: str, name: str | None = None) -> ModelVersion:
         "parity_max_abs_logits": f"{parity.max_abs_logits:.3g}",
         "parity_greedy": f"{parity.greedy_sentences - parity.greedy_mismatches}/{parity.greedy_sentences}",
         "precisions": ",".join(bundle.manifest.precisions),
+        "serves": bundle.config.runtime.precision,
         "source_run": run_id,
         DIGEST_TAG: model_digest(export_root(bundle)),
     }
@@ -239,6 +240,8 @@ class VersionRow:
     gate_metric: str
     gate_value: str
     parity: str
+    serves: str
+    """Precision the version runs unless told otherwise."""
     created: str
     overrides: list[str]
     """``forced@alias`` / ``tolerated@alias`` for each promotion the gate did not pass on merit."""
@@ -266,6 +269,7 @@ def list_versions(name: str | None = None) -> list[VersionRow]:
                     gate_metric=v.tags.get("gate_metric", ""),
                     gate_value=v.tags.get("gate_value", ""),
                     parity=v.tags.get("parity", "missing"),
+                    serves=v.tags.get("serves", "fp32"),  # versions registered before the tag ran fp32
                     created=time.strftime("%Y-%m-%d %H:%M", time.localtime(v.creation_timestamp / 1000)),
                     overrides=_overrides(v.tags),
                     data=",".join(tracking.run_datasets(v.run_id)) if v.run_id else "",

@@ -88,6 +88,18 @@ class Headline:
     """``module:function`` that times an export: ``(bundle, sentences, threads) -> {metric: value}``."""
 
 
+@dataclass(frozen=True)
+class InputSpec:
+    """The one input column ``predict_frame`` reads, and how a file of an input folder fills it."""
+
+    column: str
+    binary: bool = False
+    """True: a file's bytes, base64-encoded (images); False: a file's text."""
+
+
+TEXT_INPUT = InputSpec("text")
+
+
 class Task(Protocol):
     """Everything that differs per task. Inference members first, then the lifecycle's."""
 
@@ -104,6 +116,8 @@ class Task(Protocol):
     quantizations: tuple[str, ...]
     """What ``attnops export --quantize`` accepts (empty: none)."""
     headline: Headline
+    input: InputSpec
+    """What one input row holds (``attnops predict`` checks input files against it)."""
 
     def load_codec(self, folder: Path) -> Any: ...
 

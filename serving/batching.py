@@ -5,6 +5,10 @@ is free, then queues it behind the running one; under load that makes many small
 average at 64 clients on the reference machine, with 125 requests waiting in the replica). Here one worker
 runs one batch at a time and, when it is free, takes every item that arrived meanwhile: batches grow with
 the load, and a lone item on an idle model waits at most ``wait_s`` for company.
+
+Given a ``length``, a batch is the oldest waiting item with the waiting items closest to it in length, up to
+``max_tokens`` of padded size (items × longest), so one long sentence does not pad a batch of short ones.
+The oldest item always goes in the next batch: no item waits behind later ones for ever.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
+
+from pipelines.batching import length_batches
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -25,11 +31,22 @@ class BatchQueue(Generic[Item, Result]):
     raised to every caller of that batch. A caller that goes away (its task cancelled) drops its item.
     """
 
-    def __init__(self, run: Callable[[list[Item]], Awaitable[list[Result]]], max_batch_size: int, wait_s: float):
+    def __init__(
+        self,
+        run: Callable[[list[Item]], Awaitable[list[Result]]],
+        max_batch_size: int,
+        wait_s: float,
+        length: Callable[[Item], int] | None = None,
+        max_tokens: int | None = None,
+    ):
         self._run = run
         self.max_batch_size = max_batch_size
         self.wait_s = wait_s
         """How long a batch started on an idle model waits to fill; a busy model's next batch never waits."""
+        self.length = length
+        """An item's length (e.g. words); None: batches in arrival order."""
+        self.max_tokens = max_tokens
+        """Most items × longest item per batch when ``length`` is given (None: ``max_batch_size`` only)."""
         self._waiting: deque[tuple[Item, asyncio.Future[Result]]] = deque()
         self._arrived = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -67,12 +84,16 @@ class BatchQueue(Generic[Item, Result]):
                 return
 
     def _take(self) -> list[tuple[Item, asyncio.Future[Result]]]:
-        batch = []
-        while self._waiting and len(batch) < self.max_batch_size:
-            item, future = self._waiting.popleft()
-            if not future.done():  # a cancelled caller's item is dropped
-                batch.append((item, future))
-        return batch
+        live = [entry for entry in self._waiting if not entry[1].done()]  # a cancelled caller's item is dropped
+        self._waiting.clear()
+        if self.length is None or len(live) <= 1:
+            picked = set(range(min(len(live), self.max_batch_size)))
+        else:
+            lengths = [self.length(item) for item, _ in live]
+            batches = length_batches(lengths, self.max_batch_size, self.max_tokens)
+            picked = set(next(batch for batch in batches if 0 in batch))  # the oldest item's batch
+        self._waiting.extend(entry for i, entry in enumerate(live) if i not in picked)
+        return [live[i] for i in sorted(picked)]
 
     async def _run_batch(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:

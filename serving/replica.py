@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -59,6 +60,8 @@ class ModelReplica:
     settings_type: ClassVar[type[ReplicaSettings]]
     unit: ClassVar[str] = "sentences"
     """What one batch item is, for the metrics."""
+    item_length: ClassVar[Callable[[Any], int] | None] = None
+    """An item's length, for batches of similar length (None: batches in arrival order)."""
 
     def __init__(self) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", REGISTRY_RETRIES)  # this replica's process only
@@ -80,6 +83,7 @@ class ModelReplica:
         )
         self.batches, self.largest_batch = 0, 0
         self.queue = BatchQueue(self._run_counted, self.settings.max_batch_size, self.settings.batch_wait_timeout_s)
+        self.queue.length = self.item_length
 
     @property
     def task(self) -> str:
@@ -101,6 +105,8 @@ class ModelReplica:
         settings = self.settings_type.model_validate(user_config or {})
         self.queue.max_batch_size = settings.max_batch_size
         self.queue.wait_s = settings.batch_wait_timeout_s
+        self.queue.length = self.item_length if settings.batch_by_length else None
+        self.queue.max_tokens = settings.max_batch_tokens
         model_changed = self.model is None or settings.model_uri != self.settings.model_uri
         self.settings = settings
         for metric in (self.batch_sizes, self.items):

@@ -29,6 +29,10 @@ class ReplicaSettings(BaseModel):
     batch_wait_timeout_s: float = Field(0.0, ge=0.0)
     """How long a batch started on an idle model waits for more items (a lone request waits this long too).
     A busy model's next batch takes every item that arrived during the running one, without waiting."""
+    batch_by_length: bool = True
+    """Batch items of similar length together (where the deployment measures length); False: arrival order."""
+    max_batch_tokens: int | None = Field(None, ge=1)
+    """Most items × longest item (words) per batch when batching by length (None: ``max_batch_size`` only)."""
     poll_interval_s: float = Field(10.0, ge=0.0)
     """How often the alias is checked for a new version (0: never)."""
     runtime: RuntimeConfig | None = None

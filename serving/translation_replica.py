@@ -32,6 +32,7 @@ class TranslationReplica(ModelReplica):
     """Serves ``models:/NAME@ALIAS`` (from ``user_config``); reconfigured live by Serve."""
 
     settings_type = TranslationSettings
+    item_length = staticmethod(lambda sentence: len(sentence.text.split()))
 
     async def translate(self, request: TranslateRequest) -> TranslateResponse:
         model = self.loaded()

@@ -19,7 +19,7 @@ from pipelines.config import RuntimeConfig
 from pipelines.inference.decoding import beam_param
 from pipelines.inference.graphs import graph_specs
 from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.task import Headline, LazyLifecycle
+from pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
 
 if TYPE_CHECKING:
     from pipelines.inference.bundle import Bundle, Manifest
@@ -34,6 +34,7 @@ class AbstractiveTask(LazyLifecycle):
     splits = ("val", "test")
     quantizations = ("int8",)
     headline = Headline(test_metrics=(GATE_METRIC,), curve="val_rougeL", evaluation="the config's beam")
+    input = TEXT_INPUT
     lifecycle = "pipelines.abstractive.lifecycle"
 
     def load_codec(self, folder: Path) -> WordCodec:

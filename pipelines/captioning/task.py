@@ -21,7 +21,7 @@ from pipelines.captioning.image_input import open_image, photo_tensor
 from pipelines.config import RuntimeConfig
 from pipelines.inference.decoding import beam_param, search_settings
 from pipelines.inference.graphs import graph_specs
-from pipelines.task import Headline, LazyLifecycle
+from pipelines.task import Headline, InputSpec, LazyLifecycle
 
 if TYPE_CHECKING:
     from pipelines.inference.bundle import Bundle, Manifest
@@ -36,6 +36,7 @@ class CaptioningTask(LazyLifecycle):
     splits = ("val", "test")
     quantizations = ()
     headline = Headline(test_metrics=("test_bleu4", "test_cider"), curve="val_cider", evaluation="the config's beam")
+    input = InputSpec("image", binary=True)
     lifecycle = "pipelines.captioning.lifecycle"
 
     def load_codec(self, folder: Path) -> CaptionCodec:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from benchmarks.systems import SYSTEMS
 from pipelines.cli.args import MODEL_URI_HELP, positive
@@ -26,6 +27,13 @@ def _bench_serve(args: argparse.Namespace) -> None:
     print(format_report(bench, systems, clients))
 
 
+def _bench_predict(args: argparse.Namespace) -> None:
+    from benchmarks.predict import bench_predict, format_report
+
+    bench = bench_predict(args.model, args.input, args.rounds, args.threads, args.batch_rows, args.block_rows)
+    print(format_report(bench))
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="benchmarks that print figures")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
@@ -46,6 +54,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--device", choices=["cpu", "cuda"], default="cpu", help="where every backend runs (default: cpu)"
     )
     decode.set_defaults(func=_bench_decode)
+    predict = benches.add_parser(
+        "predict",
+        help="attnops predict against the same model in-process; batches by length against first come",
+        description="Rows per second over one input file, each round in turn: the task's predict_frame in this "
+        "process on consecutive --batch-rows batches, then attnops predict (one Ray actor) with batches by length, "
+        "then with batches in input order; the mean and range over rounds, and the ratios round by round.",
+    )
+    predict.add_argument("--model", required=True, help=MODEL_URI_HELP)
+    predict.add_argument("--input", required=True, type=Path, help="one input file (JSONL, CSV or Parquet)")
+    predict.add_argument("--rounds", type=positive, default=3, help="default 3")
+    predict.add_argument("--threads", type=positive, default=os.cpu_count() or 1, help="default: all cores")
+    predict.add_argument("--batch-rows", type=positive, default=32, help="default 32")
+    predict.add_argument("--block-rows", type=positive, default=100, help="rows per block of the job; default 100")
+    predict.set_defaults(func=_bench_predict)
     serve_bench = benches.add_parser(
         "serve",
         help="REST throughput and latency: the service's designs against each other and mlflow models serve",

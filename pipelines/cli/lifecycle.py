@@ -66,7 +66,8 @@ def _export(args: argparse.Namespace) -> None:
         if not check.parity.passed:
             raise UserError(f"parity on {args.parity_on} failed for run {args.run_id}")
         return
-    print("\n".join(export_run(args.run_id, args.quantize, args.overwrite).lines()))
+    quantize = None if args.quantize == "none" else args.quantize
+    print("\n".join(export_run(args.run_id, quantize, args.overwrite).lines()))
 
 
 def _register(args: argparse.Namespace) -> None:
@@ -99,7 +100,7 @@ def _models(args: argparse.Namespace) -> None:
     if not rows:
         print("no registered models")
         return
-    header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "CREATED")
+    header = ("NAME", "VERSION", "ALIASES", "TASK", "ATTENTION", "GATE METRIC", "VALUE", "PARITY", "SERVES", "CREATED")
     header += ("OVERRIDES", "DATA")
     rows = [
         (
@@ -111,6 +112,7 @@ def _models(args: argparse.Namespace) -> None:
             r.gate_metric,
             r.gate_value,
             r.parity,
+            r.serves,
             r.created,
             ",".join(r.overrides) or "-",
             r.data or "-",
@@ -183,7 +185,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "graphs, tokenizer and config to the run as one MLflow pyfunc model. Prints that model's URI.",
     )
     export.add_argument("run_id", help="MLflow run id printed by 'attnops train'")
-    export.add_argument("--quantize", choices=["int8"], help="also write dynamically INT8-quantized graphs")
+    export.add_argument(
+        "--quantize", choices=["auto", "int8", "none"], default="auto",
+        help="also write dynamically INT8-quantized graphs, kept and served by default if they pass the INT8 gate "
+        "(export.max_quantized_drop); auto (default): where the task has INT8 graphs",
+    )  # fmt: skip
     export.add_argument("--overwrite", action="store_true", help="replace the run's existing export")
     export.add_argument(
         "--parity-on",

@@ -24,7 +24,7 @@ from pipelines.documents.config import (
 from pipelines.documents.graph import OnnxDocumentBackend
 from pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize
 from pipelines.documents.sentences import split_sentences
-from pipelines.task import Headline, LazyLifecycle
+from pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
 
 if TYPE_CHECKING:
     from pipelines.inference.bundle import Bundle, Manifest
@@ -36,6 +36,7 @@ class DocumentTask(LazyLifecycle):
     replica = "serving.document_replica:DocumentReplica"
     splits = DOCUMENT_SPLITS
     quantizations = ()
+    input = TEXT_INPUT
     lifecycle = "pipelines.documents.lifecycle"
 
     def __init__(self, name: str, config_type: type[DocumentConfig], deployment: str, headline: Headline) -> None:

@@ -15,7 +15,7 @@ from pipelines.config import RuntimeConfig
 from pipelines.inference.decoding import beam_param, search_settings
 from pipelines.inference.graphs import graph_specs
 from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.task import Headline, LazyLifecycle
+from pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
 from pipelines.translation.config import MODEL_NAME, TRAIN_TOKENS_PARAM, TranslationConfig
 from pipelines.translation.data import SPLITS
 from pipelines.translation.tokenizer import TextCodec
@@ -42,6 +42,7 @@ class TranslationTask(LazyLifecycle):
         tokens_param=TRAIN_TOKENS_PARAM,
         speed_probe="benchmarks.decode:eager_vs_onnx",
     )
+    input = TEXT_INPUT
     lifecycle = "pipelines.translation.lifecycle"
 
     def load_codec(self, folder: Path) -> TextCodec:

@@ -1,0 +1,59 @@
+"""The replica's batch queue: every item answered once, batches within limits, the oldest item never left behind,
+and length-aware batches padding less than first-come ones."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from serving.batching import BatchQueue
+
+
+def _serve(lengths: list[int], max_batch_size: int, max_tokens: int | None, by_length: bool):
+    """Submit items ``0..n-1`` (of ``lengths``) at once; the batches run, in order, and each caller's result."""
+    batches: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int]:
+        batches.append(items)
+        await asyncio.sleep(0)
+        return [-item for item in items]
+
+    async def main() -> list[int]:
+        queue = BatchQueue(run, max_batch_size, 0.0, lengths.__getitem__ if by_length else None, max_tokens)
+        return await asyncio.gather(*(queue.submit(i) for i in range(len(lengths))))
+
+    return batches, asyncio.run(main())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(1, 60), min_size=1, max_size=80),
+    st.integers(1, 16),
+    st.one_of(st.none(), st.integers(1, 400)),
+    st.booleans(),
+)
+def test_every_item_once_within_limits_oldest_first(lengths, max_batch_size, max_tokens, by_length):
+    batches, results = _serve(lengths, max_batch_size, max_tokens, by_length)
+    assert results == [-i for i in range(len(lengths))]
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    served: set[int] = set()
+    for batch in batches:
+        assert 1 <= len(batch) <= max_batch_size
+        if by_length and max_tokens is not None and len(batch) > 1:
+            assert len(batch) * max(lengths[i] for i in batch) <= max_tokens
+        assert min(set(range(len(lengths))) - served) in batch  # the oldest waiting item is never skipped
+        served |= set(batch)
+
+
+def test_length_aware_batches_pad_less_than_first_come():
+    lengths = [4, 30, 5, 3, 28, 6, 4, 25, 5, 3, 31, 4]
+
+    def padded(batches):
+        return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+    first_come, _ = _serve(lengths, 4, None, by_length=False)
+    by_length, _ = _serve(lengths, 4, None, by_length=True)
+    assert first_come == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert padded(by_length) < padded(first_come) == 4 * (30 + 28 + 31)
