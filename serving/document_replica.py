@@ -8,12 +8,13 @@ documents from concurrent requests with the batch's model and runs them through 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from ray import serve
 
 from pipelines.documents.predict import DocumentPrediction, classify, predict_documents, summarize
-from pipelines.documents.sentences import split_sentences
+from pipelines.documents.sentences import SplitTooSlow, split_sentences
 from serving.replica import LoadedModel, ModelReplica, RequestRejected
 from serving.schemas import (
     ClassifyRequest,
@@ -58,7 +59,14 @@ class DocumentReplica(ModelReplica):
         over = [i for i, text in enumerate(texts) if len(text.encode("utf-8")) > settings.max_document_bytes]
         if over:
             raise RequestRejected(413, f"{field}: documents {over} exceed {settings.max_document_bytes} bytes")
-        return [split_sentences(text) for text in texts]
+        documents = []
+        for i, text in enumerate(texts):
+            try:
+                documents.append(split_sentences(text, time.monotonic() + settings.split_budget_s))
+            except SplitTooSlow:
+                budget = settings.split_budget_s
+                raise RequestRejected(422, f"{field}: document {i} takes longer than {budget} s to split") from None
+        return documents
 
     async def _predict(self, texts: list[str], field: str) -> list[_Result]:
         self.loaded()  # 503 before any work when no model is loaded yet

@@ -60,6 +60,9 @@ class DocumentSettings(ReplicaSettings):
     max_document_bytes: int = Field(100_000, ge=1)
     """Largest document (UTF-8 bytes); longer ones are refused with 413. Documents within it are cut to
     the model's sentence and word limits, and the answer says so."""
+    split_budget_s: float = Field(0.5, gt=0)
+    """Longest sentence splitting of one document may take; past it the request is refused with 422. The
+    longest BBC article (25 kB) splits in about 0.1 s; 100 kB of abbreviation-dense text would take 2–5 s."""
     max_batch_size: int = Field(16, ge=1)
 
 

@@ -6,18 +6,23 @@ nipunsadvilkar/pySBD#79), and a 60-byte request held a replica. :class:`_Bounded
 rule with one whose every character has a single way to match. pySBD's other rules still cost time
 quadratic in the length of what they are given (a 9.6 kB paragraph of short sentences: 0.09 s), so
 paragraphs longer than :data:`CHUNK_CHARS` are split in pieces first: the time is then linear in the
-text. tests/documents/test_sentences.py holds the inputs tried against it.
+text. Linear is not cheap (abbreviation-dense text costs 15–50 µs a character), so a caller with a
+deadline is told once it has passed, at most one piece later. tests/documents/test_sentences.py holds the
+inputs tried against it.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
 
 import pysbd
 from pysbd.lang.english import English
+
+from pipelines.errors import UserError
 
 MIN_MATCH_CHARS = 12
 """Shorter sentences ("No.") are only labelled when they match a summary sentence exactly."""
@@ -49,12 +54,19 @@ def _segmenter() -> pysbd.Segmenter:
     return segmenter
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text``, paragraph by paragraph (blank lines separate paragraphs)."""
+class SplitTooSlow(UserError):
+    """Splitting went past the caller's deadline (``time.monotonic()`` seconds)."""
+
+
+def split_sentences(text: str, deadline: float | None = None) -> list[str]:
+    """Sentences of ``text``, paragraph by paragraph (blank lines separate paragraphs); with a ``deadline``
+    (``time.monotonic()`` seconds), :class:`SplitTooSlow` once it has passed, checked after each piece."""
     sentences = []
     for paragraph in re.split(r"\n\s*\n", text):
         for chunk in _chunks(paragraph.strip()):
             sentences += [s.strip() for s in _segmenter().segment(chunk) if s.strip()]
+            if deadline is not None and time.monotonic() > deadline:
+                raise SplitTooSlow(f"sentence splitting passed its deadline after {len(sentences)} sentences")
     return sentences
 
 

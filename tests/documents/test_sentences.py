@@ -10,7 +10,7 @@ import pysbd
 import pytest
 
 from pipelines.config import REPO_ROOT, load_config
-from pipelines.documents.sentences import split_sentences
+from pipelines.documents.sentences import SplitTooSlow, split_sentences
 
 HOSTILE = {
     # pySBD issue 79: 0.08 s, 0.56 s, 3.5 s and 29 s for 6, 7, 8 and 9 groups with pySBD's own rules.
@@ -52,6 +52,16 @@ def test_time_grows_linearly_with_abbreviation_dense_text():
     short, long = best_of_three(500), best_of_three(2_000)
     print(f"\n{len(ABBREVIATIONS)} × 500 and × 2000 characters: {short:.3f} s, {long:.3f} s")
     assert long < 8 * short  # 4 times the text: linear is 4×, quadratic 16×
+
+
+def test_a_deadline_stops_abbreviation_dense_text_within_one_piece():
+    text = ABBREVIATIONS * (100_000 // len(ABBREVIATIONS))
+    start = time.monotonic()
+    with pytest.raises(SplitTooSlow):
+        split_sentences(text, deadline=start + 0.05)
+    print(f"\n{len(text)} abbreviation-dense characters stopped after {time.monotonic() - start:.3f} s")
+    article = "The effect held. Later work agreed.\n\nSee 3.[12] Then more. " * 40
+    assert split_sentences(article, deadline=time.monotonic() + 60) == split_sentences(article)
 
 
 def test_references_are_still_kept_with_their_sentence():
