@@ -44,6 +44,17 @@ def _attention(prediction: DocumentPrediction) -> list[SentenceAttention]:
     ]
 
 
+def split_documents(texts: list[str], budget_s: float, field: str) -> list[list[str]]:
+    """Each document's sentences; a document whose splitting takes longer than ``budget_s`` is refused (422)."""
+    documents = []
+    for i, text in enumerate(texts):
+        try:
+            documents.append(split_sentences(text, time.monotonic() + budget_s))
+        except SplitTooSlow:
+            raise RequestRejected(422, f"{field}: document {i} takes longer than {budget_s} s to split") from None
+    return documents
+
+
 @serve.deployment(max_ongoing_requests=64, max_queued_requests=256)
 class DocumentReplica(ModelReplica):
     """Serves a registered hierarchical model of the configured task."""
@@ -59,14 +70,7 @@ class DocumentReplica(ModelReplica):
         over = [i for i, text in enumerate(texts) if len(text.encode("utf-8")) > settings.max_document_bytes]
         if over:
             raise RequestRejected(413, f"{field}: documents {over} exceed {settings.max_document_bytes} bytes")
-        documents = []
-        for i, text in enumerate(texts):
-            try:
-                documents.append(split_sentences(text, time.monotonic() + settings.split_budget_s))
-            except SplitTooSlow:
-                budget = settings.split_budget_s
-                raise RequestRejected(422, f"{field}: document {i} takes longer than {budget} s to split") from None
-        return documents
+        return split_documents(texts, settings.split_budget_s, field)
 
     async def _predict(self, texts: list[str], field: str) -> list[_Result]:
         self.loaded()  # 503 before any work when no model is loaded yet

@@ -64,6 +64,20 @@ def test_a_deadline_stops_abbreviation_dense_text_within_one_piece():
     assert split_sentences(article, deadline=time.monotonic() + 60) == split_sentences(article)
 
 
+def test_the_documents_deployment_refuses_a_document_past_its_split_budget():
+    from serving.document_replica import split_documents
+    from serving.replica import RequestRejected
+    from serving.settings import DocumentSettings
+
+    budget = DocumentSettings().split_budget_s
+    text = ABBREVIATIONS * (100_000 // len(ABBREVIATIONS))  # within the default max_document_bytes
+    start = time.monotonic()
+    with pytest.raises(RequestRejected) as refused:
+        split_documents(["A short one. Fine.", text], budget, "texts")
+    print(f"\nrefused after {time.monotonic() - start:.3f} s: {refused.value}")
+    assert refused.value.status == 422 and "document 1 takes longer than" in refused.value.message
+
+
 def test_references_are_still_kept_with_their_sentence():
     text = "The effect held.[1, 2] Later work agreed. See 3.[12] Then more."
     assert split_sentences(text) == ["The effect held.[1, 2]", "Later work agreed.", "See 3.[12] Then more."]
