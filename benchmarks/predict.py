@@ -3,7 +3,6 @@ against first-come batches, each round measuring all three on the same input in 
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time
@@ -15,7 +14,7 @@ import torch
 
 from pipelines.inference.resolve import resolve
 from pipelines.offline.inputs import read_inputs
-from pipelines.offline.job import PredictJob, run_job
+from pipelines.offline.job import PredictJob, run_job, start_ray
 from pipelines.offline.rows import Batching
 from pipelines.tasks import task_named
 
@@ -39,8 +38,6 @@ class PredictBench:
 def bench_predict(
     model: str, source: Path, rounds: int, threads: int, batch_rows: int, block_rows: int
 ) -> PredictBench:
-    import ray
-
     bundle = resolve(model).bundle
     task = task_named(bundle.config.task)
     frame = read_inputs([source], task.input, task.name).frame
@@ -48,14 +45,7 @@ def bench_predict(
     precision = bundle.config.runtime.precision
     torch.set_num_threads(threads)
     backend = bundle.backend(bundle.config.runtime.model_copy(update={"intra_op_threads": threads}))
-    if not ray.is_initialized():
-        # "local": never attach to another cluster of this machine unless $RAY_ADDRESS names it
-        ray.init(
-            address=os.environ.get("RAY_ADDRESS") or "local",
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=False,
-        )
+    start_ray()
     rates: dict[str, list[float]] = {name: [] for name in SYSTEMS}
     with tempfile.TemporaryDirectory(prefix="attnops-bench-predict-") as scratch:
         for r in range(rounds):

@@ -124,6 +124,20 @@ def run_job(job: PredictJob) -> PredictResult:
     return result
 
 
+def start_ray() -> None:
+    """Ray for a predict job, unless this process has one: the cluster ``$RAY_ADDRESS`` names, else a private
+    local one (never another cluster of this machine)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            address=os.environ.get("RAY_ADDRESS") or "local",
+            include_dashboard=False,
+            configure_logging=False,
+            log_to_driver=False,
+        )
+
+
 def _run_blocks(
     job: PredictJob,
     model: str,
@@ -137,14 +151,7 @@ def _run_blocks(
     (seconds since ``start``, rows) of each block as it finished."""
     import ray
 
-    if not ray.is_initialized():
-        # "local": never attach to another cluster of this machine unless $RAY_ADDRESS names it
-        ray.init(
-            address=os.environ.get("RAY_ADDRESS") or "local",
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=False,
-        )
+    start_ray()
     size = job.block_rows
     parts = [frame.iloc[b * size : (b + 1) * size] for b in todo]
     expected = {b: len(part) for b, part in zip(todo, parts, strict=True)}
