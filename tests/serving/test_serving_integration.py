@@ -184,7 +184,8 @@ def test_auth_is_required_when_a_token_is_set(service):
 def test_health_ready_and_openapi(service):
     assert httpx.get(f"{service}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{service}/readyz")
-    assert ready.status_code == 200 and ready.json() == {"ready": True, "models": {"translation": True}}  # no URIs
+    expected = {"ready": True, "models": {"translation": True}, "registry": "reachable"}  # no URI, no address
+    assert ready.status_code == 200 and ready.json() == expected
     assert "/v1/translate" in httpx.get(f"{service}/openapi.json", headers=AUTH).json()["paths"]
     assert httpx.get(f"{service}/openapi.json").status_code == 401
 
