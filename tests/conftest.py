@@ -22,6 +22,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if SHARED_DATA.is_dir():  # the shared copy beside the repository, as the Makefile and .ci/run set it
     os.environ.setdefault("ATTNOPS_DATA_DIR", str(SHARED_DATA))
+# A data set a test lacks is "fetched" from a closed loopback port: refused at once, nothing leaves the machine.
+os.environ.setdefault("ATTNOPS_DATA_BASE_URL", "http://127.0.0.1:9")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 

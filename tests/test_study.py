@@ -90,7 +90,7 @@ def test_study_logs_parent_children_and_table(study, client):
     rows = [line for line in table.splitlines() if line.startswith("| tiny-")]
     assert [row.split(" | ")[0] for row in rows] == ["| tiny-additive", "| tiny-dot"]
     assert "passed" in rows[0] and "passed" in rows[1]
-    assert "broken/seed7: failed: UserError: data folder not found" in table
+    assert "broken/seed7: failed: UserError: data set 'multi30k' is not in" in table
     assert set(study.result.failures) == {"broken/seed7"}
     assert (study.root / "out" / TABLE_FILE).read_text() == table
     assert {"curve.png", "quality_speed.png"} <= {p.name for p in study.result.report.files}
