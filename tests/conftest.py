@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ from pipelines.translation.config import DataConfig, TokenizerConfig
 from pipelines.translation.data import ParallelSplit, load_corpus
 from pipelines.translation.tokenizer import TextCodec
 from serving.server import free_port
+from tests.mlflow_server import running_mlflow_server
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -65,39 +62,10 @@ def _isolated_tracking(tmp_path, monkeypatch):
 def mlflow_server(tmp_path_factory) -> str:
     """A real ``mlflow server`` process on a free loopback port; yields its URI."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    command = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "server",
-        "--backend-store-uri", f"sqlite:///{root / 'store.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
-    log = open(root / "server.log", "w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.5)
-    yield uri
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    args = ["--backend-store-uri", f"sqlite:///{root / 'store.db'}", "--artifacts-destination", str(root / "artifacts")]
+    with running_mlflow_server(root, args, env) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="session")

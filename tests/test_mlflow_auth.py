@@ -4,16 +4,12 @@ refuses anonymous and wrong credentials, admits the admin from the environment, 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from pipelines.config import REPO_ROOT
-from serving.server import free_port
+from tests.mlflow_server import running_mlflow_server
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +22,6 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-auth")
     ini = (REPO_ROOT / "infra/mlflow-auth.ini").read_text()
     (root / "basic_auth.ini").write_text(ini.replace("sqlite:////mlauth/", f"sqlite:///{root}/"))
-    port = free_port()
     env = {
         **os.environ,
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
@@ -35,32 +30,9 @@ def server(tmp_path_factory):
         "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "MLFLOW_FLASK_SERVER_SECRET_KEY": "generated-flask-secret",
     }
-    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--app-name", "basic-auth",
-               "--artifacts-destination", str(root / "artifacts"), "--serve-artifacts",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip
-    log = open(root / "server.log", "w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while not _answers(f"{url}/health"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.5)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    args = ["--app-name", "basic-auth", "--artifacts-destination", str(root / "artifacts"), "--serve-artifacts"]
+    with running_mlflow_server(root, args, env) as url:
+        yield url
 
 
 def test_anonymous_and_wrong_credentials_are_refused_and_the_admin_is_admitted(server):
