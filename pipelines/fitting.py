@@ -19,6 +19,7 @@ from pipelines import tracking
 from pipelines.config import ExperimentConfig, TrainConfig
 from pipelines.errors import UserError
 from pipelines.inference.artifacts import CONFIG_ARTIFACT
+from pipelines.provenance import provenance_tags
 from pipelines.resume import METRICS_JOURNAL, OWNER_TAG, EpochCheckpoint, EpochSeed, owner, run_folder
 
 
@@ -80,13 +81,16 @@ class ValidationCurve(pl.Callback):
 def training_run(
     config: ExperimentConfig, config_path: Path | None, resume: str | None = None, tags: dict[str, str] | None = None
 ) -> Iterator[tuple[str, Path]]:
-    """Seed and size torch, then open an MLflow run (with ``tags``) holding every resolved config value (as params
-    and as ``config.yaml``) and the source file, or reopen ``resume``; yield the run id and its state folder.
+    """Seed and size torch, then open an MLflow run (with ``tags`` and its provenance: config file, code commit,
+    machine) holding every resolved config value (as params and as ``config.yaml``) and the source file, or reopen
+    ``resume``; yield the run id and its state folder.
     A tracking server lost for good ends the run with a :class:`UserError` saying how to resume it."""
     pl.seed_everything(config.train.seed, workers=True, verbose=False)
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
     tags = {**(tags or {}), OWNER_TAG: owner()}
+    if resume is None:
+        tags = {**provenance_tags(config_path), **tags}
     run_id = None
     try:
         with tracking.start_run(

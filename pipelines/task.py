@@ -70,7 +70,7 @@ class ParityCheck:
 
 @dataclass(frozen=True)
 class Headline:
-    """What a study (``attnops study``) reports for a task: the figures that compare its variants."""
+    """What a study (``attnops study``) and the results tables (``attnops report``) show of a task's runs."""
 
     test_metrics: tuple[str, ...]
     """Run metrics of the test figures, headline first (e.g. BLEU cased, then lowercased)."""
@@ -86,6 +86,19 @@ class Headline:
     """Run param with the tokens in one training epoch (None: no tokens/s figure)."""
     speed_probe: str | None = None
     """``module:function`` that times an export: ``(bundle, sentences, threads) -> {metric: value}``."""
+    figures: tuple[str, ...] = ()
+    """Run metrics of the results tables (``attnops report``), in order (empty: ``test_metrics``)."""
+    figures_label: str = ""
+    """What those figures are, in words (e.g. "BLEU cased / lowercased, test2016")."""
+    baseline: str = ""
+    """The baseline every run of the task scores on the same split, in words (empty: none)."""
+    baseline_metrics: tuple[str, ...] = ()
+    """The baseline's run metrics, in the order of ``figures``."""
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """The metrics the results tables show."""
+        return self.figures or self.test_metrics
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,15 @@ class AbstractiveTask(LazyLifecycle):
     replica = "serving.abstractive_replica:AbstractiveReplica"
     splits = ("val", "test")
     quantizations = ("int8",)
-    headline = Headline(test_metrics=(GATE_METRIC,), curve="val_rougeL", evaluation="the config's beam")
+    headline = Headline(
+        test_metrics=(GATE_METRIC,),
+        curve="val_rougeL",
+        evaluation="the config's beam",
+        figures=("test_rouge1", "test_rouge2", "test_rougeL"),
+        figures_label="test ROUGE-1/2/L",
+        baseline="lead-1",
+        baseline_metrics=("test_lead1_rouge1", "test_lead1_rouge2", "test_lead1_rougeL"),
+    )
     input = TEXT_INPUT
     lifecycle = "pipelines.abstractive.lifecycle"
 

@@ -35,7 +35,14 @@ class CaptioningTask(LazyLifecycle):
     replica = "serving.caption_replica:CaptionReplica"
     splits = ("val", "test")
     quantizations = ()
-    headline = Headline(test_metrics=("test_bleu4", "test_cider"), curve="val_cider", evaluation="the config's beam")
+    headline = Headline(
+        test_metrics=("test_bleu4", "test_cider"),
+        curve="val_cider",
+        evaluation="the config's beam",
+        figures_label="test BLEU-4 / CIDEr-D",
+        baseline="nearest-neighbour caption",
+        baseline_metrics=("test_nn_bleu4", "test_nn_cider"),
+    )
     input = InputSpec("image", binary=True)
     lifecycle = "pipelines.captioning.lifecycle"
 

@@ -13,18 +13,22 @@ from pipelines.cli.args import positive
 def _train(args: argparse.Namespace) -> None:
     from pipelines.config import load_config
     from pipelines.errors import UserError
+    from pipelines.provenance import HEADLINE_TAG
     from pipelines.train import resume, train
 
     signal.signal(signal.SIGTERM, _stop)  # the run is then marked KILLED, not left RUNNING
     if args.resume:
-        if args.config or args.set or args.workers:
-            raise UserError("--resume continues a run with its own config: give no config, --set or --workers")
+        if args.config or args.set or args.workers or args.headline:
+            raise UserError(
+                "--resume continues a run with its own config and tags: give no config, --set, --workers or --headline"
+            )
         print("\n".join(resume(args.resume).lines()))
         return
     if not args.config:
         raise UserError("give an experiment config (or --resume RUN_ID)")
     overrides = args.set + ([f"train.workers={args.workers}"] if args.workers else [])
-    print("\n".join(train(load_config(args.config, overrides), Path(args.config)).lines()))
+    tags = {HEADLINE_TAG: "true"} if args.headline else None
+    print("\n".join(train(load_config(args.config, overrides), Path(args.config), tags=tags).lines()))
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -154,6 +158,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         type=positive,
         help="data-parallel workers on Ray Train (DDP; the cluster of $RAY_ADDRESS, else a local Ray); "
         "the same as --set train.workers=N",
+    )
+    train.add_argument(
+        "--headline",
+        action="store_true",
+        help="tag the run as a headline: 'attnops report' writes its figures into the results tables of the docs",
     )
     train.set_defaults(func=_train)
 

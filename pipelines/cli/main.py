@@ -14,7 +14,7 @@ import sys
 import warnings
 
 from pipelines.captioning import commands as captioning_commands
-from pipelines.cli import bench, data, lifecycle, predict, serve, stack, study
+from pipelines.cli import bench, data, lifecycle, predict, report, serve, stack, study
 from pipelines.documents import commands as document_commands
 from pipelines.errors import UserError
 from pipelines.redact import redact, redact_logs, redact_uncaught
@@ -24,6 +24,7 @@ COMMAND_GROUPS = (
     lifecycle.add_commands,
     data.add_commands,
     study.add_commands,
+    report.add_commands,
     translation_commands.add_commands,
     document_commands.add_classify,
     document_commands.add_summarize,

@@ -74,9 +74,23 @@ class DocumentTask(LazyLifecycle):
 
 CLASSIFICATION = DocumentTask(
     "classification", ClassificationConfig, "Classifier",
-    Headline(test_metrics=(GATE_METRICS["classification"],), curve="val_accuracy"),
+    Headline(
+        test_metrics=(GATE_METRICS["classification"],),
+        curve="val_accuracy",
+        figures=("test_accuracy", "test_macro_f1"),
+        figures_label="test accuracy % / macro-F1",
+        baseline="TF-IDF word 1–2-grams + logistic regression",
+        baseline_metrics=("test_tfidf_words_logreg_accuracy", "test_tfidf_words_logreg_macro_f1"),
+    ),
 )  # fmt: skip
 SUMMARIZATION = DocumentTask(
     "summarization", SummarizationConfig, "Summarizer",
-    Headline(test_metrics=(GATE_METRICS["summarization"],), curve="val_precision_at_3"),
+    Headline(
+        test_metrics=(GATE_METRICS["summarization"],),
+        curve="val_precision_at_3",
+        figures=("test_rouge1", "test_rouge2", "test_rougeL"),
+        figures_label="test ROUGE-1/2/L",
+        baseline="TextRank",
+        baseline_metrics=("test_textrank_rouge1", "test_textrank_rouge2", "test_textrank_rougeL"),
+    ),
 )  # fmt: skip

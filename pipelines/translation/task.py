@@ -41,6 +41,7 @@ class TranslationTask(LazyLifecycle):
         evaluation="greedy search",
         tokens_param=TRAIN_TOKENS_PARAM,
         speed_probe="benchmarks.decode:eager_vs_onnx",
+        figures_label="test2016 BLEU cased / lowercased",
     )
     input = TEXT_INPUT
     lifecycle = "pipelines.translation.lifecycle"

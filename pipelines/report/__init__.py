@@ -1,0 +1,1 @@
+"""``attnops report``: the results tables of the docs, built from the runs of the store tagged as headlines."""

@@ -1,0 +1,87 @@
+"""``attnops report`` against a real MLflow store: tiny tagged runs become the docs' results tables."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from pipelines import tracking
+from pipelines.cli.main import main
+from pipelines.config import REPO_ROOT
+from pipelines.provenance import COMMIT_TAG, CONFIG_TAG, HEADLINE_TAG, MACHINE_TAG
+from pipelines.report.headlines import spread
+from pipelines.report.write import README, RESULTS
+
+CONFIG = "pipelines/configs/translation/gru-additive.yaml"
+TINY = [
+    "data.max_train_examples=64",
+    "data.max_eval_examples=8",
+    "data.tokenizer.vocab_size=200",
+    "model.hidden_size=16",
+    "model.embedding_dim=8",
+    "train.max_steps=2",
+    "train.eval_beam_size=1",
+    "tracking.system_metrics=false",
+    "tracking.heatmap_sentences=0",
+]
+
+
+def _train(capsys, seed: int, *flags: str) -> str:
+    args = [arg for override in [*TINY, f"train.seed={seed}"] for arg in ("--set", override)]
+    assert main(["train", str(REPO_ROOT / CONFIG), *args, *flags]) == 0
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def _docs(root) -> tuple[str, str]:
+    return (root / README).read_text(), (root / RESULTS).read_text()
+
+
+@pytest.mark.slow
+def test_report_writes_tagged_runs_into_the_docs_and_drops_the_hand_copied_rows_they_replace(tmp_path, capsys):
+    root = tmp_path / "repo"
+    (root / "docs").mkdir(parents=True)
+    for doc in (README, RESULTS):
+        shutil.copy(REPO_ROOT / doc, root / doc)
+    readme_before, _ = _docs(root)
+    assert "| translation De→En (`gru-additive.yaml`)" in readme_before
+
+    first, second = _train(capsys, 1, "--headline"), _train(capsys, 2, "--headline")
+    third = _train(capsys, 3)
+    tags = tracking.run_tags(first)
+    assert tags[HEADLINE_TAG] == "true" and tags[CONFIG_TAG] == CONFIG
+    assert HEADLINE_TAG not in tracking.run_tags(third)
+
+    assert main(["report", "--root", str(root)]) == 0
+    assert "1 headline(s) from 2 tagged run(s)" in capsys.readouterr().out
+    readme, results = _docs(root)
+    bleu = [tracking.client().get_run(r).data.metrics["test_2016_flickr_bleu"] for r in (first, second)]
+    row = next(line for line in readme.splitlines() if line.startswith("| translation (`gru-additive.yaml`"))
+    assert "`model.hidden_size=16`" in row and "`train.max_steps=2`" in row and "train.seed" not in row
+    assert f": {spread(bleu)} / " in row and "(2 seeds, mean ± std)" in row
+    # The hand-copied row of that config is gone; the others stay, marked.
+    assert "| translation De→En (`gru-additive.yaml`)" not in readme
+    assert "| translation De→En (`transformer-tiny.yaml`)" in readme and "hand-copied at" in readme
+    for run_id in (first, second):
+        line = next(line for line in results.splitlines() if f"`{run_id}`" in line)
+        tags = tracking.run_tags(run_id)
+        (data,) = tracking.run_datasets(run_id)
+        assert f"`{tags[COMMIT_TAG]}`" in line and tags[MACHINE_TAG] in line and f"`{data}`" in line
+        assert line.count(spread([bleu[(first, second).index(run_id)]])) >= 1
+    assert f"`{third}`" not in results
+
+    assert main(["report", "--tag", third, "--root", str(root)]) == 0
+    assert "(3 seeds, mean ± std)" in _docs(root)[0] and f"`{third}`" in _docs(root)[1]
+    capsys.readouterr()
+    assert main(["report", "--root", str(root)]) == 0
+    assert "the docs were up to date" in capsys.readouterr().out
+
+
+def test_report_refuses_an_unknown_run_and_docs_without_markers(tmp_path, capsys):
+    assert main(["report", "--tag", "0" * 32, "--root", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    (tmp_path / "docs").mkdir()
+    (tmp_path / README).write_text("# no markers\n")
+    (tmp_path / RESULTS).write_text("# no markers\n")
+    assert main(["report", "--root", str(tmp_path)]) == 2
+    assert "README.md has no block 'headlines'" in capsys.readouterr().err
