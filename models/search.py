@@ -148,8 +148,12 @@ def _length_penalty(length: int, alpha: float) -> float:
 def beam_search(backend: DecodingBackend, src: Tensor, src_mask: Tensor, settings: SearchSettings) -> list[Hypothesis]:
     """Beam search over every sentence of ``src (B, S)`` at once (B × K rows per step).
 
-    A sentence stops once ``beam_size`` hypotheses have ended; with ``beam_size=1`` this is exactly
-    greedy search.
+    A hypothesis ends when EOS ranks among the K best expansions of its sentence, which then keeps the best
+    ended one and stops once no live beam can beat it: with no length penalty a live beam's score can only
+    fall, so that is exact; with a penalty the bound is the live score divided by today's penalty (the rule
+    of Hugging Face's ``early_stopping=False``). Stopping as soon as K hypotheses have ended instead lets
+    unlikely early endings (a caption ending on "a") beat better beams that were still running. With
+    ``beam_size=1`` this is exactly greedy search.
     """
     k = settings.beam_size
     batch = src.shape[0]
@@ -163,7 +167,8 @@ def beam_search(backend: DecodingBackend, src: Tensor, src_mask: Tensor, setting
     history = torch.empty(batch * k, 0, dtype=torch.long, device=device)  # (B*K, t)
     attention = torch.empty(batch * k, 0, src.shape[1], device=device)  # (B*K, t, S)
     copy: Tensor | None = None  # (B*K, t) for backends that report the copy probability
-    done: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    best: list[Hypothesis | None] = [None] * batch  # each sentence's best ended hypothesis so far
+    finished = [False] * batch
 
     def ended(row: int, score: float) -> Hypothesis:
         return Hypothesis(history[row].tolist(), attention[row].cpu(), score, None if copy is None else copy[row].cpu())
@@ -179,22 +184,26 @@ def beam_search(backend: DecodingBackend, src: Tensor, src_mask: Tensor, setting
         if settings.no_repeat_ngram:
             _block_repeats(log_probs, history.tolist(), settings.no_repeat_ngram)
         candidates = (beam_scores.view(-1, 1) + log_probs).view(batch, k * vocab)  # (B, K*V)
-        top_scores, top_ids = candidates.topk(2 * k, dim=-1)  # (B, 2K)
+        top_scores, top_ids = candidates.topk(2 * k, dim=-1)  # (B, 2K), best first
+        penalty = _length_penalty(step + 1, settings.length_penalty)
         next_beams: list[tuple[int, int, float]] = []  # (row, token, score) for each next beam
         for b, (b_scores, b_ids) in enumerate(zip(top_scores.tolist(), top_ids.tolist())):
-            beams = []
-            for score, flat in zip(b_scores, b_ids):
-                if len(done[b]) >= k or len(beams) == k or score == float("-inf"):
+            beams: list[tuple[int, int, float]] = []
+            for rank, (score, flat) in enumerate(zip(b_scores, b_ids)):
+                if finished[b] or len(beams) == k or score == float("-inf"):
                     break
                 row, token = b * k + flat // vocab, flat % vocab
-                if token == settings.eos:
-                    penalty = _length_penalty(step + 1, settings.length_penalty)
-                    done[b].append(ended(row, score / penalty))
-                else:
+                if token != settings.eos:
                     beams.append((row, token, score))
+                elif rank < k and (best[b] is None or score / penalty > best[b].score):
+                    best[b] = ended(row, score / penalty)
+            leader = best[b]
+            finished[b] = finished[b] or not beams or (leader is not None and beams[0][2] / penalty <= leader.score)
+            if finished[b]:
+                beams = []
             # Finished sentences keep dead placeholder beams so every step has B*K rows.
             next_beams += beams + [(b * k, settings.eos, float("-inf"))] * (k - len(beams))
-        if all(len(d) >= k for d in done):
+        if all(finished):
             break
         rows = torch.tensor([r for r, _, _ in next_beams], device=device)
         tokens = torch.tensor([t for _, t, _ in next_beams], device=device)
@@ -205,13 +214,13 @@ def beam_search(backend: DecodingBackend, src: Tensor, src_mask: Tensor, setting
         state = map_state(out.state, partial(torch.index_select, dim=0, index=rows))
     results = []
     for b in range(batch):
-        if not done[b]:  # max_length reached before any beam ended: take the best live beam
-            row = b * k + int(beam_scores[b].argmax())
-            penalty = _length_penalty(history.shape[1], settings.length_penalty)
-            done[b].append(ended(row, float(beam_scores[b].max()) / penalty))
-        best = max(done[b], key=lambda h: h.score)
+        live = float(beam_scores[b].max()) / _length_penalty(history.shape[1], settings.length_penalty)
+        chosen = best[b]
+        if not finished[b] and (chosen is None or live > chosen.score):  # max_length reached: a live beam wins
+            chosen = ended(b * k + int(beam_scores[b].argmax()), live)
+        assert chosen is not None
         source_length = _source_length(state, b * k)
-        results.append(Hypothesis(best.tokens, best.attention[:, :source_length], best.score, best.copy))
+        results.append(Hypothesis(chosen.tokens, chosen.attention[:, :source_length], chosen.score, chosen.copy))
     return results
 
 

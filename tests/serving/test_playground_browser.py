@@ -2,7 +2,9 @@
 against the real Ray Serve app on 127.0.0.1, with four tiny trained models behind an API token.
 
 Each test saves a screenshot of its tab into ``$ATTNOPS_SCREENSHOT_DIR`` (when set) or a pytest temporary
-folder, and prints where.
+folder, and prints where. For the docs' screenshots, ``$ATTNOPS_PLAYGROUND_STORE`` (a tracking URI) and
+``$ATTNOPS_PLAYGROUND_MODELS`` (``task=NAME,…``) put trained champions of that store in place of the tiny
+models of those tasks; the other tasks' tiny models are trained into that store.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipelines import tracking
 from pipelines.captioning.captions import load_captions
 from pipelines.config import REPO_ROOT, load_config
 from pipelines.documents.data import load_documents
@@ -37,6 +40,7 @@ FLICKR = DataConfig().data_root() / "flickr8k_mini"
 CONFIGS = REPO_ROOT / "pipelines/configs"
 WORD_START = "\u2581"
 WAIT_S = 90
+STORE_ENV, MODELS_ENV = "ATTNOPS_PLAYGROUND_STORE", "ATTNOPS_PLAYGROUND_MODELS"
 
 
 @dataclass
@@ -46,6 +50,8 @@ class Service:
     """The same service with only translation deployed (a second Serve app under a route prefix)."""
     names: dict[str, str]
     """Registered model name by task."""
+    versions: dict[str, str]
+    """The version each name's @champion points at."""
 
 
 def _ship(task: str, config_file: str, overrides: list[str]) -> str:
@@ -67,19 +73,23 @@ def service(tmp_path_factory):
     from serving.app import application
 
     root = tmp_path_factory.mktemp("playground")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracking_uri = os.environ.get(STORE_ENV) or f"sqlite:///{root / 'mlflow.db'}"
+    trained = dict(item.split("=", 1) for item in os.environ.get(MODELS_ENV, "").split(",") if item)
     one_epoch = "train.max_epochs=1"  # what the page draws is checked against the API, whatever the quality
+    tiny = {
+        "translation": ("translation/demo.yaml", [*TRANSLATION_TINY, one_epoch, "data.max_train_examples=500"]),
+        "classification": ("classification/bbc-han.yaml", [*DOCUMENT_TINY, one_epoch]),
+        "summarization": ("summarization/bbc-extractive.yaml", [*DOCUMENT_TINY, one_epoch]),
+        "captioning": ("captioning/flickr8k-soft.yaml", CAPTION_TINY),
+    }
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.setenv("ATTNOPS_CACHE_DIR", str(root / "cache"))
         env.chdir(root)
-        names = {
-            "translation": _ship(
-                "translation", "translation/demo.yaml", [*TRANSLATION_TINY, one_epoch, "data.max_train_examples=500"]
-            ),
-            "classification": _ship("classification", "classification/bbc-han.yaml", [*DOCUMENT_TINY, one_epoch]),
-            "summarization": _ship("summarization", "summarization/bbc-extractive.yaml", [*DOCUMENT_TINY, one_epoch]),
-            "captioning": _ship("captioning", "captioning/flickr8k-soft.yaml", CAPTION_TINY),
+        names = {task: trained.get(task) or _ship(task, *tiny[task]) for task in tiny}
+        versions = {
+            task: str(tracking.client().get_model_version_by_alias(name, "champion").version)
+            for task, name in names.items()
         }
         port = free_port()
         ray.init(
@@ -107,7 +117,7 @@ def service(tmp_path_factory):
         serve.run(application(options, tuple(names)), name="attnops", route_prefix="/")
         serve.run(application(options, ("translation",)), name="partial", route_prefix="/partial")
         try:
-            yield Service(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/partial", names)
+            yield Service(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/partial", names, versions)
         finally:
             serve.shutdown()
             ray.shutdown()
@@ -245,7 +255,8 @@ def test_page_asks_for_the_token_and_refuses_a_wrong_one(service, browser, scree
     _find(browser, "#token-form button").click()
     _wait(browser, lambda d: _find(d, "#service").text.startswith("Serving"))
     assert not _find(browser, "#token-form").is_displayed()
-    assert all(f"{name} version 1 @champion" in _find(browser, "#service").text for name in service.names.values())
+    served = _find(browser, "#service").text
+    assert all(f"{service.names[task]} version {v} @champion" in served for task, v in service.versions.items())
 
 
 def test_translation_heatmap_cells_are_the_api_weights_merged_into_words(service, browser, screenshots):
@@ -263,7 +274,8 @@ def test_translation_heatmap_cells_are_the_api_weights_merged_into_words(service
     source, target = _words(attention["source_tokens"]), _words(attention["target_tokens"][: len(attention["weights"])])
     assert len(source) < len(attention["source_tokens"])  # the tiny vocabulary splits words into pieces
     assert _find(browser, "#translation").text == translation["text"]
-    assert _find(panel, ".served").text == f"Answered by {service.names['translation']} version 1 @champion."
+    served = f"Answered by {service.names['translation']} version {service.versions['translation']} @champion."
+    assert _find(panel, ".served").text == served
     columns = [th.get_attribute("textContent") for th in _find_all(panel, "#heatmap thead th")[1:]]
     rows = [th.get_attribute("textContent") for th in _find_all(panel, "#heatmap tbody th")]
     assert columns == [word for word, _ in source] and rows == [word for word, _ in target]
