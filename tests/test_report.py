@@ -12,19 +12,9 @@ from pipelines.config import REPO_ROOT
 from pipelines.provenance import COMMIT_TAG, CONFIG_TAG, HEADLINE_TAG, MACHINE_TAG
 from pipelines.report.headlines import spread
 from pipelines.report.write import README, RESULTS
+from tests.data.test_lineage import TINY
 
 CONFIG = "pipelines/configs/translation/gru-additive.yaml"
-TINY = [
-    "data.max_train_examples=64",
-    "data.max_eval_examples=8",
-    "data.tokenizer.vocab_size=200",
-    "model.hidden_size=16",
-    "model.embedding_dim=8",
-    "train.max_steps=2",
-    "train.eval_beam_size=1",
-    "tracking.system_metrics=false",
-    "tracking.heatmap_sentences=0",
-]
 
 
 def _train(capsys, seed: int, *flags: str) -> str:
