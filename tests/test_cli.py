@@ -59,7 +59,7 @@ def _snapshot():
         (["train", DEMO, "--set", "train.batch_size=big"], "train.batch_size: Input should be a valid integer"),
         (["train", DEMO, "--set", "data.root=/nonexistent"], "run `attnops data fetch multi30k`"),
         (["train"], "give an experiment config (or --resume RUN_ID)"),
-        (["train", DEMO, "--resume", "0123456789abcdef0123456789abcdef"], "give no config, --set or --workers"),
+        (["train", DEMO, "--resume", "0123456789abcdef0123456789abcdef"], "give no config, --set, --workers or --head"),
         (
             ["train", "--resume", "0123456789abcdef0123456789abcdef"],
             "unknown run id '0123456789abcdef0123456789abcdef'",
