@@ -56,6 +56,8 @@ class SearchSettings:
     """Never emit a token that would repeat an n-gram of this size already in the hypothesis; 0 disables it."""
     min_length: int = 0
     """EOS cannot end a hypothesis before it has this many tokens."""
+    unk: int | None = None
+    """The unknown-word id, never generated when set: decoding drops it, so a caption would end on "a"."""
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
@@ -69,10 +71,11 @@ class SearchSettings:
 
 
 def _next_token_log_probs(logits: Tensor, settings: SearchSettings, step: int) -> Tensor:
-    """Log-probabilities ``(N, V)`` of the next token; PAD and BOS can never be generated, nor EOS before
-    ``min_length`` tokens."""
+    """Log-probabilities ``(N, V)`` of the next token; PAD, BOS and UNK (when set) can never be generated, nor EOS
+    before ``min_length`` tokens."""
     log_probs = torch.log_softmax(logits.float(), dim=-1)
-    log_probs[:, [settings.pad, settings.bos]] = float("-inf")
+    never = [settings.pad, settings.bos] + ([] if settings.unk is None else [settings.unk])
+    log_probs[:, never] = float("-inf")
     if step < settings.min_length:
         log_probs[:, settings.eos] = float("-inf")
     return log_probs

@@ -31,6 +31,7 @@ def search_settings(
         bos=special.bos,
         eos=special.eos,
         pad=special.pad,
+        unk=special.unk,
         beam_size=beam_size or config.train.eval_beam_size,
         max_length=config.train.max_decode_length,
         length_penalty=config.train.length_penalty if length_penalty is None else length_penalty,

@@ -1,4 +1,5 @@
-"""Beam search's stopping rule on a scripted model whose next-token probabilities depend on the last token."""
+"""Search rules on a scripted model whose next-token probabilities depend on the last token: when beam search
+stops, and which tokens search never generates."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from torch import Tensor
 
 from models.decoder import DecoderState, StepOutput
-from models.search import SearchSettings, beam_search
+from models.search import SearchSettings, beam_search, decode
 
 PAD, BOS, EOS, A, DOG, CAT = range(6)
 TINY = 1e-6
@@ -55,3 +56,11 @@ def test_a_sentence_that_cannot_end_returns_its_best_live_beam_at_the_length_lim
     settings = SearchSettings(bos=BOS, eos=EOS, pad=PAD, beam_size=2, max_length=2, length_penalty=0.0)
     (best,) = beam_search(ScriptedModel(), torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool), settings)
     assert best.tokens == [A, CAT] and math.isclose(best.score, math.log(0.5 * 0.7), rel_tol=1e-4)
+
+
+def test_the_unknown_word_is_never_generated():
+    """Decoding drops the unknown word, so generating it would end a caption on "a": search never does."""
+    for beam_size in (1, 2):
+        settings = SearchSettings(bos=BOS, eos=EOS, pad=PAD, beam_size=beam_size, max_length=6, unk=CAT)
+        (best,) = decode(ScriptedModel(), torch.zeros(1, 1, 1), torch.ones(1, 1, dtype=torch.bool), settings)
+        assert CAT not in best.tokens and best.tokens
