@@ -10,6 +10,7 @@ from pipelines import tracking
 from pipelines.cli.main import main
 from pipelines.config import REPO_ROOT
 from pipelines.provenance import COMMIT_TAG, CONFIG_TAG, HEADLINE_TAG, MACHINE_TAG
+from pipelines.report.docs import drop_replaced
 from pipelines.report.headlines import spread
 from pipelines.report.write import README, RESULTS
 from tests.data.test_lineage import TINY
@@ -28,7 +29,7 @@ def _docs(root) -> tuple[str, str]:
 
 
 @pytest.mark.slow
-def test_report_writes_tagged_runs_into_the_docs_and_drops_the_hand_copied_rows_they_replace(tmp_path, capsys):
+def test_report_writes_tagged_runs_into_the_docs_with_their_seeds_overrides_and_provenance(tmp_path, capsys):
     root = tmp_path / "repo"
     (root / "docs").mkdir(parents=True)
     for doc in (README, RESULTS):
@@ -49,9 +50,8 @@ def test_report_writes_tagged_runs_into_the_docs_and_drops_the_hand_copied_rows_
     row = next(line for line in readme.splitlines() if line.startswith("| translation (`gru-additive.yaml`"))
     assert "`model.hidden_size=16`" in row and "`train.max_steps=2`" in row and "train.seed" not in row
     assert f": {spread(bleu)} / " in row and "(2 seeds, mean ± std)" in row
-    # The hand-copied row of that config is gone; the others stay, marked.
-    assert "| translation De→En (`gru-additive.yaml`)" not in readme
-    assert "| translation De→En (`transformer-tiny.yaml`)" in readme and "hand-copied at" in readme
+    # Runs with overrides do not stand for the shipped config: its hand-copied row stays, marked.
+    assert "| translation De→En (`gru-additive.yaml`)" in readme and "hand-copied at" in readme
     for run_id in (first, second):
         line = next(line for line in results.splitlines() if f"`{run_id}`" in line)
         tags = tracking.run_tags(run_id)
@@ -65,6 +65,19 @@ def test_report_writes_tagged_runs_into_the_docs_and_drops_the_hand_copied_rows_
     capsys.readouterr()
     assert main(["report", "--root", str(root)]) == 0
     assert "the docs were up to date" in capsys.readouterr().out
+
+
+def test_a_hand_copied_row_goes_once_its_config_is_regenerated_and_the_table_with_its_last_row():
+    block = (
+        "<!-- begin hand-copied: test -->\nintro\n\n| task (config) | figure |\n|---|---|\n"
+        "| translation (`gru-additive.yaml`) | 34.21 |\n| captioning (`flickr8k-soft.yaml`) | 16.61 |\n"
+        "<!-- end hand-copied -->\n"
+    )
+    text = f"before\n{block}after\n"
+    kept = drop_replaced(text, {"gru-additive.yaml"})
+    assert "gru-additive.yaml" not in kept and "flickr8k-soft.yaml" in kept and kept.endswith("after\n")
+    assert drop_replaced(kept, {"flickr8k-soft.yaml"}) == "before\nafter\n"
+    assert drop_replaced(text, {"transformer-tiny.yaml"}) == text
 
 
 def test_report_refuses_an_unknown_run_and_docs_without_markers(tmp_path, capsys):

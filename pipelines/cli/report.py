@@ -24,7 +24,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "and write its test figures, the baseline the same run scored, and its provenance (run id, config file and "
         "the overrides it ran with, config digest, data digest, code commit, machine, date) between the markers "
         "of README.md and docs/results.md. Runs of one setting that differ only in their seed make one row, "
-        "mean ± std. Hand-copied rows of a config that now has a regenerated row are removed.",
+        "mean ± std. Hand-copied rows of a config whose shipped settings now have a regenerated row are removed.",
         epilog="example: attnops report --tag RUN_ID",
     )
     report.add_argument(

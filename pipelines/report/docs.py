@@ -2,8 +2,8 @@
 
 A generated table sits between ``<!-- begin attnops report: NAME -->`` and ``<!-- end attnops report: NAME -->``.
 Figures copied by hand before their runs were in a store sit between ``<!-- begin hand-copied … -->`` and
-``<!-- end hand-copied -->``; a row of such a table whose first config file (```name.yaml```) has a regenerated
-headline is removed, and a table left without rows is removed with its block.
+``<!-- end hand-copied -->``; a row of such a table whose first config file (```name.yaml```) is among the
+regenerated ones is removed, and a table left without rows is removed with its block.
 """
 
 from __future__ import annotations
