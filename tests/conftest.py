@@ -24,6 +24,21 @@ os.environ.setdefault("ATTNOPS_DATA_BASE_URL", "http://127.0.0.1:9")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
+SERVER_FIXTURES = {
+    "mlflow_server": ("mlflow_server", "slow"),
+    "postgres_mlflow_server": ("postgres", "mlflow_server", "slow"),
+}
+"""Markers a test gets from the session fixtures it uses, so `-m` selects by what a test needs."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, markers in SERVER_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                for marker in markers:
+                    item.add_marker(marker)
+
+
 def tiny_model_config(**overrides) -> Seq2SeqConfig:
     """A model small enough for unit tests (dropout off so outputs are deterministic)."""
     settings = dict(embedding_dim=16, hidden_size=24, num_heads=2, dropout=0.0)

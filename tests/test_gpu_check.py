@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.config import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
 def test_gpu_check_dry_run_trains_checks_parity_and_prints_both_benchmarks(tmp_path):

@@ -28,7 +28,7 @@ from pipelines.translation.config import DataConfig
 from pipelines.translation.task import TRANSLATION
 from tests.serving.test_serving_integration import TINY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 NAME = "predict-it"
 MODEL = f"models:/{NAME}@champion"

@@ -18,7 +18,7 @@ from pipelines.registry import promote, register
 from pipelines.train import train
 from serving.server import free_port, start_local_serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 MAX_BYTES = 5_000
 ABSTRACTIVE, EXTRACTIVE = "aeslc-it", "extractive-it"

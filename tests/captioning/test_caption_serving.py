@@ -22,7 +22,7 @@ from pipelines.translation.config import DataConfig
 from serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 NAME = "captioning-serve-it"
 FLICKR = DataConfig().data_root() / "flickr8k_mini"

@@ -22,7 +22,7 @@ from pipelines.train import train
 from serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 MAX_BYTES = 20_000
 CATEGORIES = {"business", "entertainment", "politics", "sport", "tech"}

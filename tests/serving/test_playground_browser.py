@@ -28,7 +28,7 @@ from tests.captioning.test_caption_serving import TINY as CAPTION_TINY
 from tests.documents.test_documents_integration import TINY as DOCUMENT_TINY
 from tests.serving.test_serving_integration import TINY as TRANSLATION_TINY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.browser]
 
 TOKEN = "playground-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -22,7 +22,7 @@ from pipelines.train import train
 from serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route, refuses_non_strict_json
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 NAME = "translation-serve-it"
 TOKEN = "test-token-123"
