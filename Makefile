@@ -95,9 +95,9 @@ test: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q --durations=10
 
-# The edit-test loop: no training, no servers, no Ray (tests/conftest.py marks what needs a server).
+# The edit-test loop: no training, no servers, no Ray, no fresh interpreters (markers: pyproject.toml).
 test-unit: setup
-	$(BIN)/python -m pytest -q -m "not slow" --durations=5
+	$(BIN)/python -m pytest -q -m "not slow and not subprocess" --durations=5
 
 test-fast: test-unit
 

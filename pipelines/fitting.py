@@ -45,12 +45,12 @@ def log_to_run(metrics: dict[str, float], step: int | None = None) -> None:
 class EpochMetrics(pl.Callback):
     """Log the epoch-level metrics per epoch."""
 
-    def __init__(self, log: MetricsLog = log_to_run) -> None:
-        self.log = log
+    def __init__(self, sink: MetricsLog = log_to_run) -> None:
+        self.sink = sink  # not `log`: Lightning sets a callback's `log` to the module's
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Runs after the epoch's validation, so train and val figures of the same epoch go together.
-        self.log(epoch_metrics(trainer), trainer.current_epoch)
+        self.sink(epoch_metrics(trainer), trainer.current_epoch)
 
 
 CURVE_PREFIX = "curve."
@@ -61,8 +61,8 @@ class ValidationCurve(pl.Callback):
     """At every validation: the validation metrics and the wall seconds since the fit started, at the global
     step (a quality-against-time curve); at the end, the steps taken and the seconds validation took."""
 
-    def __init__(self, log: MetricsLog = log_to_run) -> None:
-        self.log = log
+    def __init__(self, sink: MetricsLog = log_to_run) -> None:
+        self.sink = sink
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.started = time.perf_counter()
@@ -79,10 +79,10 @@ class ValidationCurve(pl.Callback):
             if name.startswith("val_") and value.numel() == 1
         }
         metrics[f"{CURVE_PREFIX}elapsed_s"] = time.perf_counter() - self.started
-        self.log(metrics, trainer.global_step)
+        self.sink(metrics, trainer.global_step)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.log(
+        self.sink(
             {
                 "train_steps": float(trainer.global_step),
                 "steps_per_epoch": float(trainer.num_training_batches),
@@ -92,10 +92,10 @@ class ValidationCurve(pl.Callback):
         )
 
 
-def progress_callbacks(seed: int, log: MetricsLog = log_to_run) -> list[pl.Callback]:
+def progress_callbacks(seed: int, sink: MetricsLog = log_to_run) -> list[pl.Callback]:
     """What every fit runs, in one process or on each Ray Train worker: the per-epoch seed, the epoch metrics and
-    the validation curve, logged through ``log``."""
-    return [EpochSeed(seed), EpochMetrics(log), ValidationCurve(log)]
+    the validation curve, logged through ``sink``."""
+    return [EpochSeed(seed), EpochMetrics(sink), ValidationCurve(sink)]
 
 
 @contextmanager

@@ -18,6 +18,8 @@ from pipelines.inference.resolve import resolve, version_cache
 from pipelines.registry import register
 from pipelines.train import train
 
+pytestmark = pytest.mark.slow  # the module's fixture trains and exports a model
+
 NAME = "translation-tamper"
 REGISTERED = "translation-tamper-registered"
 TINY = [

@@ -100,6 +100,7 @@ def test_collate_builds_shifted_targets(codec, multi30k):
     assert batch.src_mask.sum(1).tolist() == [len(s) for s, _, _ in items]
 
 
+@pytest.mark.subprocess
 def test_loader_batches_the_same_in_spawned_worker_processes(codec, multi30k):
     split = multi30k["val"]
     pairs = sentence_pairs(codec.encode_source(split.sources), codec.encode_target(split.targets), split.targets)
