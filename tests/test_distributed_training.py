@@ -40,8 +40,8 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('distributed') / 'mlflow.db'}"
+def store(tmp_path_factory, new_store) -> str:
+    return new_store(tmp_path_factory.mktemp("distributed"))
 
 
 def _train(store: str, *extra: str) -> str:

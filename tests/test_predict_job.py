@@ -35,12 +35,12 @@ MODEL = f"models:/{NAME}@champion"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, new_store):
     """A tiny trained translator, exported with INT8 graphs and promoted; Ray stopped at the end."""
     import ray
 
     root = tmp_path_factory.mktemp("predict")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = new_store(root)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", uri)
         env.chdir(root)

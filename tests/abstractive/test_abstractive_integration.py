@@ -57,14 +57,14 @@ EMAIL = (
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, new_store):
     import ray
     from ray import serve
 
     from serving.app import application
 
     root = tmp_path_factory.mktemp("abstractive")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracking_uri = new_store(root)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.chdir(root)

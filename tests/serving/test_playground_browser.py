@@ -59,7 +59,7 @@ def _ship(task: str, config_file: str, overrides: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, new_store):
     """Ray and the app with every task (token required), plus a translation-only app under a prefix."""
     import ray
     from ray import serve
@@ -67,7 +67,7 @@ def service(tmp_path_factory):
     from serving.app import application
 
     root = tmp_path_factory.mktemp("playground")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracking_uri = new_store(root)
     one_epoch = "train.max_epochs=1"  # what the page draws is checked against the API, whatever the quality
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)

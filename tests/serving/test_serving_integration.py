@@ -56,7 +56,7 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, new_store):
     """Ray and the app, started once: a tiny trained model registered as v1 (@champion) and v2."""
     import ray
     from ray import serve
@@ -64,7 +64,7 @@ def app(tmp_path_factory):
     from serving.app import application
 
     root = tmp_path_factory.mktemp("serve")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracking_uri = new_store(root)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.chdir(root)
