@@ -18,7 +18,7 @@ export ATTNOPS_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: setup demo test test-fast lint format clean stack stack-down stack-status lock audit
+.PHONY: setup demo test test-unit test-fast lint format clean stack stack-down stack-status lock audit
 
 setup: $(STAMP)
 
@@ -95,8 +95,11 @@ test: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q --durations=10
 
-test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+# The edit-test loop: no training, no servers, no Ray, no fresh interpreters (markers: pyproject.toml).
+test-unit: setup
+	$(BIN)/python -m pytest -q -m "not slow and not subprocess" --durations=5
+
+test-fast: test-unit
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -7,16 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-import pytorch_lightning as pl
 import torch.nn.functional as F
 from torch import Tensor
 
 from models.captioners import CaptionModelConfig, build_captioner
 from models.captioning import CaptionerConfig, grid_mask
 from models.config import OptimConfig
+from models.generation import GeneratingModule
 from models.image_encoder import ImageEncoder
-from models.optim import configure_optimizers
-from models.search import SearchSettings, greedy_search
 from models.seq2seq import SpecialTokens
 
 logger = logging.getLogger(__name__)
@@ -65,7 +63,7 @@ def penalty_weight(config: CaptionModelConfig) -> float | None:
     return config.doubly_stochastic if isinstance(config, CaptionerConfig) else None
 
 
-class CaptioningModule(pl.LightningModule):
+class CaptioningModule(GeneratingModule):
     """Cross-entropy (+ λ·attention penalty for the LSTM); greedy captions of the validation images for a metric."""
 
     def __init__(
@@ -79,25 +77,19 @@ class CaptioningModule(pl.LightningModule):
         val_max_length: int = 30,
         image_encoder: ImageEncoder | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(optim, special, text_metric, val_max_length)
         self.model = build_captioner(model_config, feature_dim, vocab_size, special)
         self.penalty_weight = penalty_weight(model_config)
         if self.penalty_weight is None:
             logger.info("no doubly stochastic attention penalty: it applies to the soft_attention architecture only")
         self.image_encoder = image_encoder
         """The encoder whose top blocks are fine-tuned; None when batches carry cached grids."""
-        self.optim = optim
-        self.special = special
-        self.text_metric = text_metric
-        self.val_settings = SearchSettings(bos=special.bos, eos=special.eos, pad=special.pad, max_length=val_max_length)
-        self._val_hypotheses: list[list[int]] = []
-        self._val_references: list[list[str]] = []
 
     def on_train_epoch_start(self) -> None:
         if self.image_encoder is not None:
             self.image_encoder.eval()  # batch-norm statistics stay the pretrained ones, even in tuned blocks
 
-    def grid(self, batch: CaptionBatch) -> tuple[Tensor, Tensor]:
+    def encoder_inputs(self, batch: CaptionBatch) -> tuple[Tensor, Tensor]:
         """The batch's region grid ``(B, S, C)`` and mask ``(B, S)``: cached, or from its photos."""
         if self.image_encoder is None:
             return batch.src, batch.src_mask
@@ -106,7 +98,7 @@ class CaptioningModule(pl.LightningModule):
 
     def losses(self, batch: CaptionBatch) -> tuple[Tensor, Tensor | None]:
         """Token cross-entropy and the attention penalty (None where it does not apply) of a teacher-forced batch."""
-        logits, weights = self.model(*self.grid(batch), batch.tgt_in)  # (B, T, V), (B, T, S)
+        logits, weights = self.model(*self.encoder_inputs(batch), batch.tgt_in)  # (B, T, V), (B, T, S)
         cross_entropy = F.cross_entropy(
             logits.flatten(0, 1),
             batch.tgt_out.flatten(),
@@ -126,22 +118,3 @@ class CaptioningModule(pl.LightningModule):
         if penalty is not None:
             log(f"{stage}_attention_penalty", penalty)
         return loss
-
-    def training_step(self, batch: CaptionBatch, batch_idx: int) -> Tensor:
-        return self._common_step(batch, "train")
-
-    def validation_step(self, batch: CaptionBatch, batch_idx: int) -> None:
-        self._common_step(batch, "val")
-        if self.text_metric is not None:
-            hypotheses = greedy_search(self.model, *self.grid(batch), self.val_settings)
-            self._val_hypotheses += [h.tokens for h in hypotheses]
-            self._val_references += batch.references
-
-    def on_validation_epoch_end(self) -> None:
-        if self.text_metric is not None and self._val_hypotheses:
-            scores = self.text_metric(self._val_hypotheses, self._val_references)
-            self.log_dict({f"val_{name}": value for name, value in scores.items()}, prog_bar=True)
-        self._val_hypotheses, self._val_references = [], []
-
-    def configure_optimizers(self):
-        return configure_optimizers(self, self.optim)

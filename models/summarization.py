@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pytorch_lightning as pl
 from torch import Tensor
 
 from models.config import OptimConfig, Seq2SeqConfig
-from models.optim import configure_optimizers
+from models.generation import GeneratingModule
 from models.pointer import PointerGenerator, coverage_loss, pointer_nll
-from models.search import SearchSettings, greedy_search
 from models.seq2seq import SpecialTokens
 
 SummaryMetric = Callable[[list[list[int]], list[list[str]], list[str]], dict[str, float]]
@@ -40,7 +38,7 @@ class SummaryBatch:
     references: list[str]
 
 
-class SummarizationModule(pl.LightningModule):
+class SummarizationModule(GeneratingModule):
     """Teacher-forced NLL of the mixed distribution plus weighted coverage loss; greedy ROUGE on validation."""
 
     def __init__(
@@ -53,14 +51,9 @@ class SummarizationModule(pl.LightningModule):
         text_metric: SummaryMetric | None = None,
         val_max_length: int = 30,
     ) -> None:
-        super().__init__()
+        super().__init__(optim, special, text_metric, val_max_length)
         self.model = PointerGenerator(model_config, vocab_size, special)
-        self.optim = optim
-        self.special = special
         self.coverage_weight = coverage_weight
-        self.text_metric = text_metric
-        self.val_settings = SearchSettings(bos=special.bos, eos=special.eos, pad=special.pad, max_length=val_max_length)
-        self._val: tuple[list[list[int]], list[list[str]], list[str]] = ([], [], [])
 
     def _common_step(self, batch: SummaryBatch, stage: str) -> Tensor:
         log_probs, weights = self.model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V+S), (B, T, S)
@@ -74,22 +67,5 @@ class SummarizationModule(pl.LightningModule):
         self.log(f"{stage}_coverage_loss", coverage, on_step=False, on_epoch=True, batch_size=size)
         return loss
 
-    def training_step(self, batch: SummaryBatch, batch_idx: int) -> Tensor:
-        return self._common_step(batch, "train")
-
-    def validation_step(self, batch: SummaryBatch, batch_idx: int) -> None:
-        self._common_step(batch, "val")
-        if self.text_metric is not None:
-            hypotheses = greedy_search(self.model, batch.src, batch.src_mask, self.val_settings)
-            self._val[0].extend(h.tokens for h in hypotheses)
-            self._val[1].extend(batch.oovs)
-            self._val[2].extend(batch.references)
-
-    def on_validation_epoch_end(self) -> None:
-        if self.text_metric is not None and self._val[0]:
-            scores = self.text_metric(*self._val)
-            self.log_dict({f"val_{name}": value for name, value in scores.items()}, prog_bar=True)
-        self._val = ([], [], [])
-
-    def configure_optimizers(self):
-        return configure_optimizers(self, self.optim)
+    def metric_columns(self, batch: SummaryBatch) -> tuple[list[list[str]], list[str]]:
+        return batch.oovs, batch.references

@@ -1,11 +1,14 @@
-"""Length-bucketed batches and padding, shared by every task."""
+"""Length-bucketed batches and padding, shared by every task; the pair dataset, collate and loader of the
+generating tasks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from models.seq2seq import SpecialTokens
 
@@ -68,6 +71,67 @@ def pad_sources(sources: list[list[int]], special: SpecialTokens) -> tuple[torch
     """Source ids ``(B, S)`` and mask ``(B, S)``; an empty source becomes ``<unk>`` (no empty rows)."""
     src = pad_rows([s or [special.unk] for s in sources], special.pad)
     return src, src != special.pad
+
+
+def teacher_forcing(targets: Sequence[list[int]], special: SpecialTokens) -> tuple[torch.Tensor, torch.Tensor]:
+    """The decoder's input ``(B, T)`` (BOS + ids) and what it must predict ``(B, T)`` (ids + EOS), PAD-padded."""
+    tgt_in = pad_rows([[special.bos, *t] for t in targets], special.pad)  # (B, T)
+    tgt_out = pad_rows([[*t, special.eos] for t in targets], special.pad)  # (B, T)
+    return tgt_in, tgt_out
+
+
+@dataclass
+class PairDataset(Dataset):
+    """Tokenized (source, target) pairs and, per pair, the columns its batch carries beside them (references,
+    a source's out-of-vocabulary words)."""
+
+    sources: list[list[int]]
+    targets: list[list[int]]
+    extras: tuple[list[Any], ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        return self.sources[index], self.targets[index], *(column[index] for column in self.extras)
+
+    @property
+    def lengths(self) -> list[int]:
+        """What the buckets sort by: source lengths."""
+        return [len(s) for s in self.sources]
+
+
+@dataclass(frozen=True)
+class PairCollate:
+    """Pads ``(source, target ids, *extras)`` items into ``batch_type(src, src_mask, tgt_in, tgt_out, *extras)``.
+
+    An object rather than a closure, so DataLoader worker processes can pickle it.
+    """
+
+    special: SpecialTokens
+    batch_type: Callable[..., Any]
+
+    def sources(self, sources: list[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's sources ``(B, S)`` and their mask ``(B, S)``."""
+        return pad_sources(sources, self.special)
+
+    def __call__(self, items: list[tuple[Any, ...]]) -> Any:
+        sources, targets, *extras = zip(*items)
+        src, src_mask = self.sources(list(sources))
+        return self.batch_type(src, src_mask, *teacher_forcing(targets, self.special), *map(list, extras))
+
+
+def bucket_loader(
+    dataset: Dataset, batch_size: int, shuffle: bool, collate: PairCollate, seed: int = 0, num_workers: int = 0
+) -> DataLoader:
+    """A DataLoader over length buckets of ``dataset.lengths`` (shuffled for training, in corpus order otherwise).
+
+    ``num_workers`` processes collate batches beside the training loop. They are spawned, not forked: the training
+    process runs threads (torch's, MLflow's metric sender) that a fork would copy in the middle of their work.
+    """
+    sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=seed)
+    spawned = dict(multiprocessing_context="spawn", persistent_workers=True) if num_workers else {}
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers, **spawned)
 
 
 def length_batches(

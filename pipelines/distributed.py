@@ -1,7 +1,8 @@
 """The Lightning fit on Ray Train: DDP over N workers (gloo on CPU, NCCL on GPUs), restartable from checkpoints.
 
-The driver keeps the MLflow run; workers never talk to MLflow. Rank 0's per-epoch metrics travel back
-with the final report and are logged once, by the driver, into that run. Every epoch ends with a full
+The driver keeps the MLflow run; workers never talk to MLflow. Each worker runs the same progress callbacks
+as a single-process fit (epoch seed, epoch metrics, validation curve) into a record; rank 0's record travels
+back with the final report and is logged once, by the driver, into that run. Every epoch ends with a full
 Lightning checkpoint reported to Ray Train (``RayTrainReportCallback``), so a failed worker group is
 restarted (``FailureConfig``) from the last one. Ray is the cluster of ``$RAY_ADDRESS`` when set (e.g. the
 local stack's head), else a private local instance.
@@ -23,28 +24,28 @@ from torch.utils.data import DataLoader
 
 from pipelines import tracking
 from pipelines.config import TrainConfig
-from pipelines.fitting import epoch_metrics, trainer_settings
+from pipelines.fitting import progress_callbacks, trainer_settings
 
 MAX_FAILURES = 2
 """Worker-group restarts Ray Train allows before the run fails."""
 
 
-class EpochHistory(pl.Callback):
-    """Collects the epoch-level metrics; kept in the Lightning checkpoint, so a restart does not lose them."""
+class MetricsRecord(pl.Callback):
+    """What the progress callbacks logged, as ``(metrics, step)`` in order; kept in the Lightning checkpoint, so a
+    restart does not lose it. A repeated figure (same names, same step) replaces the earlier one."""
 
     def __init__(self) -> None:
-        self.history: list[dict[str, float]] = []
+        self.records: list[tuple[dict[str, float], int | None]] = []
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        metrics = epoch_metrics(trainer)
-        self.history = [h for h in self.history if h["epoch"] != trainer.current_epoch]
-        self.history.append({**metrics, "epoch": trainer.current_epoch})
+    def __call__(self, metrics: dict[str, float], step: int | None) -> None:
+        self.records = [(m, s) for m, s in self.records if not (s == step and m.keys() == metrics.keys())]
+        self.records.append((metrics, step))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history}
+        return {"records": self.records}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.history = state_dict["history"]
+        self.records = state_dict["records"]
 
 
 class RankSlicedBatches:
@@ -102,8 +103,8 @@ def _worker_loop(settings: dict[str, Any]) -> None:
         mode=settings["mode"],
         save_weights_only=True,
     )
-    history = EpochHistory()
-    callbacks: list[pl.Callback] = [history, RayTrainReportCallback(), best]
+    record = MetricsRecord()
+    callbacks: list[pl.Callback] = [record, *progress_callbacks(config.seed, record), RayTrainReportCallback(), best]
     if config.early_stopping_patience:
         callbacks.append(
             EarlyStopping(monitor=settings["monitor"], mode=settings["mode"], patience=config.early_stopping_patience)
@@ -124,7 +125,7 @@ def _worker_loop(settings: dict[str, Any]) -> None:
         path = Path(folder) / RayTrainReportCallback.CHECKPOINT_NAME if folder else None
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=settings["val"], ckpt_path=path)
     divergence = parameter_divergence(module)
-    final = {"history": history.history, "parameter_divergence": divergence, "restored": resume is not None}
+    final = {"records": record.records, "parameter_divergence": divergence, "restored": resume is not None}
     if rank == 0 and best.best_model_path:
         ray.train.report(final, checkpoint=Checkpoint.from_directory(str(Path(best.best_model_path).parent)))
     else:
@@ -170,9 +171,8 @@ def fit_on_ray(
     finally:
         if started:
             ray.shutdown()
-    for entry in result.metrics["history"]:
-        epoch = int(entry["epoch"])
-        tracking.log_metrics({k: v for k, v in entry.items() if k != "epoch"}, step=epoch)
+    for metrics, step in result.metrics["records"]:
+        tracking.log_metrics(metrics, step=step)
     tracking.log_metrics({"ddp_parameter_divergence": result.metrics["parameter_divergence"]})
     tracking.log_params(
         {"train.ddp_backend": "nccl" if gpu else "gloo", "train.resumed_from_checkpoint": result.metrics["restored"]}

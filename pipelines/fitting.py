@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -34,12 +34,24 @@ def epoch_metrics(trainer: pl.Trainer) -> dict[str, float]:
     return metrics
 
 
+MetricsLog = Callable[[dict[str, float], int | None], None]
+"""Where the progress callbacks send ``(metrics, step)``: the active MLflow run, or a record a Ray Train worker
+hands back to the driver."""
+
+
+def log_to_run(metrics: dict[str, float], step: int | None = None) -> None:
+    tracking.log_metrics(metrics, step=step)
+
+
 class EpochMetrics(pl.Callback):
     """Log the epoch-level metrics per epoch."""
 
+    def __init__(self, sink: MetricsLog = log_to_run) -> None:
+        self.sink = sink  # not `log`: Lightning sets a callback's `log` to the module's
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Runs after the epoch's validation, so train and val figures of the same epoch go together.
-        tracking.log_metrics(epoch_metrics(trainer), step=trainer.current_epoch)
+        self.sink(epoch_metrics(trainer), trainer.current_epoch)
 
 
 CURVE_PREFIX = "curve."
@@ -49,6 +61,9 @@ CURVE_PREFIX = "curve."
 class ValidationCurve(pl.Callback):
     """At every validation: the validation metrics and the wall seconds since the fit started, at the global
     step (a quality-against-time curve); at the end, the steps taken and the seconds validation took."""
+
+    def __init__(self, sink: MetricsLog = log_to_run) -> None:
+        self.sink = sink
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.started = time.perf_counter()
@@ -65,16 +80,23 @@ class ValidationCurve(pl.Callback):
             if name.startswith("val_") and value.numel() == 1
         }
         metrics[f"{CURVE_PREFIX}elapsed_s"] = time.perf_counter() - self.started
-        tracking.log_metrics(metrics, step=trainer.global_step)
+        self.sink(metrics, trainer.global_step)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        tracking.log_metrics(
+        self.sink(
             {
                 "train_steps": float(trainer.global_step),
                 "steps_per_epoch": float(trainer.num_training_batches),
                 "val_seconds": self.val_seconds,
-            }
+            },
+            None,
         )
+
+
+def progress_callbacks(seed: int, sink: MetricsLog = log_to_run) -> list[pl.Callback]:
+    """What every fit runs, in one process or on each Ray Train worker: the per-epoch seed, the epoch metrics and
+    the validation curve, logged through ``sink``."""
+    return [EpochSeed(seed), EpochMetrics(sink), ValidationCurve(sink)]
 
 
 @contextmanager
@@ -144,9 +166,7 @@ def fit(
         save_weights_only=True,
         enable_version_counter=False,
     )
-    callbacks: list[pl.Callback] = [
-        checkpoint, EpochSeed(config.seed), EpochMetrics(), EpochCheckpoint(work), ValidationCurve()
-    ]  # fmt: skip
+    callbacks: list[pl.Callback] = [checkpoint, *progress_callbacks(config.seed), EpochCheckpoint(work)]
     if config.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
     if train_loader.generator is None:  # its per-epoch seed draws would shift the global RNG after EpochSeed

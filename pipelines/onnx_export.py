@@ -11,7 +11,7 @@ import re
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -21,7 +21,9 @@ from torch import Tensor, nn
 
 from models.decoder import DecoderState
 from models.translators import Translator
+from pipelines.config import RuntimeConfig
 from pipelines.inference.graphs import GraphSpec, GraphSpecs, graph_specs
+from pipelines.inference.onnx_runtime import OnnxBackend
 
 
 def dummy_source(batch: int, length: int, vocab_size: int = 8, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -154,3 +156,27 @@ def quantize_graphs(specs: GraphSpecs, folder: Path) -> None:
             quantize_dynamic(folder / spec.file("fp32"), folder / spec.file("int8"), weight_type=QuantType.QInt8)
     finally:
         root.setLevel(level)
+
+
+def precision_figures(
+    folder: Path,
+    specs: GraphSpecs,
+    runtime: RuntimeConfig,
+    quantize: str | None,
+    figure: str,
+    score: Callable[[OnnxBackend], float],
+) -> tuple[tuple[str, ...], dict[str, float]]:
+    """With ``quantize``: write the quantized graphs and ``score`` both precisions (a quality figure, higher is
+    better, named ``figure``, e.g. ``test_2016_flickr_bleu``); the precisions written and the figures, with the
+    drop the INT8 gate reads (``<quantize>_drop``). Without: only the fp32 graphs, no figures."""
+    if not quantize:
+        return ("fp32",), {}
+    quantize_graphs(specs, folder)
+    precisions = ("fp32", quantize)
+    metrics = {
+        f"onnx_{p}_{figure}": score(OnnxBackend(folder, specs, runtime.model_copy(update={"precision": p})))
+        for p in precisions
+    }
+    drop = metrics[f"onnx_fp32_{figure}"] - metrics[f"onnx_{quantize}_{figure}"]
+    metric = figure.rsplit("_", 1)[-1]
+    return precisions, {**metrics, f"{quantize}_{metric}_drop": drop, f"{quantize}_drop": drop}

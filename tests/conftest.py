@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,21 @@ if SHARED_DATA.is_dir():  # the shared copy beside the repository, as the Makefi
 # A data set a test lacks is "fetched" from a closed loopback port: refused at once, nothing leaves the machine.
 os.environ.setdefault("ATTNOPS_DATA_BASE_URL", "http://127.0.0.1:9")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+SERVER_FIXTURES = {
+    "mlflow_server": ("mlflow_server", "slow"),
+    "postgres_mlflow_server": ("postgres", "mlflow_server", "slow"),
+}
+"""Markers a test gets from the session fixtures it uses, so `-m` selects by what a test needs."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, markers in SERVER_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                for marker in markers:
+                    item.add_marker(marker)
 
 
 def tiny_model_config(**overrides) -> Seq2SeqConfig:
@@ -48,10 +66,35 @@ def codec(multi30k) -> TextCodec:
     return TextCodec.train(train.sources, train.targets, TokenizerConfig(vocab_size=400))
 
 
+@pytest.fixture(scope="session")
+def new_store(tmp_path_factory) -> Callable[[Path], str]:
+    """Makes a fresh MLflow SQLite store in a folder and returns its URI.
+
+    MLflow's migrations take seconds for each new store, so they run once, into a template with no experiment,
+    and each store is a copy of it: the Default experiment is made on first use, its artifacts under the
+    working folder as in a store MLflow made itself.
+    """
+    import sqlite3
+
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    template = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    SqlAlchemyStore(f"sqlite:///{template}", str(template.parent / "artifacts")).engine.dispose()
+    with closing(sqlite3.connect(template)) as db, db:
+        db.execute("DELETE FROM experiment_tags")
+        db.execute("DELETE FROM experiments")
+
+    def make(folder: Path) -> str:
+        shutil.copyfile(template, folder / "mlflow.db")
+        return f"sqlite:///{folder / 'mlflow.db'}"
+
+    return make
+
+
 @pytest.fixture(autouse=True)
-def _isolated_tracking(tmp_path, monkeypatch):
+def _isolated_tracking(tmp_path, monkeypatch, new_store):
     """Every test tracks into its own SQLite store (and run folder) unless it sets MLFLOW_TRACKING_URI itself."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", new_store(tmp_path))
     monkeypatch.setenv("ATTNOPS_HOME", str(tmp_path / "attnops-home"))  # run state folders
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)

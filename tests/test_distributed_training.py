@@ -14,11 +14,12 @@ from pipelines import tracking
 from pipelines.cli import main
 from pipelines.config import REPO_ROOT, TrainConfig, load_config
 from pipelines.distributed import fit_on_ray
+from pipelines.fitting import CURVE_PREFIX
 from pipelines.translation.batching import make_loader
 from pipelines.translation.metrics import bleu_metric
 from pipelines.translation.train import _pairs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 CONFIG = REPO_ROOT / "pipelines/configs/translation/demo.yaml"
 EPOCHS = 3
@@ -39,8 +40,8 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('distributed') / 'mlflow.db'}"
+def store(tmp_path_factory, new_store) -> str:
+    return new_store(tmp_path_factory.mktemp("distributed"))
 
 
 def _train(store: str, *extra: str) -> str:
@@ -77,6 +78,19 @@ def test_two_workers_log_one_run_with_each_epoch_metric_once(runs, store):
     for metric in ("train_loss_epoch", "val_loss", "val_bleu", "lr"):
         assert [step for step, _ in _curve(client, runs["ddp"], metric)] == list(range(EPOCHS)), metric
     assert "test_2016_flickr_bleu" in run.data.metrics  # the driver evaluates the best checkpoint as usual
+
+
+def test_two_workers_log_the_validation_curve_like_one_process(runs, store, capsys):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    single, ddp = (_curve(client, runs[key], f"{CURVE_PREFIX}val_bleu") for key in ("single", "ddp"))
+    with capsys.disabled():
+        print(f"\n{CURVE_PREFIX}val_bleu (step, value), 2 workers:", [(s, round(v, 2)) for s, v in ddp])
+    assert [step for step, _ in ddp] == [step for step, _ in single] and len(ddp) == EPOCHS
+    metrics = client.get_run(runs["ddp"]).data.metrics
+    assert metrics["train_steps"] == ddp[-1][0] and metrics["val_seconds"] > 0
+    assert [step for step, _ in _curve(client, runs["ddp"], f"{CURVE_PREFIX}elapsed_s")] == [s for s, _ in ddp]
 
 
 def test_ranks_hold_identical_parameters(runs, store):

@@ -28,19 +28,19 @@ from pipelines.translation.config import DataConfig
 from pipelines.translation.task import TRANSLATION
 from tests.serving.test_serving_integration import TINY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 NAME = "predict-it"
 MODEL = f"models:/{NAME}@champion"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, new_store):
     """A tiny trained translator, exported with INT8 graphs and promoted; Ray stopped at the end."""
     import ray
 
     root = tmp_path_factory.mktemp("predict")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = new_store(root)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", uri)
         env.chdir(root)

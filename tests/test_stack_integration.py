@@ -32,7 +32,7 @@ from pipelines.export import export_run
 from pipelines.registry import promote, register
 from pipelines.train import train
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.postgres]
 
 TINY = [
     "registry.model_name=translation-de-en",

@@ -42,10 +42,10 @@ def _config(folder: Path, name: str, attention: str, data_root: str | None = Non
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def study(tmp_path_factory, new_store):
     """A study of two tiny configs and one whose data folder does not exist, in a store of its own."""
     root = tmp_path_factory.mktemp("study")
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "ATTNOPS_HOME": str(root / "home")}
+    env = {"MLFLOW_TRACKING_URI": new_store(root), "ATTNOPS_HOME": str(root / "home")}
     paths = [_config(root, "tiny-additive", "additive"), _config(root, "tiny-dot", "dot"),
              _config(root, "broken", "dot", data_root=str(root / "no-data"))]  # fmt: skip
     task, configs = read_configs(paths, [])

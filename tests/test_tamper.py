@@ -18,6 +18,8 @@ from pipelines.inference.resolve import resolve, version_cache
 from pipelines.registry import register
 from pipelines.train import train
 
+pytestmark = pytest.mark.slow  # the module's fixture trains and exports a model
+
 NAME = "translation-tamper"
 REGISTERED = "translation-tamper-registered"
 TINY = [
@@ -62,10 +64,10 @@ def test_verify_names_changed_missing_and_unexpected_files(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, new_store):
     """A tiny exported translation run in a local store; yields (tracking URI, a local copy of its pyfunc model)."""
     root = tmp_path_factory.mktemp("tamper")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    uri = new_store(root)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", uri)
         env.chdir(root)

@@ -22,7 +22,7 @@ from pipelines.errors import UserError
 from pipelines.inference.bundle import Parity
 from pipelines.inference.graphs import graph_specs
 from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.onnx_export import dummy_source, export_graphs, quantize_graphs
+from pipelines.onnx_export import dummy_source, export_graphs, precision_figures
 from pipelines.task import Graphs, ParityCheck
 
 """(batch, source length) pairs, all different from the export's dummy input (2, 7)."""
@@ -83,22 +83,15 @@ def quantized_figures(
     trained: TrainedSummarizer, folder: Path, graphs: Graphs, runtime: RuntimeConfig, quantize: str | None
 ) -> tuple[tuple[str, ...], dict[str, float]]:
     """With ``quantize``: write the INT8 graphs and score both precisions (ROUGE-L on the parity split)."""
-    if not quantize:
-        return ("fp32",), {}
-    specs = graph_specs(graphs.state_fields)
-    quantize_graphs(specs, folder)
     config, data = trained.config, trained.parity_data
     settings = summary_settings(config, trained.codec)
-    split, metrics = config.export.parity_split, {}
-    for precision in ("fp32", quantize):
-        backend = OnnxBackend(folder, specs, runtime.model_copy(update={"precision": precision}))
+
+    def rouge_l(backend: OnnxBackend) -> float:
         summaries = summarize(backend, trained.codec, data.documents, settings, config.data.max_source_words)
-        texts = [s.text for s in summaries]
-        metrics[f"onnx_{precision}_{split}_rougeL"] = rouge(texts, [r[:1] for r in data.references])["rougeL"]
-    drop = metrics[f"onnx_fp32_{split}_rougeL"] - metrics[f"onnx_{quantize}_{split}_rougeL"]
-    metrics[f"{quantize}_rougeL_drop"] = drop
-    metrics[f"{quantize}_drop"] = drop  # what the INT8 gate reads
-    return ("fp32", quantize), metrics
+        return rouge([s.text for s in summaries], [r[:1] for r in data.references])["rougeL"]
+
+    specs = graph_specs(graphs.state_fields)
+    return precision_figures(folder, specs, runtime, quantize, f"{config.export.parity_split}_rougeL", rouge_l)
 
 
 def example_input(trained: TrainedSummarizer) -> pd.DataFrame:

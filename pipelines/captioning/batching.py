@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -11,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from models.caption_module import CaptionBatch
 from models.captioning import grid_mask
 from models.seq2seq import SpecialTokens
-from pipelines.batching import BucketBatchSampler, pad_rows
+from pipelines.batching import PairCollate, bucket_loader
 
 
 @dataclass
@@ -37,6 +38,11 @@ class CaptionDataset(Dataset):
         view = int(torch.randint(len(self.views), ())) if len(self.views) > 1 else 0
         return self.views[view][photo], caption, self.references[photo]
 
+    @property
+    def lengths(self) -> list[int]:
+        """What the buckets sort by: caption lengths."""
+        return [len(c) for _, c in self.pairs]
+
 
 def caption_dataset(
     views: list[Tensor], captions: list[list[int]], references: list[list[str]], every_caption: bool
@@ -56,21 +62,19 @@ def caption_dataset(
     return CaptionDataset(views, pairs, references)
 
 
-def collate_captions(items: list[tuple[Tensor, list[int], list[str]]], special: SpecialTokens) -> CaptionBatch:
-    grids, captions, references = zip(*items)
-    src = torch.stack(grids).float()  # (B, S, C)
-    return CaptionBatch(
-        src=src,
-        src_mask=grid_mask(src),
-        tgt_in=pad_rows([[special.bos, *c] for c in captions], special.pad),  # (B, T)
-        tgt_out=pad_rows([[*c, special.eos] for c in captions], special.pad),  # (B, T)
-        references=list(references),
-    )
+@dataclass(frozen=True)
+class GridCollate(PairCollate):
+    """Stacks ``(grid or photo, caption ids, references)`` items into a :class:`CaptionBatch`."""
+
+    batch_type: Callable[..., CaptionBatch] = CaptionBatch
+
+    def sources(self, sources: list[Tensor]) -> tuple[Tensor, Tensor]:
+        src = torch.stack(sources).float()  # (B, S, C) or (B, 3, H, W)
+        return src, grid_mask(src)
 
 
 def caption_loader(
     dataset: CaptionDataset, batch_size: int, shuffle: bool, special: SpecialTokens, seed: int = 0
 ) -> DataLoader:
     """A DataLoader over caption-length buckets (shuffled for training, in photo order otherwise)."""
-    sampler = BucketBatchSampler([len(c) for _, c in dataset.pairs], batch_size, shuffle=shuffle, seed=seed)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=lambda items: collate_captions(items, special))
+    return bucket_loader(dataset, batch_size, shuffle, GridCollate(special), seed)

@@ -13,7 +13,7 @@ from pipelines.errors import UserError
 from pipelines.inference.decoding import search_settings
 from pipelines.inference.graphs import graph_specs
 from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.onnx_export import export_graphs, quantize_graphs
+from pipelines.onnx_export import export_graphs, precision_figures
 from pipelines.task import Graphs, ParityCheck
 from pipelines.translation.config import TranslationConfig
 from pipelines.translation.data import ParallelSplit, load_corpus
@@ -57,21 +57,15 @@ def quantized_figures(
     trained: TrainedTranslator, folder: Path, graphs: Graphs, runtime: RuntimeConfig, quantize: str | None
 ) -> tuple[tuple[str, ...], dict[str, float]]:
     """With ``quantize``: write the INT8 graphs and score both precisions (BLEU on the parity split)."""
-    if not quantize:
-        return ("fp32",), {}
+    data, settings = trained.parity_data, search_settings(trained.config, trained.codec)
+
+    def bleu(backend: OnnxBackend) -> float:
+        return bleu_scores([t.text for t in translate(backend, trained.codec, data.sources, settings)], data.targets)[
+            "bleu"
+        ]
+
     specs = graph_specs(graphs.state_fields)
-    quantize_graphs(specs, folder)
-    precisions = ("fp32", quantize)
-    split, data = trained.config.export.parity_split, trained.parity_data
-    settings = search_settings(trained.config, trained.codec)
-    metrics = {}
-    for precision in precisions:
-        backend = OnnxBackend(folder, specs, runtime.model_copy(update={"precision": precision}))
-        hypotheses = [t.text for t in translate(backend, trained.codec, data.sources, settings)]
-        metrics[f"onnx_{precision}_{split}_bleu"] = bleu_scores(hypotheses, data.targets)["bleu"]
-    metrics[f"{quantize}_bleu_drop"] = metrics[f"onnx_fp32_{split}_bleu"] - metrics[f"onnx_{quantize}_{split}_bleu"]
-    metrics[f"{quantize}_drop"] = metrics[f"{quantize}_bleu_drop"]  # what the INT8 gate reads
-    return precisions, metrics
+    return precision_figures(folder, specs, runtime, quantize, f"{trained.config.export.parity_split}_bleu", bleu)
 
 
 def example_input(trained: TrainedTranslator) -> pd.DataFrame:

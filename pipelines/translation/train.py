@@ -6,12 +6,13 @@ from pathlib import Path
 
 from models.translation import TranslationModule
 from pipelines import tracking
+from pipelines.batching import PairDataset
 from pipelines.errors import UserError
 from pipelines.fitting import load_weights
 from pipelines.inference.artifacts import TOKENIZER_ARTIFACT
 from pipelines.inference.decoding import search_settings
 from pipelines.task import Training
-from pipelines.translation.batching import PairDataset, make_loader
+from pipelines.translation.batching import make_loader, sentence_pairs
 from pipelines.translation.config import TRAIN_TOKENS_PARAM, TranslationConfig
 from pipelines.translation.data import TEST_SPLITS, ParallelSplit
 from pipelines.translation.evaluate import EvaluationResult, evaluate_backend, log_evaluation
@@ -26,7 +27,7 @@ def _pairs(codec: TextCodec, data: ParallelSplit, max_tokens: int | None = None)
         for i in range(len(sources))
         if max_tokens is None or (len(sources[i]) <= max_tokens and len(targets[i]) <= max_tokens)
     ]
-    return PairDataset([sources[i] for i in keep], [targets[i] for i in keep], [data.targets[i] for i in keep])
+    return sentence_pairs([sources[i] for i in keep], [targets[i] for i in keep], [data.targets[i] for i in keep])
 
 
 def prepare_training(config: TranslationConfig, corpus: dict[str, ParallelSplit], work: Path) -> Training:

@@ -18,7 +18,7 @@ from pipelines.registry import promote, register
 from pipelines.train import train
 from serving.server import free_port, start_local_serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 MAX_BYTES = 5_000
 ABSTRACTIVE, EXTRACTIVE = "aeslc-it", "extractive-it"
@@ -57,14 +57,14 @@ EMAIL = (
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, new_store):
     import ray
     from ray import serve
 
     from serving.app import application
 
     root = tmp_path_factory.mktemp("abstractive")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracking_uri = new_store(root)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.chdir(root)

@@ -25,7 +25,7 @@ def _model(codec, **overrides) -> PointerGenerator:
 
 def _batch(codec, data, n: int = 6):
     pairs = encode_pairs(codec, data.head(n), max_source_words=40, max_target_words=12)
-    return collate(list(pairs), codec.special)
+    return collate(codec.special)(list(pairs))
 
 
 def _settings(codec, **kwargs) -> SearchSettings:

@@ -51,7 +51,7 @@ def test_parity_on_fresh_shapes_and_greedy_summaries_of_real_emails(exported, wo
 def test_same_search_gives_the_same_summaries_and_copy_probabilities(exported, word_codec, aeslc, search):
     model, backend, _ = exported
     pairs = encode_pairs(word_codec, aeslc["test"].head(5), max_source_words=30, max_target_words=8)
-    batch = collate(list(pairs), word_codec.special)
+    batch = collate(word_codec.special)(list(pairs))
     settings = _settings(word_codec, max_length=8, beam_size=1 if search is greedy_search else 3)
     expected = search(model, batch.src, batch.src_mask, settings)
     actual = search(backend, batch.src, batch.src_mask, settings)

@@ -6,7 +6,7 @@ import torch
 
 from models.caption_module import CaptionBatch
 from models.image_encoder import ImageEncoder
-from pipelines.captioning.batching import caption_dataset, collate_captions
+from pipelines.captioning.batching import GridCollate, caption_dataset
 from pipelines.captioning.captions import CaptionCodec, load_captions
 from pipelines.captioning.image_features import encode_images
 from pipelines.translation.config import DataConfig
@@ -23,4 +23,4 @@ def real_photo_batch(photos: int = 8) -> tuple[CaptionBatch, CaptionCodec]:
     captions = [c for refs in train.captions for c in refs]
     codec = CaptionCodec.train(captions, min_frequency=1)
     dataset = caption_dataset([grids], codec.encode(captions), train.captions, every_caption=False)
-    return collate_captions([dataset[i] for i in range(len(dataset))], codec.special), codec
+    return GridCollate(codec.special)([dataset[i] for i in range(len(dataset))]), codec

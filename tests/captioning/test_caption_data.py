@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines.captioning.batching import caption_dataset, collate_captions
+from pipelines.captioning.batching import GridCollate, caption_dataset
 from pipelines.captioning.captions import CaptionCodec, CaptionSplit, load_captions, normalize_caption
 from pipelines.captioning.figures import plot_caption_attention, upsample_attention
 from pipelines.captioning.image_features import load_images
@@ -54,7 +54,7 @@ def test_training_set_pairs_every_caption_and_evaluation_the_first(splits):
     train = caption_dataset([grids], codec.encode(captions), data.captions, every_caption=True)
     evaluation = caption_dataset([grids], codec.encode(captions), data.captions, every_caption=False)
     assert len(train) == 20 and len(evaluation) == 4
-    batch = collate_captions([evaluation[i] for i in range(4)], codec.special)
+    batch = GridCollate(codec.special)([evaluation[i] for i in range(4)])
     assert batch.src.shape == (4, 25, 8) and batch.src_mask.all()
     assert (batch.tgt_in[:, 0] == codec.special.bos).all()
     assert codec.decode(batch.tgt_out[:1].tolist())[0] == data.captions[0][0]

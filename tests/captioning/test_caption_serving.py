@@ -22,7 +22,7 @@ from pipelines.translation.config import DataConfig
 from serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 NAME = "captioning-serve-it"
 FLICKR = DataConfig().data_root() / "flickr8k_mini"
@@ -50,7 +50,7 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, new_store):
     """Ray and a caption-only app serving a tiny captioner registered and promoted to @champion."""
     import ray
     from ray import serve
@@ -58,7 +58,7 @@ def app(tmp_path_factory):
     from serving.app import application
 
     root = tmp_path_factory.mktemp("caption-serve")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracking_uri = new_store(root)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.setenv("ATTNOPS_CACHE_DIR", str(root / "cache"))

@@ -22,7 +22,7 @@ from pipelines.train import train
 from serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 MAX_BYTES = 20_000
 CATEGORIES = {"business", "entertainment", "politics", "sport", "tech"}
@@ -66,14 +66,14 @@ def _train_and_ship(config_file: str, name: str) -> Trained:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, new_store):
     import ray
     from ray import serve
 
     from serving.app import application
 
     root = tmp_path_factory.mktemp("documents")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracking_uri = new_store(root)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.chdir(root)

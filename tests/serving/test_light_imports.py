@@ -6,6 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.subprocess
+
 TRAINING_STACK = (
     "lightning",
     "pytorch_lightning",

@@ -31,7 +31,7 @@ from tests.captioning.test_caption_serving import TINY as CAPTION_TINY
 from tests.documents.test_documents_integration import TINY as DOCUMENT_TINY
 from tests.serving.test_serving_integration import TINY as TRANSLATION_TINY
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.browser]
 
 TOKEN = "playground-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -65,7 +65,7 @@ def _ship(task: str, config_file: str, overrides: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, new_store):
     """Ray and the app with every task (token required), plus a translation-only app under a prefix."""
     import ray
     from ray import serve
@@ -73,7 +73,7 @@ def service(tmp_path_factory):
     from serving.app import application
 
     root = tmp_path_factory.mktemp("playground")
-    tracking_uri = os.environ.get(STORE_ENV) or f"sqlite:///{root / 'mlflow.db'}"
+    tracking_uri = os.environ.get(STORE_ENV) or new_store(root)
     trained = dict(item.split("=", 1) for item in os.environ.get(MODELS_ENV, "").split(",") if item)
     one_epoch = "train.max_epochs=1"  # what the page draws is checked against the API, whatever the quality
     tiny = {

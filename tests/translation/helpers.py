@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from models.search import SearchSettings
 from models.translation import Seq2SeqBatch
-from pipelines.translation.batching import PairDataset, collate
+from pipelines.translation.batching import collate, sentence_pairs
 
 
 def train_batch(codec, multi30k, n: int = 8, offset: int = 0) -> Seq2SeqBatch:
     """Training pairs ``offset`` to ``offset + n`` as one padded batch."""
     split = multi30k["train"]
     sources, targets = split.sources[offset : offset + n], split.targets[offset : offset + n]
-    items = list(PairDataset(codec.encode_source(sources), codec.encode_target(targets), targets))
-    return collate(items, codec.special)
+    items = list(sentence_pairs(codec.encode_source(sources), codec.encode_target(targets), targets))
+    return collate(codec.special)(items)
 
 
 def decode_settings(codec, **kwargs) -> SearchSettings:

@@ -6,9 +6,9 @@ import gzip
 
 import pytest
 
-from pipelines.batching import BucketBatchSampler
+from pipelines.batching import BucketBatchSampler, bucket_loader
 from pipelines.errors import UserError
-from pipelines.translation.batching import PairDataset, collate
+from pipelines.translation.batching import collate, sentence_pairs
 from pipelines.translation.config import DataConfig
 from pipelines.translation.data import SPLITS, load_corpus
 
@@ -90,12 +90,23 @@ def test_bucketing_covers_every_example_once_and_cuts_padding(codec, multi30k):
 
 def test_collate_builds_shifted_targets(codec, multi30k):
     split = multi30k["val"]
-    items = list(
-        PairDataset(codec.encode_source(split.sources[:4]), codec.encode_target(split.targets[:4]), split.targets[:4])
-    )
-    batch = collate(items, codec.special)
+    sources, targets = split.sources[:4], split.targets[:4]
+    items = list(sentence_pairs(codec.encode_source(sources), codec.encode_target(targets), targets))
+    batch = collate(codec.special)(items)
     assert (batch.tgt_in[:, 0] == codec.special.bos).all()
     assert (batch.tgt_in[:, 1:] == batch.tgt_out[:, :-1]).logical_or(batch.tgt_out[:, :-1] == codec.special.eos).all()
     for row, target in enumerate(items):
         assert batch.tgt_out[row, len(target[1])] == codec.special.eos
     assert batch.src_mask.sum(1).tolist() == [len(s) for s, _, _ in items]
+
+
+@pytest.mark.subprocess
+def test_loader_batches_the_same_in_spawned_worker_processes(codec, multi30k):
+    split = multi30k["val"]
+    pairs = sentence_pairs(codec.encode_source(split.sources), codec.encode_target(split.targets), split.targets)
+    here = list(bucket_loader(pairs, 8, False, collate(codec.special)))
+    workers = list(bucket_loader(pairs, 8, False, collate(codec.special), num_workers=2))  # each unpickles the collate
+    assert len(workers) == len(here) == -(-len(pairs) // 8)
+    for ours, theirs in zip(here, workers):
+        assert ours.src.equal(theirs.src) and ours.tgt_out.equal(theirs.tgt_out)
+        assert ours.references == theirs.references
