@@ -35,8 +35,7 @@ def _rollout(args: argparse.Namespace) -> None:
         _status(args)
         return
     if args.abort:
-        state = rollout.abort(args.name)
-        print(f"aborted the rollout of {args.name} v{state.version}; the controller sends traffic back to @champion")
+        _abort(args)
         return
     if args.version is None:
         raise UserError("give the VERSION to roll out, or --status or --abort")
@@ -60,6 +59,21 @@ def _start(args: argparse.Namespace) -> None:
         f"rolling out {args.name} v{state.version} ({mode} {shares}, {args.dwell:g} s a step) against v{state.champion}"
     )
     print(roll_out(state, service, guards, args.dwell))
+
+
+def _abort(args: argparse.Namespace) -> None:
+    """End the rollout in the registry, and the split on the service if it answers (a controller still
+    running sees the rollout gone at its next look)."""
+    from pipelines import rollout
+    from serving.rollout.controller import Service
+
+    state = rollout.abort(args.name)
+    try:
+        Service(args.url).clear(state.task)
+        where = "every request goes to @champion"
+    except UserError as exc:
+        where = f"the service did not answer ({exc}); it holds no split once restarted"
+    print(f"aborted the rollout of {args.name} v{state.version}; {where}")
 
 
 def _status(args: argparse.Namespace) -> None:
