@@ -29,7 +29,6 @@ def seconds(text: str) -> float:
 
 
 def _rollout(args: argparse.Namespace) -> None:
-    from pipelines import rollout
 
     if args.status:
         _status(args)
