@@ -213,7 +213,7 @@ class Gateway:
         reports = {}
         for task, handle in self.challengers.items():
             reports[task] = self.rollouts.report(task)
-            reports[task].challenger = await handle.status.remote()
+            reports[task].challenger = await _challenger_status(handle)
         return reports
 
     @api.put("/v1/rollout/{task}", response_model=RolloutReport, summary="set a task's traffic split")
@@ -222,10 +222,10 @@ class Gateway:
         handle = self.challengers.get(task)
         if handle is None:
             raise HTTPException(404, f"task: this service runs no challenger for {task!r}")
-        status = await handle.status.remote()
-        served = status.model.version if status.model else None
+        status = await _challenger_status(handle)
+        served = status.model.version if status and status.model else None
         if served != split.version:
-            error = f" ({status.last_error})" if status.last_error else ""
+            error = f" ({status.last_error})" if status and status.last_error else ""
             raise HTTPException(
                 409, f"version: the challenger serves {served or 'nothing'}, not {split.version}{error}"
             )
@@ -273,6 +273,14 @@ class Gateway:
         if "captioning" not in self.models:
             raise HTTPException(404, "this service has no captioning model deployed")
         return await _call(self.models, "captioning", "caption", await _caption_upload(request))
+
+
+async def _challenger_status(handle: DeploymentHandle) -> ModelStatus | None:
+    """The challenger's status; None while it has no live replica (it crashed, and Serve is replacing it)."""
+    try:
+        return await handle.status.remote()
+    except RayActorError:
+        return None
 
 
 def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:

@@ -43,7 +43,7 @@ def _rollout(args: argparse.Namespace) -> None:
 
 def _start(args: argparse.Namespace) -> None:
     from pipelines import rollout
-    from pipelines.inference.resolve import model_version
+    from pipelines.inference.resolve import alias_holder, model_version
     from serving.rollout.controller import Service, roll_out
     from serving.rollout.guards import Guards
 
@@ -51,7 +51,12 @@ def _start(args: argparse.Namespace) -> None:
     mode = "shadow" if args.shadow is not None else "canary"
     steps = args.shadow or args.canary or args.steps
     service = Service(args.url)
-    service.report(model_version(args.name, args.version).tags.get("task", "?"))  # refused before any change
+    model_version(args.name, args.version)
+    champion = alias_holder(args.name, "champion")
+    if champion is not None:
+        service.report(
+            champion.tags.get("task", "?")
+        )  # a service that cannot take the split: refused before any change
     state = rollout.start(args.name, args.version, mode, steps)
     shares = " -> ".join(f"{s:.0%}" for s in steps)
     print(
