@@ -128,6 +128,14 @@ async def _call(handles: dict[str, DeploymentHandle], task: str, method: str, bo
         raise
 
 
+async def _challenger_status(handle: DeploymentHandle) -> ModelStatus | None:
+    """The challenger's status; None while it has no live replica (it crashed, and Serve is replacing it)."""
+    try:
+        return await handle.status.remote()
+    except RayActorError:
+        return None
+
+
 @serve.deployment(max_ongoing_requests=512, max_queued_requests=1024)
 @serve.ingress(api)
 class Gateway:
@@ -273,14 +281,6 @@ class Gateway:
         if "captioning" not in self.models:
             raise HTTPException(404, "this service has no captioning model deployed")
         return await _call(self.models, "captioning", "caption", await _caption_upload(request))
-
-
-async def _challenger_status(handle: DeploymentHandle) -> ModelStatus | None:
-    """The challenger's status; None while it has no live replica (it crashed, and Serve is replacing it)."""
-    try:
-        return await handle.status.remote()
-    except RayActorError:
-        return None
 
 
 def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
