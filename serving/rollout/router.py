@@ -130,13 +130,18 @@ class Rollouts:
 
     async def _compare(self, task: str, champion: Call, body: Any, answer: Any) -> None:
         """The champion's answer to a request the candidate answered: the candidate's agreement, and the
-        champion's own scores on the same request."""
+        champion's own figures on the same request (at a 100 % share it has no others)."""
+        start = time.perf_counter()
         reference = await champion(body)
         figures = self.figures.get(task)
-        if figures is not None and not isinstance(reference, Response):
-            ours, theirs = figures
-            ours.scored(PROBES[task].scores(reference))
-            theirs.agreement.append(PROBES[task].agreement(answer, reference))
+        if figures is None:
+            return  # the split went meanwhile
+        ours, theirs = figures
+        if isinstance(reference, Response):
+            ours.failed(time.perf_counter() - start)
+            return
+        ours.answered(reference.model.version, time.perf_counter() - start, PROBES[task].scores(reference))
+        theirs.agreement.append(PROBES[task].agreement(answer, reference))
 
     async def _shadow(self, task: str, split: Split, candidate: Call, body: Any, reference: Any) -> None:
         """Send a request the champion answered to the candidate too; record its answer, never return it."""
