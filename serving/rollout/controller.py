@@ -80,6 +80,8 @@ def roll_out(state: rollout.RolloutState, service: Service, guards: Guards, dwel
     name, version = state.name, state.version
     try:
         service.reload()
+        challenger = service.report(state.task).challenger
+        loaded_at = challenger.loaded_at if challenger else None
         for share in state.steps:
             split = Split(model=name, champion=state.champion, version=version, share=share, mode=state.mode)
             try:
@@ -87,7 +89,7 @@ def roll_out(state: rollout.RolloutState, service: Service, guards: Guards, dwel
             except UserError as exc:
                 raise Ended("failed", f"the candidate is not serving: {exc}") from exc
             rollout.record(state, "traffic", share=share)
-            report = _dwell(service, state, split, guards, dwell_s)
+            report = _dwell(service, state, split, guards, dwell_s, loaded_at)
             verdicts = judge(report.candidate, report.champion, guards)
             passed = all(v.passed for v in verdicts)
             rollout.record(
@@ -118,9 +120,10 @@ def roll_out(state: rollout.RolloutState, service: Service, guards: Guards, dwel
 
 
 def _dwell(
-    service: Service, state: rollout.RolloutState, split: Split, guards: Guards, dwell_s: float
+    service: Service, state: rollout.RolloutState, split: Split, guards: Guards, dwell_s: float, loaded_at: str | None
 ) -> RolloutReport:
-    """Wait out a step, watching that the split holds; the figures at its end."""
+    """Wait out a step, watching that the split holds and that the challenger replica that loaded the candidate
+    at ``loaded_at`` still serves it; the figures at its end."""
     deadline, last_seen = time.monotonic() + dwell_s, time.monotonic()
     report: RolloutReport | None = None
     with tqdm(total=round(dwell_s), desc=f"{split.share:.0%} {split.mode}", unit="s", leave=False) as bar:
@@ -135,6 +138,8 @@ def _dwell(
                 raise Ended("aborted", "stopped by 'attnops rollout --abort'")
             if report is not None and report.split != split:
                 raise Ended("failed", "the service lost the split (it restarted); the champion serves everything")
+            if report is not None and (report.challenger is None or report.challenger.loaded_at != loaded_at):
+                raise Ended("failed", "the candidate's replica crashed (it is gone or was replaced)")
             if report is not None:
                 candidate = report.candidate
                 bar.set_postfix(requests=candidate.requests, errors=candidate.errors)
