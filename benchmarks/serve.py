@@ -148,7 +148,10 @@ def _challenger(model_uri: str, systems: tuple[str, ...]) -> Iterator[None]:
 
 
 def _set_split(base: str, model_uri: str) -> None:
+    """The split of system ``a-split``, once the challenger deployment has loaded ``@challenger`` (the benchmark's
+    Serve config turns alias polling off)."""
     resolved = resolve(model_uri)
+    httpx.post(f"{base}/v1/models/reload", headers=client_headers(), timeout=300).raise_for_status()
     split = Split(model=resolved.name, champion=resolved.version, version=resolved.version, share=0.0)
     response = httpx.put(
         f"{base}/v1/rollout/translation", json=split.model_dump(), headers=client_headers(), timeout=60
