@@ -103,7 +103,8 @@ def roll_out(state: rollout.RolloutState, service: Service, guards: Guards, dwel
             print(f"{share:.0%} step: {'passed' if passed else 'FAILED'}: {'; '.join(map(str, verdicts))}", flush=True)
             if not passed:
                 failed = [v for v in verdicts if not v.passed]
-                raise Ended("rolled back", f"guard failed at {share:.0%}: {'; '.join(map(str, failed))}")
+                outcome = "rolled back" if state.mode == "canary" else "stopped"  # a shadow sent no answers
+                raise Ended(outcome, f"guard failed at {share:.0%}: {'; '.join(map(str, failed))}")
         if state.mode == "shadow":
             _end(service, state, "observed", "shadow steps passed; @champion unchanged")
             return f"{name} v{version}: shadow passed every guard; @champion stays v{state.champion}"
