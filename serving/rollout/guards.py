@@ -55,7 +55,10 @@ class Verdict:
     passed: bool
 
     def __str__(self) -> str:
-        value = "none" if self.value is None else f"{self.value:.3g}"
+        if self.value is None:
+            value = "none"
+        else:
+            value = str(int(self.value)) if float(self.value).is_integer() else f"{self.value:.3g}"
         return f"{self.guard} {value} ({'ok' if self.passed else 'FAILED'}, limit {self.limit:g})"
 
 
