@@ -25,14 +25,18 @@ import httpx
 import yaml
 from tqdm import tqdm
 
-from benchmarks.systems import RATIOS, SYSTEMS, System
+from benchmarks.systems import P50_DIFFERENCES, RATIOS, SYSTEMS, System
 from benchmarks.wrk_load import WrkResult, run_wrk, wrk_binary
+from pipelines import rollout, tracking
 from pipelines.errors import UserError
+from pipelines.inference.artifacts import CHALLENGER_ALIAS
 from pipelines.inference.bundle import Bundle
 from pipelines.inference.decoding import search_settings
 from pipelines.inference.resolve import resolve
 from pipelines.translation.data import load_corpus
 from pipelines.translation.translate import translate
+from serving.auth import client_headers
+from serving.rollout.split import Split
 from serving.server import DEFAULT_CONFIG, absolute_tracking_uri, free_port
 
 TWELVE_WORDS = 12
@@ -113,6 +117,8 @@ def _server(system: System, model_uri: str, tracking_uri: str, gpus: float) -> I
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
             _wait_ready(ready, process, log)
+            if system.split:
+                _set_split(f"http://127.0.0.1:{port}", model_uri)
             yield f"http://127.0.0.1:{port}"
         finally:
             process.send_signal(signal.SIGTERM)
@@ -121,6 +127,37 @@ def _server(system: System, model_uri: str, tracking_uri: str, gpus: float) -> I
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def _challenger(model_uri: str, systems: tuple[str, ...]) -> Iterator[None]:
+    """``@challenger`` on the served version while systems with a split run (their challenger deployment loads it);
+    refused while a real rollout of the model runs, removed afterwards."""
+    if not any(SYSTEMS[name].split for name in systems):
+        yield
+        return
+    resolved = resolve(model_uri)
+    if resolved.name is None or rollout.current(resolved.name) is not None:
+        raise UserError(f"the split system needs a registry model with no rollout running; {model_uri} is not one")
+    client = tracking.client()
+    client.set_registered_model_alias(resolved.name, CHALLENGER_ALIAS, resolved.version)
+    try:
+        yield
+    finally:
+        client.delete_registered_model_alias(resolved.name, CHALLENGER_ALIAS)
+
+
+def _set_split(base: str, model_uri: str) -> None:
+    """The split of system ``a-split``, once the challenger deployment has loaded ``@challenger`` (the benchmark's
+    Serve config turns alias polling off)."""
+    resolved = resolve(model_uri)
+    httpx.post(f"{base}/v1/models/reload", headers=client_headers(), timeout=300).raise_for_status()
+    split = Split(model=resolved.name, champion=resolved.version, version=resolved.version, share=0.0)
+    response = httpx.put(
+        f"{base}/v1/rollout/translation", json=split.model_dump(), headers=client_headers(), timeout=60
+    )
+    if response.status_code != 200:
+        raise UserError(f"the service refused the benchmark's split: {response.text}")
 
 
 def _bodies(system: System, sentences: list[str]) -> list[str]:
@@ -166,7 +203,10 @@ def bench_serve(
     bench = ServeBench(cores=os.cpu_count() or 1)
     bench.decode_p50_ms = {precision: decode_p50_ms(bundle, twelve, precision) for precision in sorted(precisions)}
     top = max(clients)
-    with tqdm(total=rounds * len(systems), desc="bench serve", unit="system") as progress:
+    with (
+        _challenger(model_uri, systems),
+        tqdm(total=rounds * len(systems), desc="bench serve", unit="system") as progress,
+    ):
         for _ in range(rounds):
             for name in systems:
                 system = SYSTEMS[name]
@@ -213,6 +253,12 @@ def format_report(bench: ServeBench, systems: tuple[str, ...], clients: tuple[in
         if a and b:
             ratios = [x.throughput / y.throughput for x, y in zip(a, b) if y.throughput]
             lines.append(f"({first})/({second}) throughput at {top} clients: {_spread(ratios, 2)}x")
+    for first, second in P50_DIFFERENCES:
+        for count in clients:
+            a, b = bench.levels.get((first, count)), bench.levels.get((second, count))
+            if a and b:
+                added = [x.p50_ms - y.p50_ms for x, y in zip(a, b)]
+                lines.append(f"({first}) - ({second}) p50 at {count} clients: {_spread(added)} ms")
     for name, results in bench.healthz.items():
         lines.append(f"({name}) GET /healthz at {top} clients: {_spread([r.throughput for r in results])} req/s")
     for precision, ms in bench.decode_p50_ms.items():

@@ -14,6 +14,9 @@ class System:
     precision: str = "fp32"
     env: dict[str, str] = field(default_factory=dict)
     mlflow: bool = False
+    split: bool = False
+    """A rollout split set on the service, its candidate share 0: every request takes the split's path (routing,
+    confidence scores, figures) and is answered by the champion."""
 
 
 SYSTEMS = {
@@ -22,6 +25,9 @@ SYSTEMS = {
     "a-int8": System("service, dynamic batching, INT8", precision="int8"),
     "b": System("service, max_batch_size=1", max_batch_size=1),
     "c": System("mlflow models serve", mlflow=True),
+    "a-split": System("service, dynamic batching, rollout split", split=True),
 }
 """Every system the benchmark knows; ``--systems`` picks some (a, b and c give the headline ratios)."""
 RATIOS = (("a", "b"), ("a", "c"), ("a", "before"), ("a-int8", "a"))
+P50_DIFFERENCES = (("a-split", "a"),)
+"""Pairs whose p50 latencies the report subtracts at every client count."""

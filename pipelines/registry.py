@@ -119,46 +119,70 @@ def promote(name: str, version: str, alias: str = DEFAULT_ALIAS, force: bool = F
 def _promote(name: str, version: str, alias: str, force: bool) -> Promotion:
     candidate = model_version(name, version)
     version = str(candidate.version)
-    if candidate.tags.get("parity") != "passed":
-        raise UserError(f"{name} version {version} has no passing parity check; it cannot be promoted")
-    holder = alias_holder(name, alias)
+    holder = _check_candidate(name, candidate, alias)
     previous = str(holder.version) if holder else None
-    if previous == version:
-        raise UserError(f"{name} version {version} already holds @{alias}")
     client = tracking.client()
     forced = False
     if holder is not None:
-        metric = candidate.tags.get("gate_metric", "?")
-        ours = _gate_value(candidate)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        if holder.tags.get("gate_metric") != metric:
-            if not force:
-                raise UserError(
-                    f"cannot compare {name} v{version} ({metric}) with @{alias} holder v{previous} "
-                    f"({holder.tags.get('gate_metric')}); pass --force to promote anyway"
-                )
-            forced = True
-            note = f"{stamp} over v{previous} ({metric} against {holder.tags.get('gate_metric')})"
-        else:
-            theirs, tolerance = _holder_value(holder), gate_tolerance(name, candidate)
-            if not ours >= theirs - tolerance:  # a holder's NaN compares as better: only --force passes it
-                if not force:
-                    raise UserError(
-                        f"quality gate: {name} v{version} has {metric} {ours:.2f}, below @{alias} holder "
-                        f"v{previous} at {theirs:.2f} (tolerance {tolerance:g}); pass --force to promote anyway"
-                    )
-                forced = True
-                note = f"{stamp} over v{previous} ({metric} {ours:.2f} < {theirs:.2f})"
-            elif ours < theirs:
-                note = f"{stamp} over v{previous} ({metric} {ours:.2f} < {theirs:.2f}, tolerance {tolerance:g})"
-                client.set_model_version_tag(name, version, f"tolerated_{alias}", note)
-        if forced:
-            client.set_model_version_tag(name, version, f"forced_{alias}", note)
+        refusal, note = _judge(name, candidate, holder, alias)
+        if refusal is not None and not force:
+            raise UserError(f"{refusal}; pass --force to promote anyway")
+        forced = refusal is not None
+        if note is not None:
+            client.set_model_version_tag(name, version, f"{'forced' if forced else 'tolerated'}_{alias}", note)
     # History first: a promotion cut off between the two writes is completed by running it again.
     history = [v for v in _history(name, alias) if v != version] + [version]
     client.set_registered_model_tag(name, HISTORY_TAG.format(alias=alias), ",".join(history))
     client.set_registered_model_alias(name, alias, version)
     return Promotion(name, alias, version, previous, forced)
+
+
+def check_gate(name: str, version: str, alias: str = DEFAULT_ALIAS) -> ModelVersion | None:
+    """Raise :class:`UserError` unless ``version`` could be promoted to ``alias`` without ``--force``; returns
+    the alias holder (None when nobody holds it)."""
+    candidate = model_version(name, version)
+    holder = _check_candidate(name, candidate, alias)
+    if holder is not None:
+        refusal, _ = _judge(name, candidate, holder, alias)
+        if refusal is not None:
+            raise UserError(refusal)
+    return holder
+
+
+def _check_candidate(name: str, candidate: ModelVersion, alias: str) -> ModelVersion | None:
+    """The holder of ``alias``, once ``candidate`` has passed parity and does not hold it already."""
+    version = str(candidate.version)
+    if candidate.tags.get("parity") != "passed":
+        raise UserError(f"{name} version {version} has no passing parity check; it cannot be promoted")
+    holder = alias_holder(name, alias)
+    if holder is not None and str(holder.version) == version:
+        raise UserError(f"{name} version {version} already holds @{alias}")
+    return holder
+
+
+def _judge(name: str, candidate: ModelVersion, holder: ModelVersion, alias: str) -> tuple[str | None, str | None]:
+    """The gate's verdict on ``candidate`` over ``holder``: why it refuses (None: it passes), and the note a
+    promotion past the gate (forced, or passed only by the tolerance) leaves on the version."""
+    version, previous = str(candidate.version), str(holder.version)
+    metric = candidate.tags.get("gate_metric", "?")
+    ours = _gate_value(candidate)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if holder.tags.get("gate_metric") != metric:
+        refusal = (
+            f"cannot compare {name} v{version} ({metric}) with @{alias} holder v{previous} "
+            f"({holder.tags.get('gate_metric')})"
+        )
+        return refusal, f"{stamp} over v{previous} ({metric} against {holder.tags.get('gate_metric')})"
+    theirs, tolerance = _holder_value(holder), gate_tolerance(name, candidate)
+    if not ours >= theirs - tolerance:  # a holder's NaN compares as better: only --force passes it
+        refusal = (
+            f"quality gate: {name} v{version} has {metric} {ours:.2f}, below @{alias} holder "
+            f"v{previous} at {theirs:.2f} (tolerance {tolerance:g})"
+        )
+        return refusal, f"{stamp} over v{previous} ({metric} {ours:.2f} < {theirs:.2f})"
+    if ours < theirs:
+        return None, f"{stamp} over v{previous} ({metric} {ours:.2f} < {theirs:.2f}, tolerance {tolerance:g})"
+    return None, None
 
 
 def _gate_value(version: ModelVersion) -> float:

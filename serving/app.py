@@ -7,6 +7,7 @@ FastAPI reads the endpoint signatures at runtime, so this module keeps real (not
 
 import base64
 import importlib
+import logging
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -19,6 +20,7 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from pipelines.errors import InputRejected
+from pipelines.inference.artifacts import CHALLENGER_ALIAS
 from pipelines.tasks import TASKS
 from serving.auth import TokenMiddleware, api_token
 from serving.caption_schemas import (
@@ -29,6 +31,9 @@ from serving.caption_schemas import (
     caption_request_body,
 )
 from serving.playground import mount_playground
+from serving.rollout.probes import PROBES
+from serving.rollout.router import RolloutReport, Rollouts
+from serving.rollout.split import STICKY_HEADER, Split
 from serving.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -39,6 +44,8 @@ from serving.schemas import (
     TranslateResponse,
 )
 from serving.strict_json import StrictJSONMiddleware
+
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 1
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
@@ -121,12 +128,25 @@ async def _call(handles: dict[str, DeploymentHandle], task: str, method: str, bo
         raise
 
 
+async def _challenger_status(handle: DeploymentHandle) -> ModelStatus | None:
+    """The challenger's status; None while it has no live replica (it crashed, and Serve is replacing it)."""
+    try:
+        return await handle.status.remote()
+    except RayActorError:
+        return None
+
+
 @serve.deployment(max_ongoing_requests=512, max_queued_requests=1024)
 @serve.ingress(api)
 class Gateway:
-    def __init__(self, models: dict[str, DeploymentHandle]) -> None:
+    def __init__(
+        self, models: dict[str, DeploymentHandle], challengers: dict[str, DeploymentHandle] | None = None
+    ) -> None:
         self.models = models
         """Model deployment handles by task."""
+        self.challengers = challengers or {}
+        """Challenger deployment handles (``@challenger`` of the same model) by task, for rollouts."""
+        self.rollouts = Rollouts()
 
     async def _statuses(self) -> list[ModelStatus]:
         return [await handle.status.remote() for handle in self.models.values()]
@@ -163,7 +183,12 @@ class Gateway:
 
     @api.post("/v1/models/reload", response_model=list[ModelStatus])
     async def reload(self) -> list[ModelStatus]:
-        """Follow the registry aliases now instead of waiting for the next poll."""
+        """Follow the registry aliases now instead of waiting for the next poll (rollout challengers too)."""
+        for task, handle in self.challengers.items():
+            try:
+                await handle.reload.remote()
+            except Exception as exc:  # a challenger that cannot load shows in /v1/rollout; the models still reload
+                log.warning("the %s challenger did not reload: %s", task, exc)
         return [await handle.reload.remote() for handle in self.models.values()]
 
     @api.post(
@@ -172,8 +197,54 @@ class Gateway:
         response_model=TranslateResponse,
         response_model_exclude_none=True,
     )
-    async def translate(self, body: TranslateRequest) -> Any:
-        return await _call(self.models, "translation", "translate", body)
+    async def translate(self, body: TranslateRequest, request: Request) -> Any:
+        """Each sentence's translation; the answer names the model version that gave it. During a rollout a
+        share of requests is answered by the candidate; requests with the same ``X-Rollout-Key`` header go to
+        the same version."""
+        return await self._routed("translation", "translate", body, request)
+
+    async def _routed(self, task: str, method: str, body: Any, request: Request) -> Any:
+        """``body`` through the task's rollout split, if one is set, else to the champion."""
+
+        async def champion(item: Any) -> Any:
+            return await _call(self.models, task, method, item)
+
+        async def candidate(item: Any) -> Any:
+            return await getattr(self.challengers[task], method).remote(item)
+
+        return await self.rollouts.route(task, request.headers.get(STICKY_HEADER), body, champion, candidate)
+
+    @api.get("/v1/rollout", response_model=dict[str, RolloutReport], summary="rollouts: splits and live figures")
+    async def rollout(self) -> dict[str, RolloutReport]:
+        """Per task that can be rolled out: the split, each version's figures since it last changed, and the
+        challenger deployment's status."""
+        reports = {}
+        for task, handle in self.challengers.items():
+            reports[task] = self.rollouts.report(task)
+            reports[task].challenger = await _challenger_status(handle)
+        return reports
+
+    @api.put("/v1/rollout/{task}", response_model=RolloutReport, summary="set a task's traffic split")
+    async def set_split(self, task: str, split: Split) -> RolloutReport:
+        """Refused (409) unless the challenger deployment serves ``split.version`` now."""
+        handle = self.challengers.get(task)
+        if handle is None:
+            raise HTTPException(404, f"task: this service runs no challenger for {task!r}")
+        status = await _challenger_status(handle)
+        served = status.model.version if status and status.model else None
+        if served != split.version:
+            error = f" ({status.last_error})" if status and status.last_error else ""
+            raise HTTPException(
+                409, f"version: the challenger serves {served or 'nothing'}, not {split.version}{error}"
+            )
+        self.rollouts.set(task, split)
+        return self.rollouts.report(task)
+
+    @api.delete("/v1/rollout/{task}", response_model=RolloutReport, summary="send all of a task's traffic to @champion")
+    async def clear_split(self, task: str) -> RolloutReport:
+        report = self.rollouts.report(task)
+        self.rollouts.clear(task)
+        return report
 
     @api.post(
         "/v1/classify",
@@ -217,14 +288,36 @@ def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("t
     options (as in the Serve config's ``deployments``)."""
     from serving.settings import default_model_uri
 
-    models = {}
+    models, challengers = {}, {}
     for task in tasks:
         name = deployment_name(task)
         settings = options.get(name, {})
         # A deployment class may serve several tasks (documents): say which, and what it serves by default.
         user_config = {"model_uri": default_model_uri(task), **(settings.get("user_config") or {}), "task": task}
         models[task] = _replica_class(task).options(name=name, **{**settings, "user_config": user_config}).bind()
-    return Gateway.options(**options.get("Gateway", {})).bind(models)
+        uri = challenger_uri(user_config["model_uri"])
+        if task in PROBES and uri is not None:
+            name, settings = f"{name}Challenger", options.get(f"{name}Challenger", _one_replica(settings))
+            user_config = {**user_config, **(settings.get("user_config") or {}), "model_uri": uri, "optional": True}
+            challengers[task] = (
+                _replica_class(task).options(name=name, **{**settings, "user_config": user_config}).bind()
+            )
+    return Gateway.options(**options.get("Gateway", {})).bind(models, challengers)
+
+
+def challenger_uri(uri: str) -> str | None:
+    """``models:/NAME@challenger`` (:data:`CHALLENGER_ALIAS`) for a deployment that follows an alias of NAME;
+    None for one that serves a fixed version."""
+    name, sep, _ = uri.removeprefix("models:/").rpartition("@")
+    return f"models:/{name}@{CHALLENGER_ALIAS}" if uri.startswith("models:/") and sep else None
+
+
+def _one_replica(settings: dict[str, Any]) -> dict[str, Any]:
+    """A challenger's options, unless the config names them: the champion's, on one replica that reserves no
+    CPU (it idles outside rollouts, and a reservation would hold a core for nothing)."""
+    actor = {**(settings.get("ray_actor_options") or {}), "num_cpus": 0}
+    kept = {key: value for key, value in settings.items() if key != "autoscaling_config"}
+    return {**kept, "num_replicas": 1, "ray_actor_options": actor}
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:

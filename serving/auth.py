@@ -27,6 +27,12 @@ def api_token() -> str | None:
     return os.environ.get(TOKEN_ENV) or None
 
 
+def client_headers() -> dict[str, str]:
+    """Headers a client of this service sends: the API token when the environment sets it."""
+    token = api_token()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def is_public(path: str) -> bool:
     """Whether ``path`` (relative to the app's root) is open without the token."""
     return path in PUBLIC_PATHS or path == PUBLIC_PREFIX or path.startswith(PUBLIC_PREFIX + "/")

@@ -111,7 +111,9 @@ class ModelReplica:
         self.settings = settings
         for metric in (self.batch_sizes, self.items):
             metric.set_default_tags({"task": self.task})
-        if model_changed:
+        if model_changed and self._absent():
+            self.model = None
+        elif model_changed:
             self.model = self._load(settings.model_uri)  # fails start-up with the URI's message
             log.info("serving %s (version %s)", settings.model_uri, self.model.resolved.version)
         if self._poller is None and settings.poll_interval_s > 0:
@@ -131,6 +133,9 @@ class ModelReplica:
         with self._swap_lock:
             candidate = None
             try:
+                if self._absent():
+                    self.model, self.last_error, self._refused = None, None, None
+                    return self.status()
                 current = self.model
                 candidate = current_version(self.settings.model_uri)
                 if current is None or candidate != current.resolved.version:
@@ -149,6 +154,16 @@ class ModelReplica:
                     self._refused, self._retry_at = candidate, time.monotonic() + self._backoff_s
                 log.warning("model reload failed (next try in %.0f s): %s", self._backoff_s, self.last_error)
         return self.status()
+
+    def _absent(self) -> bool:
+        """Whether this is an optional deployment whose alias does not exist now (it then serves nothing)."""
+        if not self.settings.optional:
+            return False
+        try:
+            current_version(self.settings.model_uri)
+        except UserError:
+            return True
+        return False
 
     def status(self) -> ModelStatus:
         model = self.model

@@ -64,6 +64,7 @@ class TranslateRequest(_TextOrTexts):
     beam_size: int | None = Field(None, ge=1, le=MAX_BEAM_SIZE, description="Default: the model's config.")
     max_length: int | None = Field(None, ge=1, le=512, description="Longest translation in tokens.")
     return_attention: bool = False
+    return_scores: bool = Field(False, description="Also return each translation's confidence figures.")
 
     def sentences(self) -> list[str]:
         return self.items()
@@ -114,9 +115,20 @@ class Attention(_Body):
     weights: list[list[float]] = Field(description="One row per target token, one column per source token.")
 
 
+class TranslationScores(_Body):
+    """Confidence figures that need no reference translation."""
+
+    mean_logprob: float = Field(description="The search's score per output token (log-probability, <= 0).")
+    attention_entropy: float = Field(
+        description="Mean entropy of each output token's attention over the source, divided by its maximum "
+        "(log of the source length): 0 attends to one token, 1 spreads evenly."
+    )
+
+
 class Translation(_Body):
     text: str
     attention: Attention | None = None
+    scores: TranslationScores | None = None
 
 
 class ServedModel(_Body):

@@ -213,11 +213,10 @@ def reload_running_service(port: int) -> str:
     """Ask the service on 127.0.0.1:``port`` to follow its registry alias now; returns its answer."""
     import httpx
 
-    headers = (
-        {"Authorization": f"Bearer {os.environ['ATTNOPS_API_TOKEN']}"} if "ATTNOPS_API_TOKEN" in os.environ else {}
-    )
+    from serving.auth import client_headers
+
     try:
-        response = httpx.post(f"http://127.0.0.1:{port}/v1/models/reload", headers=headers, timeout=120)
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/models/reload", headers=client_headers(), timeout=120)
     except httpx.HTTPError as exc:
         raise UserError(f"no attnops service answers on 127.0.0.1:{port}: {exc}") from exc
     if response.status_code != 200:

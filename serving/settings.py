@@ -33,6 +33,9 @@ class ReplicaSettings(BaseModel):
     """Batch items of similar length together (where the deployment measures length); False: arrival order."""
     max_batch_tokens: int | None = Field(None, ge=1)
     """Most items × longest item (words) per batch when batching by length (None: ``max_batch_size`` only)."""
+    optional: bool = False
+    """A deployment that may have nothing to serve (a rollout's challenger): it starts without a model while
+    the alias ``model_uri`` names does not exist, loads the version once it does and unloads it when it goes."""
     poll_interval_s: float = Field(10.0, ge=0.0)
     """How often the alias is checked for a new version (0: never)."""
     runtime: RuntimeConfig | None = None

@@ -8,14 +8,23 @@ alias following and live swaps come from :class:`~serving.replica.ModelReplica`.
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, replace
 
 from ray import serve
 
 from pipelines.inference.decoding import search_settings
+from pipelines.translation.translate import Translation as TranslationOutput
 from pipelines.translation.translate import translate
 from serving.replica import LoadedModel, ModelReplica, RequestRejected
-from serving.schemas import Attention, ServedModel, TranslateRequest, TranslateResponse, Translation
+from serving.schemas import (
+    Attention,
+    ServedModel,
+    TranslateRequest,
+    TranslateResponse,
+    Translation,
+    TranslationScores,
+)
 from serving.settings import TranslationSettings
 
 
@@ -25,6 +34,7 @@ class _Sentence:
     beam_size: int | None
     max_length: int | None
     return_attention: bool
+    return_scores: bool
 
 
 @serve.deployment(max_ongoing_requests=256, max_queued_requests=512)
@@ -49,7 +59,10 @@ class TranslationReplica(ModelReplica):
                 f"{'text' if request.text is not None else 'texts'}: sentences {too_long} have more than "
                 f"{self.settings.max_source_tokens} source tokens",
             )
-        items = [_Sentence(s, request.beam_size, request.max_length, request.return_attention) for s in sentences]
+        items = [
+            _Sentence(s, request.beam_size, request.max_length, request.return_attention, request.return_scores)
+            for s in sentences
+        ]
         results = await asyncio.gather(*(self.submit(item) for item in items))
         # A request's sentences may straddle a swap; the first sentence's model is reported.
         return TranslateResponse(translations=[r[0] for r in results], model=results[0][1])
@@ -82,5 +95,15 @@ def _decode(model: LoadedModel, items: list[_Sentence]) -> list[tuple[Translatio
                 if items[i].return_attention
                 else None
             )
-            results[i] = (Translation(text=out.text, attention=attention), served)
+            scores = _scores(out) if items[i].return_scores else None
+            results[i] = (Translation(text=out.text, attention=attention, scores=scores), served)
     return results
+
+
+def _scores(out: TranslationOutput) -> TranslationScores:
+    weights = out.attention.clamp_min(1e-12)  # (steps, S)
+    entropy = -(weights * weights.log()).sum(dim=-1)  # (steps,)
+    most = math.log(weights.shape[-1]) if weights.shape[-1] > 1 else 1.0
+    return TranslationScores(
+        mean_logprob=out.score / max(weights.shape[0], 1), attention_entropy=float(entropy.mean()) / most
+    )

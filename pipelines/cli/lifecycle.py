@@ -100,6 +100,9 @@ def _rollback(args: argparse.Namespace) -> None:
 def _models(args: argparse.Namespace) -> None:
     from pipelines.registry import list_versions
 
+    if args.history:
+        _history(args.name)
+        return
     rows = list_versions(args.name)
     if not rows:
         print("no registered models")
@@ -124,6 +127,34 @@ def _models(args: argparse.Namespace) -> None:
         for r in rows
     ]
     _print_table(header, rows)
+
+
+def _history(name: str | None) -> None:
+    from pipelines.errors import UserError
+    from pipelines.rollout import history
+
+    if name is None:
+        raise UserError("--history needs the registered model NAME")
+    events = history(name)
+    if not events:
+        print(f"no rollouts of {name} recorded")
+        return
+    rows = []
+    for event in events:
+        details = {
+            k: v
+            for k, v in event.items()
+            if k not in ("at", "by", "event", "version", "rollout", "candidate", "champion")
+        }
+        if "candidate" in event:
+            c = event["candidate"]
+            details["figures"] = f"{c['requests']} requests, {c['errors']} errors"
+        rows.append((event["at"], event["by"], f"v{event['version']}", event["event"], _details(details)))
+    _print_table(("AT", "BY", "VERSION", "EVENT", "DETAILS"), rows)
+
+
+def _details(details: dict) -> str:
+    return "; ".join(f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in details.items())
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -245,6 +276,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "version trained on (NAME@DIGEST, digests as 'attnops data list' shows them).",
     )
     models.add_argument("name", nargs="?", help="only this registered model")
+    models.add_argument(
+        "--history", action="store_true", help="NAME's rollouts: every step, its guard figures, who and when"
+    )
     models.set_defaults(func=_models)
 
     runs = commands.add_parser(

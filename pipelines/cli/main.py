@@ -14,7 +14,7 @@ import sys
 import warnings
 
 from pipelines.captioning import commands as captioning_commands
-from pipelines.cli import bench, data, lifecycle, predict, report, serve, stack, study
+from pipelines.cli import bench, data, lifecycle, predict, report, rollout, serve, stack, study
 from pipelines.documents import commands as document_commands
 from pipelines.errors import UserError
 from pipelines.redact import redact, redact_logs, redact_uncaught
@@ -31,6 +31,7 @@ COMMAND_GROUPS = (
     captioning_commands.add_commands,
     predict.add_commands,
     serve.add_commands,
+    rollout.add_commands,
     bench.add_commands,
     stack.add_commands,
 )

@@ -13,13 +13,15 @@ from pipelines.translation.tokenizer import TextCodec
 
 @dataclass
 class Translation:
-    """A translated sentence with its tokens and attention ``(target steps, source tokens)``."""
+    """A translated sentence with its tokens, attention ``(target steps, source tokens)`` and the search's score
+    (total log-probability, divided by the length penalty under beam search)."""
 
     source: str
     text: str
     source_tokens: list[str]
     target_tokens: list[str]
     attention: Tensor
+    score: float
 
 
 def translate(
@@ -41,6 +43,7 @@ def translate(
                 source_tokens=codec.source_tokens(ids[i]),
                 target_tokens=_target_tokens(codec, hypothesis),
                 attention=hypothesis.attention,
+                score=hypothesis.score,
             )
     return results
 
