@@ -14,6 +14,8 @@ class System:
     precision: str = "fp32"
     env: dict[str, str] = field(default_factory=dict)
     mlflow: bool = False
+    inference_log: bool = True
+    """The Translator writes its inference log (Parquet, in the benchmark's temp folder)."""
 
 
 SYSTEMS = {
@@ -21,7 +23,10 @@ SYSTEMS = {
     "a": System("service, dynamic batching"),
     "a-int8": System("service, dynamic batching, INT8", precision="int8"),
     "b": System("service, max_batch_size=1", max_batch_size=1),
+    "a-nolog": System("service, dynamic batching, inference log off", inference_log=False),
     "c": System("mlflow models serve", mlflow=True),
 }
 """Every system the benchmark knows; ``--systems`` picks some (a, b and c give the headline ratios)."""
-RATIOS = (("a", "b"), ("a", "c"), ("a", "before"), ("a-int8", "a"))
+RATIOS = (("a", "b"), ("a", "c"), ("a", "before"), ("a-int8", "a"), ("a", "a-nolog"))
+PAIRED = (("a", "a-nolog"),)
+"""Pairs whose p50 difference and throughput ratio are reported at every client count, round by round."""

@@ -14,3 +14,6 @@ TOKENIZER_ARTIFACT = "tokenizer"
 CHECKPOINT_ARTIFACT = "checkpoint/best.ckpt"
 DIGEST_TAG = "model_digest"
 """Model version tag: :func:`pipelines.inference.checksums.model_digest` of the export when it was registered."""
+DRIFT_TAG_PREFIX = "attnops.drift."
+"""Registry version tags of the last drift report (``attnops monitor``): ``<prefix><feature>`` the feature's
+population stability index, ``<prefix>verdict`` ``drift`` or ``no drift``; replicas export them as gauges."""

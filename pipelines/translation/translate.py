@@ -20,6 +20,10 @@ class Translation:
     source_tokens: list[str]
     target_tokens: list[str]
     attention: Tensor
+    score: float
+    """The search's score: total log-probability (divided by the length penalty in beam search)."""
+    length: int
+    """Target tokens, without the end of sentence."""
 
 
 def translate(
@@ -41,6 +45,8 @@ def translate(
                 source_tokens=codec.source_tokens(ids[i]),
                 target_tokens=_target_tokens(codec, hypothesis),
                 attention=hypothesis.attention,
+                score=hypothesis.score,
+                length=len(hypothesis.tokens),
             )
     return results
 
