@@ -48,13 +48,14 @@ def reference_frame(bundle: Bundle, sources: list[str]) -> pd.DataFrame:
 
 
 def log_reference(run_id: str) -> ReferenceResult:
-    """Compute the run's reference on its validation split and log it to the run."""
+    """Compute the run's reference on its whole validation split and log it to the run."""
     from pipelines.inference.resolve import resolve
     from pipelines.translation.data import load_corpus
 
     bundle = resolve(f"runs:/{run_id}").bundle
     check_monitored(bundle.config.task)
-    sources = load_corpus(bundle.config.data)[REFERENCE_SPLIT].sources
+    whole = bundle.config.data.model_copy(update={"max_eval_examples": None})  # training may have scored a part
+    sources = load_corpus(whole)[REFERENCE_SPLIT].sources
     frame = reference_frame(bundle, sources)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / REFERENCE_FILE
