@@ -8,11 +8,12 @@ swapped in with one assignment, so in-flight and new requests always have a comp
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -41,6 +42,18 @@ interval): a bad version is not downloaded again by every replica on every poll.
 REGISTRY_RETRIES = "2"
 """MLflow client retries per registry call (its default, 7, waits about 4 minutes): the alias poller asks
 again at its next poll anyway, and a long wait would hold the swap lock and hide an outage from /readyz."""
+
+
+def observed(endpoint: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+    """Count each call of a deployment's endpoint by the served version and its outcome (``ok``, the HTTP status
+    of a rejection, or ``error``), and time it."""
+
+    @functools.wraps(endpoint)
+    async def counted(replica: ModelReplica, request: Any) -> Any:
+        with replica._observing():
+            return await endpoint(replica, request)
+
+    return counted
 
 
 class RequestRejected(InputRejected):
@@ -222,9 +235,7 @@ class ModelReplica:
         return await self.queue.submit(item)
 
     @contextmanager
-    def observed(self) -> Iterator[None]:
-        """Count the request run inside by the served version and its outcome (``ok``, the HTTP status of a
-        rejection, or ``error``), and time it."""
+    def _observing(self) -> Iterator[None]:
         model, start, status = self.model, time.perf_counter(), "ok"
         try:
             yield

@@ -18,7 +18,7 @@ from ray import serve
 from pipelines.inference.decoding import search_settings
 from pipelines.monitor.features import Signals, translation_signals
 from pipelines.translation.translate import translate
-from serving.replica import LoadedModel, ModelReplica, RequestRejected
+from serving.replica import LoadedModel, ModelReplica, RequestRejected, observed
 from serving.schemas import Attention, ServedModel, TranslateRequest, TranslateResponse, Translation
 from serving.settings import TranslationSettings
 
@@ -48,11 +48,8 @@ class TranslationReplica(ModelReplica):
     settings_type = TranslationSettings
     item_length = staticmethod(lambda sentence: len(sentence.text.split()))
 
+    @observed
     async def translate(self, request: TranslateRequest) -> TranslateResponse:
-        with self.observed():
-            return await self._translate(request)
-
-    async def _translate(self, request: TranslateRequest) -> TranslateResponse:
         start = time.perf_counter()
         model = self.loaded()
         sentences = request.sentences()
