@@ -12,8 +12,9 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
-def since(value: str) -> datetime:
-    """``--since``: a duration back from now (``30m``, ``24h``, ``7d``) or an ISO time (UTC unless it says)."""
+def moment(value: str) -> datetime:
+    """``--since``, ``--until``: a duration back from now (``30m``, ``24h``, ``7d``) or an ISO time (UTC unless
+    it says)."""
     match = _DURATION.match(value)
     if match:
         return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: float(match[1])})
@@ -35,7 +36,7 @@ def _monitor(args: argparse.Namespace) -> None:
     from pipelines.monitor.report import monitor
     from pipelines.monitor.store import default_log_store
 
-    report = monitor(args.name, args.store or default_log_store(), args.version, args.alias, args.since)
+    report = monitor(args.name, args.store or default_log_store(), args.version, args.alias, args.since, args.until)
     print("\n".join(report.lines()))
     if report.artifact_path:
         print(f"report: {report.folder} (logged to run {report.run_id} as {report.artifact_path})")
@@ -66,7 +67,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     monitor.add_argument("name", help="registered model name")
     monitor.add_argument("--version", help="registry version (default: the holder of --alias)")
     monitor.add_argument("--alias", default="champion", help="alias whose version to report on (default: champion)")
-    monitor.add_argument("--since", type=since, help="only traffic since then: 30m, 24h, 7d, or an ISO time")
+    monitor.add_argument("--since", type=moment, help="only traffic since then: 30m, 24h, 7d, or an ISO time")
+    monitor.add_argument("--until", type=moment, help="only traffic before then (same forms; default: now)")
     monitor.add_argument(
         "--store",
         help="inference log store: postgresql://… or a Parquet folder (default: the service's default, Parquet "

@@ -98,7 +98,7 @@ def plot(reference: pd.DataFrame, traffic: pd.DataFrame, features: list[FeatureD
     return path
 
 
-def _page(report: DriftReport, since: datetime | None) -> str:
+def _page(report: DriftReport, since: datetime | None, until: datetime | None) -> str:
     rows = "".join(
         f"<tr><td>{f.feature}</td><td>{f.psi:.3f}</td><td>{f.ks_statistic:.3f}</td><td>{f.ks_p_value:.2g}</td>"
         f"<td>{f.reference_median:.3f}</td><td>{f.traffic_median:.3f}</td><td>{f.verdict}</td></tr>"
@@ -106,7 +106,8 @@ def _page(report: DriftReport, since: datetime | None) -> str:
     )
     shown = [c for c in SHOWN_COLUMNS if c in report.unusual.columns and report.unusual[c].notna().any()]
     unusual_table = report.unusual[shown].to_html(index=False, float_format="{:.3f}".format, escape=True)
-    window = f"since {since:%Y-%m-%d %H:%M} UTC" if since else "all logged traffic"
+    start = f"{since:%Y-%m-%d %H:%M:%S}" if since else "the first record"
+    window = f"from {start} until {f'{until:%Y-%m-%d %H:%M:%S}' if until else 'now'} UTC"
     title = html.escape(f"{report.name} version {report.version}")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift: {title}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;text-align:right}}</style></head><body>
@@ -120,13 +121,18 @@ Verdict: <b>{report.verdict}</b> (PSI ≥ 0.25 on any feature).</p>
 
 
 def monitor(
-    name: str, store_url: str, version: str | None = None, alias: str = "champion", since: datetime | None = None
+    name: str,
+    store_url: str,
+    version: str | None = None,
+    alias: str = "champion",
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> DriftReport:
-    """Compare the traffic the store logged for ``name`` (a version, or the holder of ``alias``) since ``since``
-    with its run's reference; write the report and keep it with the version."""
+    """Compare the traffic the store logged for ``name`` (a version, or the holder of ``alias``) between ``since``
+    and ``until`` with its run's reference; write the report and keep it with the version."""
     version, run_id = _version(name, version, alias)
     reference = load_reference(run_id)
-    traffic = open_store(store_url).read(name, since)
+    traffic = open_store(store_url).read(name, since, until)
     traffic = traffic[traffic["version"] == version].reset_index(drop=True)
     features = [f for f in (*DRIFT_FEATURES, "copy_share") if f in reference and reference[f].notna().any()]
     folder = Path(tempfile.mkdtemp(prefix="attnops-monitor-"))
@@ -136,7 +142,7 @@ def monitor(
         report.unusual = unusual(reference, traffic, features)
         plot(reference, traffic, report.features, folder / PLOT)
         report.unusual.to_csv(folder / UNUSUAL, index=False)
-        (folder / PAGE).write_text(_page(report, since))
+        (folder / PAGE).write_text(_page(report, since, until))
         report.artifact_path = f"{REFERENCE_FOLDER}/{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
         with tracking.resume_run(run_id):
             tracking.log_artifact(folder, report.artifact_path)

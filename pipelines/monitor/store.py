@@ -54,7 +54,9 @@ class LogStore(Protocol):
 
     def write(self, records: list[dict[str, Any]]) -> None: ...
 
-    def read(self, model: str, since: datetime | None = None) -> pd.DataFrame: ...
+    def read(self, model: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """The records of ``model`` logged from ``since`` (default: the first) until ``until`` (default: now)."""
+        ...
 
 
 def open_store(url: str) -> LogStore:
@@ -79,15 +81,18 @@ class ParquetStore:
         pq.write_table(table, partial)
         partial.rename(day / name)  # readers never see half a file
 
-    def read(self, model: str, since: datetime | None = None) -> pd.DataFrame:
+    def read(self, model: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
         import pyarrow.dataset as ds
 
         files = sorted(self.folder.glob("date=*/part-*.parquet"))
         if not files:
             return SCHEMA.empty_table().to_pandas()
         condition = ds.field("model") == model
+        moment = SCHEMA.field("time").type
         if since is not None:
-            condition &= ds.field("time") >= pa.scalar(since, type=SCHEMA.field("time").type)
+            condition &= ds.field("time") >= pa.scalar(since, type=moment)
+        if until is not None:
+            condition &= ds.field("time") < pa.scalar(until, type=moment)
         table = ds.dataset([str(f) for f in files], schema=SCHEMA, format="parquet").to_table(filter=condition)
         return table.to_pandas()
 
@@ -119,11 +124,13 @@ class PostgresStore:
             self.close()  # the next batch connects again
             raise
 
-    def read(self, model: str, since: datetime | None = None) -> pd.DataFrame:
+    def read(self, model: str, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
         connection = self._connect()
         since = since or datetime.fromtimestamp(0, UTC)
+        until = until or datetime.now(UTC)
         rows = connection.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE model = %s AND time >= %s ORDER BY time", (model, since)
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE model = %s AND time >= %s AND time < %s ORDER BY time",
+            (model, since, until),
         ).fetchall()
         return pd.DataFrame(rows, columns=list(COLUMNS))
 

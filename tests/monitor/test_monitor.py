@@ -82,6 +82,7 @@ def test_parquet_store_reads_back_one_model_since_a_time(tmp_path):
     assert len(store.read("a")) == 3 and len(store.read("b")) == 1
     recent = store.read("a", since=datetime.now(UTC) - timedelta(minutes=30))
     assert len(recent) == 2 and recent["mean_log_prob"].notna().sum() == 1
+    assert len(store.read("a", until=datetime.now(UTC) - timedelta(minutes=30))) == 1
     assert ParquetStore(tmp_path / "empty").read("a").empty
 
 
@@ -95,6 +96,7 @@ def test_postgres_store_creates_its_table_and_reads_back():
         store.write([_record("m", text="Ein Hund."), _record("m"), _record("other")])
         read = store.read("m")
         assert len(read) == 2 and sorted(read["text"].dropna()) == ["Ein Hund."]
+        assert store.read("m", until=datetime.now(UTC) - timedelta(hours=1)).empty
     finally:
         store.close()
         drop_database(admin, database)
