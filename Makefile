@@ -49,6 +49,8 @@ demo: setup
 	$(BIN)/attnops evaluate $$run_id --split test_2016_flickr --beam-size 1; \
 	echo "== export to ONNX: parity check against PyTorch, plus INT8 graphs =="; \
 	$(BIN)/attnops export $$run_id --quantize int8; \
+	echo "== drift reference: the validation split's signals, for attnops monitor =="; \
+	$(BIN)/attnops reference $$run_id; \
 	echo "== register and promote behind the quality gate =="; \
 	$(BIN)/attnops register $$run_id | tee $$out; version=$$(awk '{print $$4}' $$out); \
 	$(BIN)/attnops promote $(DEMO_MODEL) $$version; \

@@ -25,7 +25,7 @@ import httpx
 import yaml
 from tqdm import tqdm
 
-from benchmarks.systems import P50_DIFFERENCES, RATIOS, SYSTEMS, System
+from benchmarks.systems import PAIRED, RATIOS, SYSTEMS, System
 from benchmarks.wrk_load import WrkResult, run_wrk, wrk_binary
 from pipelines import rollout, tracking
 from pipelines.errors import UserError
@@ -69,6 +69,7 @@ def _serve_config(folder: Path, model_uri: str, system: System, gpus: float) -> 
                 max_batch_size=system.max_batch_size,
                 poll_interval_s=0,
                 runtime={"precision": system.precision},
+                inference_log={"enabled": system.inference_log, "store": str(folder / "inference-log")},
             )
     path = folder / "serve.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -253,12 +254,16 @@ def format_report(bench: ServeBench, systems: tuple[str, ...], clients: tuple[in
         if a and b:
             ratios = [x.throughput / y.throughput for x, y in zip(a, b) if y.throughput]
             lines.append(f"({first})/({second}) throughput at {top} clients: {_spread(ratios, 2)}x")
-    for first, second in P50_DIFFERENCES:
+    for first, second in PAIRED:
         for count in clients:
             a, b = bench.levels.get((first, count)), bench.levels.get((second, count))
             if a and b:
-                added = [x.p50_ms - y.p50_ms for x, y in zip(a, b)]
-                lines.append(f"({first}) - ({second}) p50 at {count} clients: {_spread(added)} ms")
+                extra = [x.p50_ms - y.p50_ms for x, y in zip(a, b)]
+                ratios = [x.throughput / y.throughput for x, y in zip(a, b) if y.throughput]
+                lines.append(
+                    f"({first}) vs ({second}) at {count} clients: p50 {_spread(extra, 2)} ms, "
+                    f"throughput {_spread(ratios, 2)}x"
+                )
     for name, results in bench.healthz.items():
         lines.append(f"({name}) GET /healthz at {top} clients: {_spread([r.throughput for r in results])} req/s")
     for precision, ms in bench.decode_p50_ms.items():

@@ -17,6 +17,8 @@ class System:
     split: bool = False
     """A rollout split set on the service, its candidate share 0: every request takes the split's path (routing,
     confidence scores, figures) and is answered by the champion."""
+    inference_log: bool = True
+    """The Translator writes its inference log (Parquet, in the benchmark's temp folder)."""
 
 
 SYSTEMS = {
@@ -24,10 +26,11 @@ SYSTEMS = {
     "a": System("service, dynamic batching"),
     "a-int8": System("service, dynamic batching, INT8", precision="int8"),
     "b": System("service, max_batch_size=1", max_batch_size=1),
+    "a-nolog": System("service, dynamic batching, inference log off", inference_log=False),
     "c": System("mlflow models serve", mlflow=True),
     "a-split": System("service, dynamic batching, rollout split", split=True),
 }
 """Every system the benchmark knows; ``--systems`` picks some (a, b and c give the headline ratios)."""
-RATIOS = (("a", "b"), ("a", "c"), ("a", "before"), ("a-int8", "a"))
-P50_DIFFERENCES = (("a-split", "a"),)
-"""Pairs whose p50 latencies the report subtracts at every client count."""
+RATIOS = (("a", "b"), ("a", "c"), ("a", "before"), ("a-int8", "a"), ("a", "a-nolog"))
+PAIRED = (("a", "a-nolog"), ("a-split", "a"))
+"""Pairs whose p50 difference and throughput ratio are reported at every client count, round by round."""

@@ -38,6 +38,9 @@ POSTGRES_ENV = "ATTNOPS_POSTGRES_URI"
 DEFAULT_POSTGRES = "postgresql://127.0.0.1:5432/postgres"
 """The server's maintenance database: where ``CREATE DATABASE`` runs (trust auth as the current user)."""
 DEFAULT_DATABASE = "attnops_mlflow"
+INFERENCE_LOG_DATABASE = "attnops_inference"
+"""Where the stack's Translator writes its inference log (a table in this PostgreSQL database)."""
+PROMETHEUS_CONFIG = REPO_ROOT / "infra/monitoring/prometheus.yml"
 
 
 def stack_dir() -> Path:
@@ -58,6 +61,9 @@ class StackState:
     ray_temp_dir: str
     artifacts: str
     deployed: list[str] = field(default_factory=list)
+    inference_log_uri: str = ""
+    metrics_ports: list[int] = field(default_factory=list)
+    """Each Ray node's metrics export, on 127.0.0.1 (``prometheus.yml`` in the stack folder scrapes them)."""
 
     @property
     def tracking_uri(self) -> str:
@@ -202,20 +208,33 @@ def _ray(args: list[str], log_path: Path) -> None:
         raise UserError(f"'ray {args[0]}' failed; see {log_path}: {_tail(log_path)}")
 
 
-def start_ray(temp_dir: Path, port: int, dashboard_port: int, log_path: Path, cpus_per_node: int = 1) -> None:
-    """A head node (scheduler, dashboard, Serve controller and proxy) and one worker node on loopback."""
+def start_ray(
+    temp_dir: Path, port: int, dashboard_port: int, log_path: Path, metrics_ports: list[int], cpus_per_node: int = 1
+) -> None:
+    """A head node (scheduler, dashboard, Serve controller and proxy) and one worker node on loopback, each
+    exporting its metrics on its port of ``metrics_ports``."""
 
-    def node_options() -> list[str]:
-        # Two nodes on one host: each needs its own agent port (Ray's default, 52365, is fixed).
+    def node_options(metrics_port: int) -> list[str]:
+        # Two nodes on one host: each needs its own agent and metrics ports (Ray's defaults are fixed).
         return [
             "--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus_per_node), "--disable-usage-stats",
             "--temp-dir", str(temp_dir), "--dashboard-agent-listen-port", str(free_port()),
+            "--metrics-export-port", str(metrics_port),
         ]  # fmt: skip
 
+    head_port, worker_port = metrics_ports
     head = ["--head", "--port", str(port), "--ray-client-server-port", str(free_port())]
     dashboard = ["--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port)]
-    _ray(["start", *head, *dashboard, *node_options()], log_path)
-    _ray(["start", "--address", f"127.0.0.1:{port}", *node_options()], log_path)
+    _ray(["start", *head, *dashboard, *node_options(head_port)], log_path)
+    _ray(["start", "--address", f"127.0.0.1:{port}", *node_options(worker_port)], log_path)
+
+
+def write_prometheus_config(path: Path, metrics_ports: list[int]) -> Path:
+    """The repository's scrape config with the stack's nodes as targets: ``prometheus --config.file=PATH``."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["scrape_configs"][0]["static_configs"] = [{"targets": [f"127.0.0.1:{port}" for port in metrics_ports]}]
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def ray_processes(temp_dir: str) -> list[psutil.Process]:
@@ -266,15 +285,18 @@ def up(admin_uri: str | None = None, database: str = DEFAULT_DATABASE, folder: P
     folder.mkdir(parents=True, exist_ok=True)
     admin_uri = admin_uri or os.environ.get(POSTGRES_ENV) or DEFAULT_POSTGRES
     backend = create_database(admin_uri, database)
+    inference_log = create_database(admin_uri, INFERENCE_LOG_DATABASE)
     artifacts = folder / "artifacts"
     artifacts.mkdir(exist_ok=True)
     mlflow_port, ray_port, dashboard_port, serve_port = (free_port() for _ in range(4))
     mlflow = start_mlflow(backend, artifacts, folder / "mlflow.log", mlflow_port)
     temp_dir = tempfile.mkdtemp(prefix="attnops-ray-")  # short: Ray's socket paths must fit in 107 bytes
     state = StackState(backend, mlflow_port, mlflow.pid, ray_port, dashboard_port, serve_port, temp_dir, str(artifacts))
+    state.inference_log_uri, state.metrics_ports = inference_log, [free_port(), free_port()]
     state.save(folder)  # before Ray starts, so a failed start can still be brought down
+    write_prometheus_config(folder / "prometheus.yml", state.metrics_ports)
     try:
-        start_ray(Path(temp_dir), ray_port, dashboard_port, folder / "ray.log")
+        start_ray(Path(temp_dir), ray_port, dashboard_port, folder / "ray.log", state.metrics_ports)
     except Exception:
         down(folder)
         raise
@@ -291,6 +313,9 @@ def deploy(
     :func:`cluster_serve_config`) to the stack's cluster; returns the derived config file once the app
     answers ``/readyz``."""
     folder = folder or stack_dir()
+    if "translation" in tasks and state.inference_log_uri:
+        logged = {"Translator": {"user_config": {"inference_log": {"store": state.inference_log_uri}}}}
+        deployment_options = _merged(logged, deployment_options or {})
     path = deploy_config(
         folder, state.dashboard, state.tracking_uri, "127.0.0.1", state.serve_port, tasks, deployment_options
     )
@@ -299,6 +324,18 @@ def deploy(
     state.deployed = list(tasks)
     state.save(folder)
     return path
+
+
+def _merged(first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Deployment options of ``second`` over ``first``, deployment by deployment; option values that are both
+    dicts (``user_config``) merged key by key."""
+    merged = {name: dict(options) for name, options in first.items()}
+    for name, options in second.items():
+        target = merged.setdefault(name, {})
+        for key, value in options.items():
+            current = target.get(key)
+            target[key] = {**current, **value} if isinstance(current, dict) and isinstance(value, dict) else value
+    return merged
 
 
 def deploy_config(

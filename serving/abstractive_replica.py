@@ -14,7 +14,7 @@ from ray import serve
 from pipelines.abstractive.codec import words
 from pipelines.abstractive.settings import summary_settings
 from pipelines.abstractive.summarize import Summary, summarize
-from serving.replica import LoadedModel, ModelReplica, RequestRejected
+from serving.replica import LoadedModel, ModelReplica, RequestRejected, observed
 from serving.schemas import Attention, SummarizeRequest, SummarizeResponse, SummaryWord
 from serving.settings import AbstractiveSettings
 
@@ -33,6 +33,7 @@ class AbstractiveReplica(ModelReplica):
     settings_type = AbstractiveSettings
     unit = "documents"
 
+    @observed
     async def summarize(self, request: SummarizeRequest) -> SummarizeResponse:
         self.loaded()  # 503 before any work when no model is loaded yet
         limit = self.settings.max_document_bytes

@@ -8,11 +8,13 @@ FastAPI reads the endpoint signatures at runtime, so this module keeps real (not
 import base64
 import importlib
 import logging
+import os
 from typing import Any
 
+import httpx
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 from ray import serve
 from ray.exceptions import RayActorError
@@ -30,6 +32,7 @@ from serving.caption_schemas import (
     CaptionUpload,
     caption_request_body,
 )
+from serving.observability.metrics import METRICS_PORT_ENV, relay
 from serving.playground import mount_playground
 from serving.rollout.probes import PROBES
 from serving.rollout.router import RolloutReport, Rollouts
@@ -176,6 +179,21 @@ class Gateway:
             "registry_error": unreachable[0].last_error if unreachable else None,
         }
         return JSONResponse(body, 200 if ready else 503)
+
+    @api.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics of this node")
+    async def metrics(self) -> PlainTextResponse:
+        """Ray's Prometheus export of this node (every replica's series: attnops_*, Serve's ray_serve_*), relayed
+        so that one URL, behind the API token, is the scrape target of a one-node service (docs/monitoring.md)."""
+        port = os.environ.get(METRICS_PORT_ENV)
+        if not port:
+            raise HTTPException(404, f"this service was started without {METRICS_PORT_ENV}; scrape Ray's nodes")
+        try:
+            async with httpx.AsyncClient() as client:
+                exported = await client.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+            exported.raise_for_status()
+        except httpx.HTTPError as exc:
+            return _unavailable(f"this node's Ray metrics export did not answer: {exc}")
+        return PlainTextResponse(relay(exported.text), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @api.get("/v1/models", response_model=list[ModelStatus])
     async def models(self) -> list[ModelStatus]:

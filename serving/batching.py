@@ -51,6 +51,11 @@ class BatchQueue(Generic[Item, Result]):
         self._arrived = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
 
+    @property
+    def waiting(self) -> int:
+        """Items waiting for a batch."""
+        return len(self._waiting)
+
     async def submit(self, item: Item) -> Result:
         """``item``'s result, once a batch holding it has run."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()

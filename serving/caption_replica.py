@@ -18,7 +18,7 @@ from pipelines.captioning.decode import Caption, caption_photos
 from pipelines.captioning.image_input import ImageLimits, open_image, photo_tensor
 from pipelines.inference.decoding import search_settings
 from serving.caption_schemas import CaptionOptions, CaptionResponse, CaptionUpload, WordAttention
-from serving.replica import LoadedModel, ModelReplica
+from serving.replica import LoadedModel, ModelReplica, observed
 from serving.settings import CaptionSettings
 
 
@@ -51,6 +51,7 @@ class CaptionReplica(ModelReplica):
         image = open_image(upload.data, ImageLimits(settings.max_image_bytes, settings.max_image_pixels))
         return _Photo(photo_tensor(image, model.resolved.bundle.manifest.image_size), upload.options)
 
+    @observed
     async def caption(self, upload: CaptionUpload) -> CaptionResponse:
         """Caption one uploaded image file; a bad file raises :class:`ImageRejected` with a 4xx status."""
         return await self.submit(await asyncio.to_thread(self._decode, upload))

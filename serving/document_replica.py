@@ -15,7 +15,7 @@ from ray import serve
 
 from pipelines.documents.predict import DocumentPrediction, classify, predict_documents, summarize
 from pipelines.documents.sentences import SplitTooSlow, split_sentences
-from serving.replica import LoadedModel, ModelReplica, RequestRejected
+from serving.replica import LoadedModel, ModelReplica, RequestRejected, observed
 from serving.schemas import (
     ClassifyRequest,
     ClassifyResponse,
@@ -77,6 +77,7 @@ class DocumentReplica(ModelReplica):
         documents = await asyncio.to_thread(self._split, texts, field)
         return await asyncio.gather(*(self.submit(sentences) for sentences in documents))
 
+    @observed
     async def classify(self, request: ClassifyRequest) -> ClassifyResponse:
         results = await self._predict(request.items(), "text" if request.text is not None else "texts")
         labels = []
@@ -93,6 +94,7 @@ class DocumentReplica(ModelReplica):
         # A request's documents may straddle a swap; the first document's model is reported.
         return ClassifyResponse(results=labels, model=results[0].model.served())
 
+    @observed
     async def summarize(self, request: SummarizeRequest) -> SummarizeResponse:
         (result,) = await self._predict([request.text], "text")
         budget = result.model.resolved.bundle.config.summary.model_copy(

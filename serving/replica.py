@@ -8,27 +8,33 @@ swapped in with one assignment, so in-flight and new requests always have a comp
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ray import serve
 from ray.serve import metrics
 
 from pipelines import tracking
 from pipelines.errors import InputRejected, UserError
+from pipelines.inference.artifacts import DRIFT_TAG_PREFIX
 from pipelines.inference.resolve import ResolvedModel, current_version, resolve
+from pipelines.monitor.store import open_store
 from pipelines.redact import redact
 from serving.batching import BatchQueue
+from serving.observability.inference_log import InferenceLog
+from serving.observability.metrics import ReplicaMetrics
 from serving.schemas import ModelStatus, ServedModel
 from serving.settings import ReplicaSettings
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
 MAX_BACKOFF_S = 600.0
 """Longest wait before the alias poller tries again a version that failed to load (doubling from the poll
 interval): a bad version is not downloaded again by every replica on every poll."""
@@ -36,6 +42,18 @@ interval): a bad version is not downloaded again by every replica on every poll.
 REGISTRY_RETRIES = "2"
 """MLflow client retries per registry call (its default, 7, waits about 4 minutes): the alias poller asks
 again at its next poll anyway, and a long wait would hold the swap lock and hide an outage from /readyz."""
+
+
+def observed(endpoint: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+    """Count each call of a deployment's endpoint by the served version and its outcome (``ok``, the HTTP status
+    of a rejection, or ``error``), and time it."""
+
+    @functools.wraps(endpoint)
+    async def counted(replica: ModelReplica, request: Any) -> Any:
+        with replica._observing():
+            return await endpoint(replica, request)
+
+    return counted
 
 
 class RequestRejected(InputRejected):
@@ -75,9 +93,10 @@ class ModelReplica:
         """The version that last failed to load, and when the poller may try it again."""
         self._retry_at, self._backoff_s = 0.0, 0.0
         # Exported through Ray's Prometheus endpoint beside Serve's own request counts and latencies.
-        self.batch_sizes = metrics.Histogram(
-            "attnops_batch_size", description="Items run together", boundaries=BATCH_SIZE_BUCKETS, tag_keys=("task",)
-        )
+        self.deployment = serve.get_replica_context().deployment
+        self.metrics = ReplicaMetrics()
+        self.inference_log: InferenceLog | None = None
+        self._log_store: str | None = None
         self.items = metrics.Counter(
             f"attnops_{self.unit}_total", description=f"{self.unit} served", tag_keys=("task",)
         )
@@ -109,16 +128,58 @@ class ModelReplica:
         self.queue.max_tokens = settings.max_batch_tokens
         model_changed = self.model is None or settings.model_uri != self.settings.model_uri
         self.settings = settings
-        for metric in (self.batch_sizes, self.items):
-            metric.set_default_tags({"task": self.task})
+        self.items.set_default_tags({"task": self.task})
+        self._open_inference_log()
         if model_changed and self._absent():
             self.model = None
         elif model_changed:
             self.model = self._load(settings.model_uri)  # fails start-up with the URI's message
             log.info("serving %s (version %s)", settings.model_uri, self.model.resolved.version)
+            self._publish_drift()
         if self._poller is None and settings.poll_interval_s > 0:
             self._poller = threading.Thread(target=self._follow_alias, name="alias-poller", daemon=True)
             self._poller.start()
+
+    def _open_inference_log(self) -> None:
+        """Start (or stop, or move) the inference log as the settings say; what was queued is written first."""
+        wanted = self.settings.inference_log
+        store = wanted.store if wanted.enabled else None
+        if self.inference_log is not None and store != self._log_store:
+            self.inference_log.close()
+            self.inference_log = None
+        self._log_store = store
+        if store is None:
+            return
+        if self.inference_log is None:
+            self.inference_log = InferenceLog(
+                open_store(wanted.store),
+                queue_size=wanted.queue_size,
+                on_written=lambda n: self.metrics.log_records.inc(n, tags={"deployment": self.deployment}),
+                on_dropped=lambda n, reason: self.metrics.log_dropped.inc(
+                    n, tags={"deployment": self.deployment, "reason": reason}
+                ),
+            )
+        self.inference_log.sample_rate = wanted.sample_rate
+
+    def _publish_drift(self) -> None:
+        """Export the drift figures the last report recorded on the served version (registry tags) as gauges."""
+        model = self.model
+        if model is None or model.resolved.name is None:
+            return
+        try:
+            tags = tracking.client().get_model_version(model.resolved.name, model.resolved.version).tags
+        except Exception as exc:  # the gauges keep their last values; the model keeps serving
+            log.warning("could not read the drift figures of the served version: %s", redact(str(exc)))
+            return
+        labels = {"model": model.resolved.name, "version": model.resolved.version}
+        for key, value in tags.items():
+            if not key.startswith(DRIFT_TAG_PREFIX):
+                continue
+            feature = key.removeprefix(DRIFT_TAG_PREFIX)
+            if feature == "verdict":
+                self.metrics.drift.set(float(value == "drift"), tags=labels)
+            elif feature != "report":  # the report's location
+                self.metrics.drift_score.set(float(value), tags={**labels, "feature": feature})
 
     def _follow_alias(self) -> None:
         """Daemon thread: it ends with the replica process."""
@@ -143,6 +204,7 @@ class ModelReplica:
                         return self.status()
                     self.model = self._load(self.settings.model_uri)
                     log.info("swapped to %s version %s", self.settings.model_uri, self.model.resolved.version)
+                self._publish_drift()
                 self.last_error, self._refused, self._backoff_s = None, None, 0.0
                 self.registry_reachable = True
             except Exception as exc:  # the old model keeps serving; the error shows in /v1/models
@@ -187,12 +249,42 @@ class ModelReplica:
         """``item``'s result, run in a batch with the items of concurrent requests."""
         return await self.queue.submit(item)
 
+    @contextmanager
+    def _observing(self) -> Iterator[None]:
+        model, start, status = self.model, time.perf_counter(), "ok"
+        try:
+            yield
+        except InputRejected as exc:
+            status = str(exc.status)
+            raise
+        except Exception:
+            status = "error"
+            raise
+        finally:
+            tags = self._model_tags(model)
+            self.metrics.requests.inc(tags={**tags, "status": status})
+            self.metrics.latency.observe(time.perf_counter() - start, tags=tags)
+
+    def _model_tags(self, model: LoadedModel | None) -> dict[str, str]:
+        resolved = model.resolved if model else None
+        return {
+            "deployment": self.deployment,
+            "model": (resolved and resolved.name) or "",
+            "version": (resolved and resolved.version) or "",
+        }
+
+    def log_records(self, records: list[dict[str, Any]]) -> None:
+        """Queue inference log ``records`` for the store (nothing when the log is off)."""
+        if self.inference_log is not None and records:
+            self.inference_log.put(records)
+
     async def run_batch(self, items: list[Any]) -> list[Any]:
         """One result per item, in order; blocking work goes to a worker thread."""
         raise NotImplementedError
 
     async def _run_counted(self, items: list[Any]) -> list[Any]:
-        self.batch_sizes.observe(len(items))
+        self.metrics.batch_size.observe(len(items), tags=self._model_tags(self.model))
+        self.metrics.queue_depth.set(self.queue.waiting, tags={"deployment": self.deployment})
         self.items.inc(len(items))
         self.batches += 1
         self.largest_batch = max(self.largest_batch, len(items))

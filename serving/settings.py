@@ -7,7 +7,24 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.config import RuntimeConfig
+from pipelines.monitor.store import default_log_store
 from pipelines.tasks import task_named
+
+
+class InferenceLogSettings(BaseModel):
+    """The inference log of a model deployment (docs/monitoring.md): one record per served item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    store: str = Field(default_factory=default_log_store)
+    """``postgresql://…`` (a table is created in that database), or a folder of Parquet files."""
+    sample_rate: float = Field(1.0, gt=0.0, le=1.0)
+    """Share of requests logged."""
+    include_text: bool = False
+    """Keep the input text in each record. Off by default: inputs may be personal data."""
+    queue_size: int = Field(10_000, ge=1)
+    """Records waiting for the writer beyond this are dropped (and counted), never waited for."""
 
 
 def default_model_uri(task: str) -> str:
@@ -40,6 +57,7 @@ class ReplicaSettings(BaseModel):
     """How often the alias is checked for a new version (0: never)."""
     runtime: RuntimeConfig | None = None
     """ONNX Runtime settings; default: the exported model's config."""
+    inference_log: InferenceLogSettings = Field(default_factory=InferenceLogSettings)
 
 
 class TranslationSettings(ReplicaSettings):

@@ -8,15 +8,17 @@ alias following and live swaps come from :class:`~serving.replica.ModelReplica`.
 from __future__ import annotations
 
 import asyncio
-import math
+import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
 from ray import serve
 
 from pipelines.inference.decoding import search_settings
-from pipelines.translation.translate import Translation as TranslationOutput
+from pipelines.monitor.features import Signals, translation_signals
 from pipelines.translation.translate import translate
-from serving.replica import LoadedModel, ModelReplica, RequestRejected
+from serving.replica import LoadedModel, ModelReplica, RequestRejected, observed
 from serving.schemas import (
     Attention,
     ServedModel,
@@ -35,6 +37,16 @@ class _Sentence:
     max_length: int | None
     return_attention: bool
     return_scores: bool
+    measure: bool
+    """Compute the sentence's :class:`Signals` for the inference log."""
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    translation: Translation
+    served: ServedModel
+    signals: Signals | None
+    batch_size: int
 
 
 @serve.deployment(max_ongoing_requests=256, max_queued_requests=512)
@@ -44,7 +56,9 @@ class TranslationReplica(ModelReplica):
     settings_type = TranslationSettings
     item_length = staticmethod(lambda sentence: len(sentence.text.split()))
 
+    @observed
     async def translate(self, request: TranslateRequest) -> TranslateResponse:
+        start = time.perf_counter()
         model = self.loaded()
         sentences = request.sentences()
         if len(sentences) > self.settings.max_texts:
@@ -59,24 +73,51 @@ class TranslationReplica(ModelReplica):
                 f"{'text' if request.text is not None else 'texts'}: sentences {too_long} have more than "
                 f"{self.settings.max_source_tokens} source tokens",
             )
+        measure = self.inference_log is not None and self.inference_log.sampled()
         items = [
-            _Sentence(s, request.beam_size, request.max_length, request.return_attention, request.return_scores)
+            _Sentence(
+                s, request.beam_size, request.max_length, request.return_attention, request.return_scores, measure
+            )
             for s in sentences
         ]
         results = await asyncio.gather(*(self.submit(item) for item in items))
+        if measure:
+            self.log_records(self._records(sentences, results, time.perf_counter() - start))
         # A request's sentences may straddle a swap; the first sentence's model is reported.
-        return TranslateResponse(translations=[r[0] for r in results], model=results[0][1])
+        return TranslateResponse(translations=[r.translation for r in results], model=results[0].served)
 
-    async def run_batch(self, items: list[_Sentence]) -> list[tuple[Translation, ServedModel]]:
+    def _records(self, sentences: list[str], results: list[_Decoded], seconds: float) -> list[dict[str, Any]]:
+        """One inference log record per sentence of a request."""
+        now = datetime.now(UTC)
+        request_id = serve.context._get_serve_request_context().request_id
+        keep_text = self.settings.inference_log.include_text
+        return [
+            {
+                "time": now,
+                "request_id": request_id,
+                "item": i,
+                "task": self.task,
+                "deployment": self.deployment,
+                "model": result.served.name,
+                "version": result.served.version,
+                "latency_ms": seconds * 1000,
+                "batch_size": result.batch_size,
+                **(result.signals.as_dict() if result.signals else {}),
+                "text": sentence if keep_text else None,
+            }
+            for i, (sentence, result) in enumerate(zip(sentences, results))
+        ]
+
+    async def run_batch(self, items: list[_Sentence]) -> list[_Decoded]:
         model = self.model  # one model for the whole batch, even if a swap lands meanwhile
         return await asyncio.to_thread(_decode, model, items)
 
 
-def _decode(model: LoadedModel, items: list[_Sentence]) -> list[tuple[Translation, ServedModel]]:
+def _decode(model: LoadedModel, items: list[_Sentence]) -> list[_Decoded]:
     """Decode ``items`` in groups that share search settings; results in input order."""
     bundle = model.resolved.bundle
     served = model.served()
-    results: list[tuple[Translation, ServedModel] | None] = [None] * len(items)
+    results: list[_Decoded | None] = [None] * len(items)
     groups: dict[tuple[int | None, int | None], list[int]] = {}
     for i, item in enumerate(items):
         groups.setdefault((item.beam_size, item.max_length), []).append(i)
@@ -95,15 +136,12 @@ def _decode(model: LoadedModel, items: list[_Sentence]) -> list[tuple[Translatio
                 if items[i].return_attention
                 else None
             )
-            scores = _scores(out) if items[i].return_scores else None
-            results[i] = (Translation(text=out.text, attention=attention, scores=scores), served)
+            signals = translation_signals(out, settings) if items[i].measure or items[i].return_scores else None
+            scores = _scores(signals) if items[i].return_scores else None
+            translation = Translation(text=out.text, attention=attention, scores=scores)
+            results[i] = _Decoded(translation, served, signals if items[i].measure else None, len(items))
     return results
 
 
-def _scores(out: TranslationOutput) -> TranslationScores:
-    weights = out.attention.clamp_min(1e-12)  # (steps, S)
-    entropy = -(weights * weights.log()).sum(dim=-1)  # (steps,)
-    most = math.log(weights.shape[-1]) if weights.shape[-1] > 1 else 1.0
-    return TranslationScores(
-        mean_logprob=out.score / max(weights.shape[0], 1), attention_entropy=float(entropy.mean()) / most
-    )
+def _scores(signals: Signals) -> TranslationScores:
+    return TranslationScores(mean_logprob=signals.mean_log_prob, attention_entropy=signals.attention_entropy)

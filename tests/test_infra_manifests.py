@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ COMPOSE_SECRETS = {
         "MLFLOW_FLASK_SERVER_SECRET_KEY",
         "RAY_AUTH_TOKEN",
         "ATTNOPS_API_TOKEN",
+        "GRAFANA_ADMIN_PASSWORD",
     )
 }
 """What the compose file needs from its environment: generated per deployment, never committed."""
@@ -65,7 +67,16 @@ def _compose_config(binary: str, secrets: dict[str, str]) -> subprocess.Complete
 
 def test_compose_has_the_topology_in_start_order(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "mlflow", "ray-head", "ray-worker", "trainer", "serve"}
+    assert set(services) == {
+        "postgres",
+        "mlflow",
+        "ray-head",
+        "ray-worker",
+        "trainer",
+        "serve",
+        "prometheus",
+        "grafana",
+    }
     for name in ("postgres", "mlflow", "ray-head"):
         assert services[name]["healthcheck"]["test"], name
     assert services["mlflow"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
@@ -88,6 +99,71 @@ def test_compose_mlflow_runs_on_postgres_with_proxied_artifacts(compose):
     assert "mlartifacts:/mlartifacts" in str(compose["services"]["mlflow"]["volumes"])  # the named volume
     worker = _command(compose["services"]["ray-worker"])
     assert "--address ray-head:6380" in worker
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """Container path → host path of a service's bind mounts (``docker-compose config`` writes ``HOST:PATH:MODE``)."""
+    pairs = [volume.split(":")[:2] for volume in service.get("volumes", [])]
+    return {target: source for source, target in pairs if source.startswith("/")}
+
+
+def test_compose_prometheus_scrapes_every_ray_node_and_grafana_gets_the_dashboard(compose):
+    services = compose["services"]
+    config_path = _mounts(services["prometheus"])["/etc/prometheus/prometheus.yml"]
+    scrape = yaml.safe_load(open(config_path).read())["scrape_configs"]
+    targets = {t for job in scrape for group in job["static_configs"] for t in group["targets"]}
+    nodes = {name for name in ("ray-head", "ray-worker") if "--metrics-export-port 8080" in _command(services[name])}
+    assert targets == {f"{node}:8080" for node in nodes} == {"ray-head:8080", "ray-worker:8080"}
+    grafana = _mounts(services["grafana"])
+    provider = yaml.safe_load((REPO_ROOT / "infra/monitoring/grafana/provisioning/dashboards/attnops.yml").read_text())
+    dashboards = provider["providers"][0]["options"]["path"]
+    assert grafana[dashboards] == str(REPO_ROOT / "infra/monitoring/grafana/dashboards")
+    assert grafana["/etc/grafana/provisioning"] == str(REPO_ROOT / "infra/monitoring/grafana/provisioning")
+
+
+def test_scrape_config_is_valid_for_promtool_and_renames_rays_series():
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is not installed (.ci/run installs prometheus)")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    path = REPO_ROOT / "infra/monitoring/prometheus.yml"
+    done = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (rule,) = yaml.safe_load(path.read_text())["scrape_configs"][0]["metric_relabel_configs"]
+    assert re.sub(f"^{rule['regex']}$", rule["replacement"].replace("$1", r"\1"), "ray_attnops_requests_total") == (
+        "attnops_requests_total"
+    )
+
+
+def test_dashboard_queries_the_provisioned_prometheus_with_valid_expressions(tmp_path):
+    promtool = shutil.which("promtool") or pytest.skip("promtool is not installed (apt-get install prometheus)")
+    dashboard = json.loads((REPO_ROOT / "infra/monitoring/grafana/dashboards/attnops.json").read_text())
+    sources = REPO_ROOT / "infra/monitoring/grafana/provisioning/datasources/prometheus.yml"
+    uid = yaml.safe_load(sources.read_text())["datasources"][0]["uid"]
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"]) >= 8
+    targets = [target for panel in dashboard["panels"] for target in panel["targets"]]
+    assert all(target["datasource"]["uid"] == uid for target in targets)
+    # Each expression as a recording rule: promtool parses it with Prometheus's own PromQL parser.
+    rules = [
+        {"record": f"dashboard:{i}", "expr": t["expr"].replace("$__rate_interval", "1m")} for i, t in enumerate(targets)
+    ]
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    done = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and f"{len(rules)} rules found" in done.stdout, done.stdout + done.stderr
+
+
+def test_kuberay_pods_carry_prometheus_annotations_and_the_metrics_port():
+    cluster = yaml.safe_load(RAYSERVICE_FILE.read_text())["spec"]["rayClusterConfig"]
+    for group in _groups(cluster):
+        annotations = group["template"]["metadata"]["annotations"]
+        port = int(annotations["prometheus.io/port"])
+        assert annotations["prometheus.io/scrape"] == "true" and group["rayStartParams"]["metrics-export-port"] == str(
+            port
+        )
+        (container,) = group["template"]["spec"]["containers"]
+        assert {"name": "metrics", "containerPort": port} in container["ports"]
 
 
 def test_dockerfiles_build_the_package_for_cpu_and_gpu():

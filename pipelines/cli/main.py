@@ -14,7 +14,7 @@ import sys
 import warnings
 
 from pipelines.captioning import commands as captioning_commands
-from pipelines.cli import bench, data, lifecycle, predict, report, rollout, serve, stack, study
+from pipelines.cli import bench, data, lifecycle, monitor, predict, report, rollout, serve, stack, study
 from pipelines.documents import commands as document_commands
 from pipelines.errors import UserError
 from pipelines.redact import redact, redact_logs, redact_uncaught
@@ -32,6 +32,7 @@ COMMAND_GROUPS = (
     predict.add_commands,
     serve.add_commands,
     rollout.add_commands,
+    monitor.add_commands,
     bench.add_commands,
     stack.add_commands,
 )

@@ -16,3 +16,6 @@ DIGEST_TAG = "model_digest"
 """Model version tag: :func:`pipelines.inference.checksums.model_digest` of the export when it was registered."""
 CHALLENGER_ALIAS = "challenger"
 """Registry alias of the version a rollout is trying on live traffic (the service's challenger deployment)."""
+DRIFT_TAG_PREFIX = "attnops.drift."
+"""Registry version tags of the last drift report (``attnops monitor``): ``<prefix><feature>`` the feature's
+population stability index, ``<prefix>verdict`` ``drift`` or ``no drift``; replicas export them as gauges."""

@@ -22,6 +22,9 @@ class Translation:
     target_tokens: list[str]
     attention: Tensor
     score: float
+    """The search's score: total log-probability (divided by the length penalty in beam search)."""
+    length: int
+    """Target tokens, without the end of sentence."""
 
 
 def translate(
@@ -44,6 +47,7 @@ def translate(
                 target_tokens=_target_tokens(codec, hypothesis),
                 attention=hypothesis.attention,
                 score=hypothesis.score,
+                length=len(hypothesis.tokens),
             )
     return results
 

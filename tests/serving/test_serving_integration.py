@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from benchmarks.load_generator import run_load
 from benchmarks.overload import overload
 from pipelines.config import REPO_ROOT, load_config
 from pipelines.export import export_run
+from pipelines.monitor.drift import MIN_RECORDS
+from pipelines.monitor.reference import log_reference
+from pipelines.monitor.report import monitor
+from pipelines.monitor.store import ParquetStore
 from pipelines.registry import promote, register
 from pipelines.train import train
+from pipelines.translation.data import load_corpus
 from serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route, refuses_non_strict_json
 
@@ -53,6 +63,9 @@ TINY = [
 class Service:
     url: str
     tracking_uri: str
+    run_id: str
+    log_store: Path
+    """The Translator's inference log (Parquet)."""
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +111,13 @@ def app(tmp_path_factory, new_store):
                     "max_batch_size": 16,
                     "batch_wait_timeout_s": 0.05,
                     "poll_interval_s": 1,
+                    "inference_log": {"store": str(root / "inference-log")},
                 },
             },
         }
         serve.run(application(options), name="attnops", route_prefix="/")
         try:
-            yield Service(f"http://127.0.0.1:{port}", tracking_uri)
+            yield Service(f"http://127.0.0.1:{port}", tracking_uri, run_id, root / "inference-log")
         finally:
             serve.shutdown()
             ray.shutdown()
@@ -384,3 +398,114 @@ def test_ten_times_capacity_gets_only_200_and_503_and_loses_no_request(service):
     assert result.peak_rss_mb, "no replica process was sampled"
     assert httpx.get(f"{service}/readyz").status_code == 200
     assert _translate(service, {"text": "Ein Hund."}).status_code == 200
+
+
+def _wait_for(check, timeout_s: float = 60, what: str = "the condition"):
+    """``check()``'s first answer other than None, polled until ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while (found := check()) is None:
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+    return found
+
+
+def test_request_ids_reach_the_client_and_the_inference_log(service, app):
+    ids = [f"it-{i}-{time.time_ns()}" for i in range(5)]
+    for request_id in ids:
+        response = httpx.post(
+            f"{service}/v1/translate", json={"text": "Ein Hund rennt."}, headers={**AUTH, "X-Request-ID": request_id}
+        )
+        assert response.status_code == 200 and response.headers["x-request-id"] == request_id
+    generated = _translate(service, {"texts": ["Ein Mann.", "Eine Frau."]})
+    assert generated.headers["x-request-id"]  # given by the service when the client sends none
+    ids.append(generated.headers["x-request-id"])
+
+    def logged():
+        frame = ParquetStore(app.log_store).read(NAME)
+        frame = frame[frame["request_id"].isin(ids)]
+        return frame if len(frame) == 7 else None
+
+    records = _wait_for(logged, what="the inference log records")
+    assert sorted(records.loc[records["request_id"] == ids[-1], "item"]) == [0, 1]
+    assert records["text"].isna().all()  # inputs are kept only when the operator asks
+    for column in ("source_tokens", "target_tokens", "mean_log_prob", "attention_entropy", "attention_coverage"):
+        assert records[column].notna().all(), column
+    assert (records["mean_log_prob"] <= 0).all() and records["attention_entropy"].between(0, 1).all()
+    assert set(records["model"]) == {NAME} and records["latency_ms"].gt(0).all()
+
+
+def test_metrics_relays_per_version_series_behind_the_token(service):
+    assert httpx.get(f"{service}/metrics").status_code == 401
+    _translate(service, {"text": "Ein Hund."})
+    _translate(service, {"text": "Hund " * 60})  # too many source tokens: a 422 counted as such
+
+    def exported():
+        text = httpx.get(f"{service}/metrics", headers=AUTH, timeout=30).text
+        return text if 'status="422"' in text and "attnops_inference_log_records_total" in text else None
+
+    text = _wait_for(exported, what="Ray's metrics export")
+    assert "attnops_requests_total{" in text and f'model="{NAME}"' in text and "ray_attnops_" not in text
+    for series in ("attnops_request_latency_seconds_bucket", "attnops_batch_size_bucket", "attnops_queue_depth"):
+        assert series in text, series
+
+
+def _prometheus(binary: str, folder: Path, target: str) -> tuple[subprocess.Popen, str]:
+    """Prometheus scraping the service's /metrics every 2 s, with the repository's relabelling."""
+    config = yaml.safe_load((REPO_ROOT / "infra/monitoring/prometheus.yml").read_text())
+    job = config["scrape_configs"][0]
+    job.update(static_configs=[{"targets": [target]}], authorization={"credentials": TOKEN})
+    config["global"] = {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "2s"}
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=(folder / "prometheus.log").open("wb"),
+    )  # fmt: skip
+    return process, f"http://127.0.0.1:{port}"
+
+
+def test_drift_report_gauges_reach_prometheus_and_every_dashboard_expression_has_data(service, app, tmp_path):
+    """Reference → logged traffic → ``monitor`` → version tags → replica gauges → /metrics → a real Prometheus,
+    which answers every expression of the Grafana dashboard."""
+    binary = shutil.which("prometheus") or pytest.skip("no prometheus binary (Debian package prometheus)")
+    log_reference(app.run_id)
+    version = _translate(service, {"text": "Ein Hund."}).json()["model"]["version"]
+    data = load_config(REPO_ROOT / "pipelines/configs/translation/demo.yaml", TINY).data
+    sources = [s for s in load_corpus(data)["test_2016_flickr"].sources if len(s.split()) <= 8]  # within MAX_TOKENS
+    for start in range(0, MIN_RECORDS, MAX_TEXTS):
+        texts = [sources[(start + i) % len(sources)] for i in range(MAX_TEXTS)]
+        assert _translate(service, {"texts": texts}).status_code == 200
+    logged = ParquetStore(app.log_store)
+    _wait_for(lambda: len(logged.read(NAME).query(f"version == '{version}'")) >= MIN_RECORDS or None)
+    report = monitor(NAME, str(app.log_store), version=version)
+    assert report.records >= MIN_RECORDS and report.verdict in ("drift", "no drift")
+    assert {f.feature for f in report.features} >= {"mean_log_prob", "attention_entropy", "oov_share"}
+    assert (report.folder / "drift.png").stat().st_size > 0 and "<img" in (report.folder / "report.html").read_text()
+
+    process, prometheus = _prometheus(binary, tmp_path, service.removeprefix("http://"))
+    try:
+        dashboard = json.loads((REPO_ROOT / "infra/monitoring/grafana/dashboards/attnops.json").read_text())
+        expressions = [t["expr"].replace("$__rate_interval", "30s") for p in dashboard["panels"] for t in p["targets"]]
+        _translate(service, {"text": "Hund " * 60})  # a failed request, for the error panel
+
+        def answered():
+            empty = []
+            for expression in expressions:
+                try:
+                    result = httpx.get(f"{prometheus}/api/v1/query", params={"query": expression}, timeout=5).json()
+                except httpx.HTTPError:
+                    return None
+                if not result["data"]["result"]:
+                    empty.append(expression)
+            return not empty or None
+
+        _translate(service, {"text": "Ein Hund."})
+        _wait_for(answered, timeout_s=90, what="data for every dashboard expression")
+        query = "max by (version, feature) (attnops_drift_score)"
+        series = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}).json()["data"]["result"]
+        scores = {s["metric"]["feature"]: float(s["value"][1]) for s in series if s["metric"]["version"] == version}
+        assert scores == pytest.approx({f.feature: round(f.psi, 4) for f in report.features}, abs=1e-4)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,1 @@
+"""What the service tells about itself: the inference log and the Prometheus series."""
