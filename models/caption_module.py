@@ -10,12 +10,12 @@ from functools import partial
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.captioners import CaptionModelConfig, build_captioner
-from models.captioning import CaptionerConfig, grid_mask
-from models.config import OptimConfig
-from models.generation import GeneratingModule
-from models.image_encoder import ImageEncoder
-from models.seq2seq import SpecialTokens
+from attnops.models.captioners import CaptionModelConfig, build_captioner
+from attnops.models.captioning import CaptionerConfig, grid_mask
+from attnops.models.config import OptimConfig
+from attnops.models.generation import GeneratingModule
+from attnops.models.image_encoder import ImageEncoder
+from attnops.models.seq2seq import SpecialTokens
 
 logger = logging.getLogger(__name__)
 

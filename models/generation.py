@@ -9,10 +9,10 @@ from typing import Any
 import pytorch_lightning as pl
 from torch import Tensor
 
-from models.config import OptimConfig
-from models.optim import configure_optimizers
-from models.search import SearchSettings, greedy_search
-from models.seq2seq import SpecialTokens
+from attnops.models.config import OptimConfig
+from attnops.models.optim import configure_optimizers
+from attnops.models.search import SearchSettings, greedy_search
+from attnops.models.seq2seq import SpecialTokens
 
 GenerationMetric = Callable[..., dict[str, float]]
 """Scores hypotheses (lists of ids) against the batch columns :meth:`GeneratingModule.metric_columns` names."""

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from models.config import OptimConfig, Seq2SeqConfig
-from models.generation import GeneratingModule
-from models.pointer import PointerGenerator, coverage_loss, pointer_nll
-from models.seq2seq import SpecialTokens
+from attnops.models.config import OptimConfig, Seq2SeqConfig
+from attnops.models.generation import GeneratingModule
+from attnops.models.pointer import PointerGenerator, coverage_loss, pointer_nll
+from attnops.models.seq2seq import SpecialTokens
 
 SummaryMetric = Callable[[list[list[int]], list[list[str]], list[str]], dict[str, float]]
 """Scores hypotheses (extended ids) with each source's out-of-vocabulary words against reference texts."""

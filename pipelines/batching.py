@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from models.seq2seq import SpecialTokens
+from attnops.models.seq2seq import SpecialTokens
 
 
 class BucketBatchSampler(Sampler[list[int]]):

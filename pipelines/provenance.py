@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from pipelines.config import REPO_ROOT
+from attnops.pipelines.config import REPO_ROOT
 
 CONFIG_TAG = "attnops.config"
 """Run tag: the config file the run was given, relative to the repository root when it lies inside it."""

@@ -18,12 +18,12 @@ from typing import Any, Literal
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.inference.artifacts import CHALLENGER_ALIAS
-from pipelines.inference.resolve import alias_holder, check_registered, model_version
-from pipelines.registry import DEFAULT_ALIAS, check_gate
-from pipelines.registry_lock import alias_lock
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.artifacts import CHALLENGER_ALIAS
+from attnops.pipelines.inference.resolve import alias_holder, check_registered, model_version
+from attnops.pipelines.registry import DEFAULT_ALIAS, check_gate
+from attnops.pipelines.registry_lock import alias_lock
 
 STATE_TAG = "attnops.rollout"
 EVENT_PREFIX = "rollout."

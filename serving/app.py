@@ -21,23 +21,23 @@ from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
-from pipelines.errors import InputRejected
-from pipelines.inference.artifacts import CHALLENGER_ALIAS
-from pipelines.tasks import TASKS
-from serving.auth import TokenMiddleware, api_token
-from serving.caption_schemas import (
+from attnops.pipelines.errors import InputRejected
+from attnops.pipelines.inference.artifacts import CHALLENGER_ALIAS
+from attnops.pipelines.tasks import TASKS
+from attnops.serving.auth import TokenMiddleware, api_token
+from attnops.serving.caption_schemas import (
     CaptionOptions,
     CaptionRequest,
     CaptionResponse,
     CaptionUpload,
     caption_request_body,
 )
-from serving.observability.metrics import METRICS_PORT_ENV, relay
-from serving.playground import mount_playground
-from serving.rollout.probes import PROBES
-from serving.rollout.router import RolloutReport, Rollouts
-from serving.rollout.split import STICKY_HEADER, Split
-from serving.schemas import (
+from attnops.serving.observability.metrics import METRICS_PORT_ENV, relay
+from attnops.serving.playground import mount_playground
+from attnops.serving.rollout.probes import PROBES
+from attnops.serving.rollout.router import RolloutReport, Rollouts
+from attnops.serving.rollout.split import STICKY_HEADER, Split
+from attnops.serving.schemas import (
     ClassifyRequest,
     ClassifyResponse,
     ModelStatus,
@@ -46,7 +46,7 @@ from serving.schemas import (
     TranslateRequest,
     TranslateResponse,
 )
-from serving.strict_json import StrictJSONMiddleware
+from attnops.serving.strict_json import StrictJSONMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ class Gateway:
 def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
     """The app graph: the gateway and one model deployment per task in ``tasks``, with per-deployment
     options (as in the Serve config's ``deployments``)."""
-    from serving.settings import default_model_uri
+    from attnops.serving.settings import default_model_uri
 
     models, challengers = {}, {}
     for task in tasks:
@@ -339,7 +339,7 @@ def _one_replica(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:
-    """Serve's application builder (``import_path: serving.app:build_app``); ``args.tasks`` picks the
+    """Serve's application builder (``import_path: attnops.serving.build:build_app``); ``args.tasks`` picks the
     model deployments (default: translation); their options come from the config."""
     tasks = tuple(args.get("tasks") or ("translation",))
     unknown = sorted(set(tasks) - set(TASKS))

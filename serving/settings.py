@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.config import RuntimeConfig
-from pipelines.monitor.store import default_log_store
-from pipelines.tasks import task_named
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.monitor.store import default_log_store
+from attnops.pipelines.tasks import task_named
 
 
 class InferenceLogSettings(BaseModel):

@@ -1,8 +1,8 @@
 """The translation model deployment: batched decoding of sentences from concurrent requests.
 
 Requests are split into sentences; the replica's batch queue gathers sentences from concurrent requests and
-decodes them together through the shared search (:func:`pipelines.translation.translate.translate`). Loading,
-alias following and live swaps come from :class:`~serving.replica.ModelReplica`.
+decodes them together through the shared search (:func:`attnops.pipelines.translation.translate.translate`). Loading,
+alias following and live swaps come from :class:`~attnops.serving.replica.ModelReplica`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 from ray import serve
 
-from pipelines.inference.decoding import search_settings
-from pipelines.monitor.features import Signals, translation_signals
-from pipelines.translation.translate import translate
-from serving.replica import LoadedModel, ModelReplica, RequestRejected, observed
-from serving.schemas import (
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.pipelines.monitor.features import Signals, translation_signals
+from attnops.pipelines.translation.translate import translate
+from attnops.serving.replica import LoadedModel, ModelReplica, RequestRejected, observed
+from attnops.serving.schemas import (
     Attention,
     ServedModel,
     TranslateRequest,
@@ -27,7 +27,7 @@ from serving.schemas import (
     Translation,
     TranslationScores,
 )
-from serving.settings import TranslationSettings
+from attnops.serving.settings import TranslationSettings
 
 
 @dataclass(frozen=True)

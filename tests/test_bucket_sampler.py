@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.batching import BucketBatchSampler
+from attnops.pipelines.batching import BucketBatchSampler
 
 lengths_lists = st.lists(st.integers(1, 50), min_size=1, max_size=300)
 batch_sizes = st.integers(1, 20)

@@ -6,13 +6,13 @@ import shutil
 
 import pytest
 
-from pipelines import tracking
-from pipelines.cli.main import main
-from pipelines.config import REPO_ROOT
-from pipelines.provenance import COMMIT_TAG, CONFIG_TAG, HEADLINE_TAG, MACHINE_TAG
-from pipelines.report.docs import drop_replaced
-from pipelines.report.headlines import spread
-from pipelines.report.write import README, RESULTS
+from attnops.cli.main import main
+from attnops.pipelines import tracking
+from attnops.pipelines.config import REPO_ROOT
+from attnops.pipelines.provenance import COMMIT_TAG, CONFIG_TAG, HEADLINE_TAG, MACHINE_TAG
+from attnops.pipelines.report.docs import drop_replaced
+from attnops.pipelines.report.headlines import spread
+from attnops.pipelines.report.write import README, RESULTS
 from tests.data.test_lineage import TINY
 
 CONFIG = "pipelines/configs/translation/gru-additive.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.config import REPO_ROOT, load_config
 
 RESULTS_DOCS = ("README.md", "docs/results.md")
 CONFIG_NAME = re.compile(r"`([\w.-]+\.yaml)`")

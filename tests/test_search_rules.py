@@ -8,8 +8,8 @@ import math
 import torch
 from torch import Tensor
 
-from models.decoder import DecoderState, StepOutput
-from models.search import SearchSettings, beam_search, decode
+from attnops.models.decoder import DecoderState, StepOutput
+from attnops.models.search import SearchSettings, beam_search, decode
 
 PAD, BOS, EOS, A, DOG, CAT = range(6)
 TINY = 1e-6

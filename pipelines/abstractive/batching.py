@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from torch.utils.data import DataLoader
 
-from models.seq2seq import SpecialTokens
-from models.summarization import SummaryBatch
-from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.data import SummarySplit
-from pipelines.batching import PairCollate, PairDataset, bucket_loader
+from attnops.models.seq2seq import SpecialTokens
+from attnops.models.summarization import SummaryBatch
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.abstractive.data import SummarySplit
+from attnops.pipelines.batching import PairCollate, PairDataset, bucket_loader
 
 
 def encode_pairs(codec: WordCodec, data: SummarySplit, max_source_words: int, max_target_words: int) -> PairDataset:

@@ -9,10 +9,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from models.caption_module import CaptionBatch
-from models.captioning import grid_mask
-from models.seq2seq import SpecialTokens
-from pipelines.batching import PairCollate, bucket_loader
+from attnops.models.caption_module import CaptionBatch
+from attnops.models.captioning import grid_mask
+from attnops.models.seq2seq import SpecialTokens
+from attnops.pipelines.batching import PairCollate, bucket_loader
 
 
 @dataclass

@@ -6,7 +6,7 @@ import argparse
 import re
 from datetime import UTC, datetime, timedelta
 
-from pipelines.errors import UserError
+from attnops.pipelines.errors import UserError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -26,15 +26,15 @@ def moment(value: str) -> datetime:
 
 
 def _reference(args: argparse.Namespace) -> None:
-    from pipelines.monitor.reference import log_reference
+    from attnops.pipelines.monitor.reference import log_reference
 
     result = log_reference(args.run_id)
     print(f"run {result.run_id}: reference of {result.sentences} validation sentences logged as {result.artifact}")
 
 
 def _monitor(args: argparse.Namespace) -> None:
-    from pipelines.monitor.report import monitor
-    from pipelines.monitor.store import default_log_store
+    from attnops.pipelines.monitor.report import monitor
+    from attnops.pipelines.monitor.store import default_log_store
 
     report = monitor(args.name, args.store or default_log_store(), args.version, args.alias, args.since, args.until)
     print("\n".join(report.lines()))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def _report(args: argparse.Namespace) -> None:
-    from pipelines.report.headlines import tag_headline
-    from pipelines.report.write import write_report
+    from attnops.pipelines.report.headlines import tag_headline
+    from attnops.pipelines.report.write import write_report
 
     for run_id in args.tag:
         tag_headline(run_id)

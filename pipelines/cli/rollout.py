@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipelines.errors import UserError
+from attnops.pipelines.errors import UserError
 
 DEFAULT_STEPS = "5,25,50,100"
 
@@ -42,10 +42,10 @@ def _rollout(args: argparse.Namespace) -> None:
 
 
 def _start(args: argparse.Namespace) -> None:
-    from pipelines import rollout
-    from pipelines.inference.resolve import alias_holder, model_version
-    from serving.rollout.controller import Service, roll_out
-    from serving.rollout.guards import Guards
+    from attnops.pipelines import rollout
+    from attnops.pipelines.inference.resolve import alias_holder, model_version
+    from attnops.serving.rollout.controller import Service, roll_out
+    from attnops.serving.rollout.guards import Guards
 
     guards = Guards.parse(args.guard)
     mode = "shadow" if args.shadow is not None else "canary"
@@ -68,8 +68,8 @@ def _start(args: argparse.Namespace) -> None:
 def _abort(args: argparse.Namespace) -> None:
     """End the rollout in the registry, and the split on the service if it answers (a controller still
     running sees the rollout gone at its next look)."""
-    from pipelines import rollout
-    from serving.rollout.controller import Service
+    from attnops.pipelines import rollout
+    from attnops.serving.rollout.controller import Service
 
     state = rollout.abort(args.name)
     try:
@@ -81,8 +81,8 @@ def _abort(args: argparse.Namespace) -> None:
 
 
 def _status(args: argparse.Namespace) -> None:
-    from pipelines import rollout
-    from serving.rollout.controller import Service
+    from attnops.pipelines import rollout
+    from attnops.serving.rollout.controller import Service
 
     state = rollout.current(args.name)
     if state is None:
@@ -100,7 +100,7 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _guard_defaults() -> str:
-    from serving.rollout.guards import Guards
+    from attnops.serving.rollout.guards import Guards
 
     return ", ".join(f"{key}={field.default:g}" for key, field in Guards.model_fields.items())
 

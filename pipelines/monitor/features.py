@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from models.search import SearchSettings
+from attnops.models.search import SearchSettings
 
 if TYPE_CHECKING:
-    from pipelines.translation.translate import Translation
+    from attnops.pipelines.translation.translate import Translation
 
 WORD_START = "▁"
 """Metaspace's mark of a token that starts a word."""
@@ -117,7 +117,7 @@ def signals(
 
 
 def translation_signals(translation: Translation, settings: SearchSettings) -> Signals:
-    """The :class:`Signals` of a sentence :func:`~pipelines.translation.translate.translate` decoded with
+    """The :class:`Signals` of a sentence :func:`~attnops.pipelines.translation.translate.translate` decoded with
     ``settings``."""
     return signals(
         translation.source_tokens,

@@ -1,4 +1,4 @@
-"""The drift reference of a run: the :mod:`~pipelines.monitor.features` of its validation split, decoded by
+"""The drift reference of a run: the :mod:`~attnops.pipelines.monitor.features` of its validation split, decoded by
 its ONNX export exactly as the service decodes, kept with the run as ``monitoring/reference.parquet``."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.inference.bundle import Bundle
-from pipelines.inference.decoding import search_settings
-from pipelines.monitor.features import translation_signals
-from pipelines.translation.translate import translate
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.bundle import Bundle
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.pipelines.monitor.features import translation_signals
+from attnops.pipelines.translation.translate import translate
 
 REFERENCE_FOLDER = "monitoring"
 REFERENCE_FILE = "reference.parquet"
@@ -49,8 +49,8 @@ def reference_frame(bundle: Bundle, sources: list[str]) -> pd.DataFrame:
 
 def log_reference(run_id: str) -> ReferenceResult:
     """Compute the run's reference on its whole validation split and log it to the run."""
-    from pipelines.inference.resolve import resolve
-    from pipelines.translation.data import load_corpus
+    from attnops.pipelines.inference.resolve import resolve
+    from attnops.pipelines.translation.data import load_corpus
 
     bundle = resolve(f"runs:/{run_id}").bundle
     check_monitored(bundle.config.task)

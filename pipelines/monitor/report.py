@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.inference.artifacts import DRIFT_TAG_PREFIX
-from pipelines.inference.resolve import alias_holder, check_registered, model_version
-from pipelines.monitor.drift import MIN_RECORDS, FeatureDrift, compare, unusual
-from pipelines.monitor.features import DRIFT_FEATURES
-from pipelines.monitor.reference import REFERENCE_FOLDER, load_reference
-from pipelines.monitor.store import open_store
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.artifacts import DRIFT_TAG_PREFIX
+from attnops.pipelines.inference.resolve import alias_holder, check_registered, model_version
+from attnops.pipelines.monitor.drift import MIN_RECORDS, FeatureDrift, compare, unusual
+from attnops.pipelines.monitor.features import DRIFT_FEATURES
+from attnops.pipelines.monitor.reference import REFERENCE_FOLDER, load_reference
+from attnops.pipelines.monitor.store import open_store
 
 PLOT, PAGE, UNUSUAL = "drift.png", "report.html", "unusual.csv"
 SHOWN_COLUMNS = ("time", "request_id", *DRIFT_FEATURES, "surprise", "text")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipelines.errors import UserError
+from attnops.pipelines.errors import UserError
 
 _HAND_COPIED = re.compile(r"<!-- begin hand-copied[^>]*-->\n(.*?)<!-- end hand-copied -->\n?", re.DOTALL)
 _CONFIG = re.compile(r"`([\w.-]+\.yaml)`")

@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines import tracking
-from pipelines.config import REPO_ROOT, ExperimentConfig, load_config
-from pipelines.errors import UserError
-from pipelines.inference.artifacts import CONFIG_ARTIFACT
-from pipelines.provenance import COMMIT_TAG, CONFIG_TAG, HEADLINE_TAG, MACHINE_TAG
-from pipelines.tasks import task_named
+from attnops.pipelines import tracking
+from attnops.pipelines.config import REPO_ROOT, ExperimentConfig, load_config
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.artifacts import CONFIG_ARTIFACT
+from attnops.pipelines.provenance import COMMIT_TAG, CONFIG_TAG, HEADLINE_TAG, MACHINE_TAG
+from attnops.pipelines.tasks import task_named
 
 SEED_KEY = "train.seed"
 """The one setting that may differ between the runs of one headline (they are its seeds)."""

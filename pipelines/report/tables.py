@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from pipelines.report.headlines import Headline, HeadlineRun, spread
-from pipelines.tasks import task_named
+from attnops.pipelines.report.headlines import Headline, HeadlineRun, spread
+from attnops.pipelines.tasks import task_named
 
 
 def setting(headline: Headline | HeadlineRun) -> str:

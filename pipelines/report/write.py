@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.report.docs import write_tables
-from pipelines.report.headlines import Headline, group, headline_runs
-from pipelines.report.tables import runs_table, summary_table
+from attnops.pipelines.report.docs import write_tables
+from attnops.pipelines.report.headlines import Headline, group, headline_runs
+from attnops.pipelines.report.tables import runs_table, summary_table
 
 README = Path("README.md")
 RESULTS = Path("docs/results.md")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch.utils.data import DataLoader
 
-from models.seq2seq import SpecialTokens
-from models.translation import Seq2SeqBatch
-from pipelines.batching import PairCollate, PairDataset, bucket_loader
+from attnops.models.seq2seq import SpecialTokens
+from attnops.models.translation import Seq2SeqBatch
+from attnops.pipelines.batching import PairCollate, PairDataset, bucket_loader
 
 
 def sentence_pairs(sources: list[list[int]], targets: list[list[int]], references: list[str]) -> PairDataset:

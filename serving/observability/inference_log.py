@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.monitor.store import LogStore
+from attnops.pipelines.monitor.store import LogStore
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from pipelines import rollout
-from pipelines.errors import UserError
-from pipelines.registry import promote
-from serving.auth import client_headers
-from serving.rollout.guards import Guards, judge
-from serving.rollout.router import RolloutReport
-from serving.rollout.split import Split
+from attnops.pipelines import rollout
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.registry import promote
+from attnops.serving.auth import client_headers
+from attnops.serving.rollout.guards import Guards, judge
+from attnops.serving.rollout.router import RolloutReport
+from attnops.serving.rollout.split import Split
 
 POLL_S = 1.0
 UNREACHABLE_S = 30.0

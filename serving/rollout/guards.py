@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.errors import UserError
-from serving.rollout.figures import Summary
+from attnops.pipelines.errors import UserError
+from attnops.serving.rollout.figures import Summary
 
 
 class Guards(BaseModel):

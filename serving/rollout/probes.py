@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Protocol
 
-from serving.schemas import TranslateRequest, TranslateResponse
+from attnops.serving.schemas import TranslateRequest, TranslateResponse
 
 
 class Probe(Protocol):

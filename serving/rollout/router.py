@@ -17,11 +17,11 @@ from pydantic import BaseModel
 from ray.util import metrics
 from starlette.responses import Response
 
-from pipelines.errors import InputRejected
-from serving.rollout.figures import Figures, Summary
-from serving.rollout.probes import PROBES
-from serving.rollout.split import Split, bucket
-from serving.schemas import ModelStatus
+from attnops.pipelines.errors import InputRejected
+from attnops.serving.rollout.figures import Figures, Summary
+from attnops.serving.rollout.probes import PROBES
+from attnops.serving.rollout.split import Split, bucket
+from attnops.serving.schemas import ModelStatus
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 import torch
 
-from pipelines.abstractive.config import SummaryDataConfig
-from pipelines.abstractive.data import load_corpus as load_summaries
-from pipelines.monitor.drift import DRIFT_PSI, SHIFT_PSI, compare, psi, unusual
-from pipelines.monitor.features import attention_signals, oov_share
-from pipelines.monitor.store import ParquetStore, PostgresStore
-from pipelines.translation.config import DataConfig
-from pipelines.translation.data import load_corpus
-from serving.observability.inference_log import InferenceLog
-from serving.server import free_port
+from attnops.pipelines.abstractive.config import SummaryDataConfig
+from attnops.pipelines.abstractive.data import load_corpus as load_summaries
+from attnops.pipelines.monitor.drift import DRIFT_PSI, SHIFT_PSI, compare, psi, unusual
+from attnops.pipelines.monitor.features import attention_signals, oov_share
+from attnops.pipelines.monitor.store import ParquetStore, PostgresStore
+from attnops.pipelines.translation.config import DataConfig
+from attnops.pipelines.translation.data import load_corpus
+from attnops.serving.observability.inference_log import InferenceLog
+from attnops.serving.server import free_port
 
 
 def _record(model: str, minutes_ago: float = 0, **values) -> dict:
@@ -87,7 +87,7 @@ def test_parquet_store_reads_back_one_model_since_a_time(tmp_path):
 
 
 def test_postgres_store_creates_its_table_and_reads_back():
-    from infra.stack import DEFAULT_POSTGRES, POSTGRES_ENV, create_database, drop_database
+    from attnops.infra.stack import DEFAULT_POSTGRES, POSTGRES_ENV, create_database, drop_database
 
     admin = os.environ.get(POSTGRES_ENV) or DEFAULT_POSTGRES
     database = f"attnops_test_{uuid.uuid4().hex[:12]}"

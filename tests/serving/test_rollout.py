@@ -11,18 +11,18 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from pipelines import rollout, tracking
-from pipelines.cli.main import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.inference.artifacts import CHALLENGER_ALIAS, DIGEST_TAG
-from pipelines.inference.resolve import alias_holder
-from pipelines.registry import promote, register
-from pipelines.train import train
-from serving.rollout.controller import Service, roll_out
-from serving.rollout.guards import Guards
-from serving.rollout.split import STICKY_HEADER, Split
-from serving.server import free_port, start_local_serve
+from attnops.cli.main import main
+from attnops.pipelines import rollout, tracking
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.inference.artifacts import CHALLENGER_ALIAS, DIGEST_TAG
+from attnops.pipelines.inference.resolve import alias_holder
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
+from attnops.serving.rollout.controller import Service, roll_out
+from attnops.serving.rollout.guards import Guards
+from attnops.serving.rollout.split import STICKY_HEADER, Split
+from attnops.serving.server import free_port, start_local_serve
 from tests.serving.test_serving_integration import TINY
 
 SMALLEST = [*TINY, "data.max_train_examples=200", "train.max_epochs=1"]
@@ -44,7 +44,7 @@ def app(tmp_path_factory):
     import ray
     from ray import serve
 
-    from serving.app import application
+    from attnops.serving.build import application
 
     root = tmp_path_factory.mktemp("rollout")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"

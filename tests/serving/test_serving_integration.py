@@ -18,18 +18,18 @@ import httpx
 import pytest
 import yaml
 
-from benchmarks.load_generator import run_load
-from benchmarks.overload import overload
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.monitor.drift import MIN_RECORDS
-from pipelines.monitor.reference import log_reference
-from pipelines.monitor.report import monitor
-from pipelines.monitor.store import ParquetStore
-from pipelines.registry import promote, register
-from pipelines.train import train
-from pipelines.translation.data import load_corpus
-from serving.server import free_port, start_local_serve
+from attnops.benchmarks.load_generator import run_load
+from attnops.benchmarks.overload import overload
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.monitor.drift import MIN_RECORDS
+from attnops.pipelines.monitor.reference import log_reference
+from attnops.pipelines.monitor.report import monitor
+from attnops.pipelines.monitor.store import ParquetStore
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
+from attnops.pipelines.translation.data import load_corpus
+from attnops.serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route, refuses_non_strict_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -74,7 +74,7 @@ def app(tmp_path_factory, new_store):
     import ray
     from ray import serve
 
-    from serving.app import application
+    from attnops.serving.build import application
 
     root = tmp_path_factory.mktemp("serve")
     tracking_uri = new_store(root)
@@ -274,8 +274,8 @@ def test_a_version_that_fails_to_load_leaves_the_old_model_serving(service):
 def test_a_tampered_version_is_refused_and_the_old_model_keeps_serving(service, tmp_path):
     from mlflow import MlflowClient
 
-    from pipelines import tracking
-    from pipelines.inference.artifacts import BUNDLE_ARTIFACT
+    from attnops.pipelines import tracking
+    from attnops.pipelines.inference.artifacts import BUNDLE_ARTIFACT
 
     client = MlflowClient()
     holder = str(client.get_model_version_by_alias(NAME, "champion").version)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.strict_json import StrictJSONError, StrictJSONMiddleware, loads_strict
+from attnops.serving.strict_json import StrictJSONError, StrictJSONMiddleware, loads_strict
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
 json_values = st.recursive(
