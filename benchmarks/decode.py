@@ -1,6 +1,6 @@
 """``attnops bench decode``: milliseconds per sentence for PyTorch eager, ONNX Runtime fp32 and INT8.
 
-Every backend runs the same search (:mod:`models.search`) on the same sentences, so the figures
+Every backend runs the same search (:mod:`attnops.models.search`) on the same sentences, so the figures
 compare the model runtimes, not two decode loops.
 """
 
@@ -15,17 +15,17 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from models.decoder import DecoderState, StepOutput
-from models.search import DecodingBackend, SearchSettings
-from pipelines.inference.bundle import Bundle
-from pipelines.inference.decoding import search_settings
-from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.onnx_export import quantize_graphs
-from pipelines.translation.data import load_corpus
-from pipelines.translation.metrics import bleu_scores
-from pipelines.translation.model import load_run_model
-from pipelines.translation.tokenizer import TextCodec
-from pipelines.translation.translate import Translation, translate
+from attnops.models.decoder import DecoderState, StepOutput
+from attnops.models.search import DecodingBackend, SearchSettings
+from attnops.pipelines.inference.bundle import Bundle
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend
+from attnops.pipelines.onnx_export import quantize_graphs
+from attnops.pipelines.translation.data import load_corpus
+from attnops.pipelines.translation.metrics import bleu_scores
+from attnops.pipelines.translation.model import load_run_model
+from attnops.pipelines.translation.tokenizer import TextCodec
+from attnops.pipelines.translation.translate import Translation, translate
 
 BACKENDS = ("eager", "ort-fp32", "ort-int8")
 SEARCHES = {"greedy": 1, "beam4": 4}

@@ -1,11 +1,11 @@
 """Faults beyond one process, injected for real and measured; prints figures (docs/hardening.md cites them).
 
-    python -m benchmarks.faults tracking-training    # the tracking server SIGKILLed for 30 s mid-training
-    python -m benchmarks.faults tracking-gone        # ... and never started again: how to resume
-    python -m benchmarks.faults tracking-promotion   # ... during a promotion; and one that never comes back
-    python -m benchmarks.faults tracking-service     # ... under the Serve app, with loopback load
-    python -m benchmarks.faults postgres-restart     # a private PostgreSQL restarted under mlflow server
-    python -m benchmarks.faults ray-head             # the Ray head SIGKILLed and restarted (GCS state in Redis)
+    python -m attnops.benchmarks.faults tracking-training    # the tracking server SIGKILLed for 30 s mid-training
+    python -m attnops.benchmarks.faults tracking-gone        # ... and never started again: how to resume
+    python -m attnops.benchmarks.faults tracking-promotion   # ... during a promotion; and one that never comes back
+    python -m attnops.benchmarks.faults tracking-service     # ... under the Serve app, with loopback load
+    python -m attnops.benchmarks.faults postgres-restart     # a private PostgreSQL restarted under mlflow server
+    python -m attnops.benchmarks.faults ray-head             # the Ray head SIGKILLed and restarted (GCS state in Redis)
 
 Every server is private to the run (temporary folders, free loopback ports) and stopped at the end.
 """
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import psutil
 
-from infra.stack import start_mlflow, stop_tree
-from pipelines.config import REPO_ROOT
-from serving.server import free_port
+from attnops.infra.stack import start_mlflow, stop_tree
+from attnops.pipelines.config import REPO_ROOT
+from attnops.serving.server import free_port
 
 DEMO = REPO_ROOT / "pipelines/configs/translation/demo.yaml"
 TINY = [
@@ -93,7 +93,7 @@ def tracking_server(backend: str | None = None) -> Iterator[TrackingServer]:
 
 def attnops(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", *args],
+        [sys.executable, "-m", "attnops.pipelines.cli", *args],
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -184,8 +184,8 @@ def tracking_promotion(outage_s: float) -> None:
     """A promotion started while the server is down (back after ``outage_s``), then one it never comes back for."""
     from mlflow import MlflowClient
 
-    from pipelines.registry import HISTORY_TAG
-    from pipelines.registry_lock import lock_name
+    from attnops.pipelines.registry import HISTORY_TAG
+    from attnops.pipelines.registry_lock import lock_name
 
     name = "translation-outage"
     with tracking_server() as server:
@@ -225,10 +225,10 @@ def tracking_promotion(outage_s: float) -> None:
 
 def _registered(name: str, count: int) -> list[str]:
     """``count`` versions of ``name`` from one tiny run (train, export, register), the first promoted."""
-    from pipelines.config import load_config
-    from pipelines.export import export_run
-    from pipelines.registry import promote, register
-    from pipelines.train import train
+    from attnops.pipelines.config import load_config
+    from attnops.pipelines.export import export_run
+    from attnops.pipelines.registry import promote, register
+    from attnops.pipelines.train import train
 
     run_id = train(load_config(DEMO, [*TINY, "train.max_steps=1", "tracking.experiment=outage"])).run_id
     export_run(run_id)
@@ -244,10 +244,10 @@ def tracking_service(outage_s: float, clients: int) -> None:
     import ray
     from ray import serve
 
-    from benchmarks.steady_load import SteadyLoad, seconds_until
-    from pipelines.registry import promote
-    from serving.app import application
-    from serving.server import start_local_serve
+    from attnops.benchmarks.steady_load import SteadyLoad, seconds_until
+    from attnops.pipelines.registry import promote
+    from attnops.serving.app import application
+    from attnops.serving.server import start_local_serve
 
     name = "translation-outage"
     with tracking_server() as server:
@@ -300,8 +300,8 @@ def ray_head(clients: int, seconds: float) -> None:
     """Ray's GCS fault tolerance on one machine: a head node keeping its state in a private Redis (on a free
     port, not Ray's default 6379), a worker node holding the Serve replicas; the head SIGKILLed under loopback
     load and started again on its port."""
-    from benchmarks.steady_load import SteadyLoad, seconds_until
-    from infra.stack import _ray, deploy_config, ray_processes
+    from attnops.benchmarks.steady_load import SteadyLoad, seconds_until
+    from attnops.infra.stack import _ray, deploy_config, ray_processes
 
     root = Path(tempfile.mkdtemp(prefix="attnops-rayft-"))  # short: Ray's socket paths must fit in 107 bytes
     redis_port, ray_port, dashboard_port, serve_port = (free_port() for _ in range(4))
@@ -464,7 +464,7 @@ FAULTS = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m attnops.benchmarks.faults", description=__doc__.splitlines()[0])
     parser.add_argument("fault", choices=list(FAULTS))
     parser.add_argument("--outage-s", type=float, default=30.0, help="seconds the server stays down")
     parser.add_argument("--epochs", type=int, default=8, help="tracking-training, tracking-gone: epochs of the run")

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import httpx
 import psutil
 
-from benchmarks.load_generator import LOOPBACK
+from attnops.benchmarks.load_generator import LOOPBACK
 
 REPLICA_PROCESS = "ServeReplica"
 """Ray names each Serve replica's worker process ``ray::ServeReplica:<app>:<deployment>``."""

@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from pipelines.inference.resolve import resolve
-from pipelines.offline.inputs import read_inputs
-from pipelines.offline.job import PredictJob, run_job, start_ray
-from pipelines.offline.rows import Batching
-from pipelines.tasks import task_named
+from attnops.pipelines.inference.resolve import resolve
+from attnops.pipelines.offline.inputs import read_inputs
+from attnops.pipelines.offline.job import PredictJob, run_job, start_ray
+from attnops.pipelines.offline.rows import Batching
+from attnops.pipelines.tasks import task_named
 
 SYSTEMS = {
     "in-process": "predict_frame on consecutive batches in one process (no Ray)",

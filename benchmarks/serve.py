@@ -2,7 +2,7 @@
 
 Each system is a real server process on 127.0.0.1 (``attnops serve`` with a derived Serve config, or
 ``mlflow models serve``) on the same registered model; the load comes from ``wrk`` in a process of its
-own (:mod:`benchmarks.wrk_load`). Rounds start every system in turn, so the ratios compare designs
+own (:mod:`attnops.benchmarks.wrk_load`). Rounds start every system in turn, so the ratios compare designs
 measured minutes apart, and their spread over the rounds is reported.
 """
 
@@ -25,15 +25,15 @@ import httpx
 import yaml
 from tqdm import tqdm
 
-from benchmarks.systems import RATIOS, SYSTEMS, System
-from benchmarks.wrk_load import WrkResult, run_wrk, wrk_binary
-from pipelines.errors import UserError
-from pipelines.inference.bundle import Bundle
-from pipelines.inference.decoding import search_settings
-from pipelines.inference.resolve import resolve
-from pipelines.translation.data import load_corpus
-from pipelines.translation.translate import translate
-from serving.server import DEFAULT_CONFIG, absolute_tracking_uri, free_port
+from attnops.benchmarks.systems import RATIOS, SYSTEMS, System
+from attnops.benchmarks.wrk_load import WrkResult, run_wrk, wrk_binary
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.bundle import Bundle
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.pipelines.inference.resolve import resolve
+from attnops.pipelines.translation.data import load_corpus
+from attnops.pipelines.translation.translate import translate
+from attnops.serving.server import DEFAULT_CONFIG, absolute_tracking_uri, free_port
 
 TWELVE_WORDS = 12
 WARM_UP_S = 2

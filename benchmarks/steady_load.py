@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from benchmarks.load_generator import LOOPBACK
+from attnops.benchmarks.load_generator import LOOPBACK
 
 TIMEOUT = "timeout"
 """The outcome of a request that got no answer within the client's timeout: accepted, then lost."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from benchmarks.load_generator import LOOPBACK
-from pipelines.errors import UserError
+from attnops.benchmarks.load_generator import LOOPBACK
+from attnops.pipelines.errors import UserError
 
 SCRIPT = """
 local bodies = {%(bodies)s}

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from infra.secrets import API_TOKEN_SECRET, MLFLOW_ADMIN_SECRET, RAY_TOKEN_SECRET
-from infra.serve_cluster import cluster_serve_config
+from attnops.infra.secrets import API_TOKEN_SECRET, MLFLOW_ADMIN_SECRET, RAY_TOKEN_SECRET
+from attnops.infra.serve_cluster import cluster_serve_config
 
 K8S_DIR = Path(__file__).with_name("k8s")
 RAYSERVICE_FILE = K8S_DIR / "rayservice.yaml"

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import UserError
-from serving.server import DEFAULT_CONFIG, read_serve_config
+from attnops.pipelines.errors import UserError
+from attnops.serving.server import DEFAULT_CONFIG, read_serve_config
 
 _USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]*@")
 
@@ -43,7 +43,7 @@ def cluster_serve_config(
     env = app.setdefault("runtime_env", {}).setdefault("env_vars", {})
     env.update({"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"})
     if tasks is not None:
-        from pipelines.tasks import TASKS
+        from attnops.pipelines.tasks import TASKS
 
         unknown = sorted(set(tasks) - set(TASKS))
         if unknown:

@@ -25,11 +25,11 @@ import httpx
 import psutil
 import yaml
 
-from infra.serve_cluster import cluster_serve_config
-from pipelines.config import REPO_ROOT
-from pipelines.errors import UserError
-from pipelines.redact import redact
-from serving.server import free_port
+from attnops.infra.serve_cluster import cluster_serve_config
+from attnops.pipelines.config import REPO_ROOT
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.redact import redact
+from attnops.serving.server import free_port
 
 log = logging.getLogger(__name__)
 

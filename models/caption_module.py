@@ -11,13 +11,13 @@ import pytorch_lightning as pl
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.captioners import CaptionModelConfig, build_captioner
-from models.captioning import CaptionerConfig, grid_mask
-from models.config import OptimConfig
-from models.image_encoder import ImageEncoder
-from models.optim import configure_optimizers
-from models.search import SearchSettings, greedy_search
-from models.seq2seq import SpecialTokens
+from attnops.models.captioners import CaptionModelConfig, build_captioner
+from attnops.models.captioning import CaptionerConfig, grid_mask
+from attnops.models.config import OptimConfig
+from attnops.models.image_encoder import ImageEncoder
+from attnops.models.optim import configure_optimizers
+from attnops.models.search import SearchSettings, greedy_search
+from attnops.models.seq2seq import SpecialTokens
 
 logger = logging.getLogger(__name__)
 

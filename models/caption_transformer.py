@@ -2,7 +2,7 @@
 
 The "source" is the grid of region vectors ``(B, S, C)``, projected to ``d_model`` with learned row and
 column positions and optionally refined by self-attention layers over the regions. The decoder, its
-key/value cache and the incremental step are :class:`~models.transformer.TransformerDecoder`'s; the step's
+key/value cache and the incremental step are :class:`~attnops.models.transformer.TransformerDecoder`'s; the step's
 attention is one decoder layer's cross-attention averaged over heads ``(B, S)``, so search, the per-word
 attention maps and the export treat it like the LSTM captioner.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from models.config import TransformerLayersConfig
-from models.seq2seq import SpecialTokens
-from models.transformer import EncoderLayer, SourceToWords, TransformerDecoder
+from attnops.models.config import TransformerLayersConfig
+from attnops.models.seq2seq import SpecialTokens
+from attnops.models.transformer import EncoderLayer, SourceToWords, TransformerDecoder
 
 
 @dataclass
@@ -24,7 +24,7 @@ class CaptionTransformerConfig(TransformerLayersConfig):
     """Shape of the Transformer captioner and of the image encoder it reads."""
 
     architecture: str = "transformer"
-    """Model family: transformer (this config) or soft_attention (:class:`~models.captioning.CaptionerConfig`)."""
+    """Model family: transformer (this config) or soft_attention (:class:`~attnops.models.captioning.CaptionerConfig`)."""
     region_layers: int = 1
     """Self-attention layers over the regions before the decoder reads them (0: projection and positions only)."""
     max_grid_side: int = 16

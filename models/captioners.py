@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from models.caption_transformer import CaptionTransformer, CaptionTransformerConfig
-from models.captioning import Captioner, CaptionerConfig
-from models.seq2seq import SpecialTokens
+from attnops.models.caption_transformer import CaptionTransformer, CaptionTransformerConfig
+from attnops.models.captioning import Captioner, CaptionerConfig
+from attnops.models.seq2seq import SpecialTokens
 
 CaptionModel = Captioner | CaptionTransformer
 CaptionModelConfig = CaptionerConfig | CaptionTransformerConfig

@@ -2,7 +2,7 @@
 
 For search and export an image's "source" is its grid of region vectors ``(B, S, C)`` with an all-ones
 mask ``(B, S)``; :class:`Captioner` exposes the same ``encode`` / ``decode_step`` boundaries as
-:class:`~models.seq2seq.Seq2Seq`, so the shared greedy and beam search drive it unchanged.
+:class:`~attnops.models.seq2seq.Seq2Seq`, so the shared greedy and beam search drive it unchanged.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from models.attention import ATTENTION_NAMES, build_attention
-from models.decoder import DecoderState, RecurrentCell, StepOutput
-from models.seq2seq import SpecialTokens
+from attnops.models.attention import ATTENTION_NAMES, build_attention
+from attnops.models.decoder import DecoderState, RecurrentCell, StepOutput
+from attnops.models.seq2seq import SpecialTokens
 
 
 @dataclass
@@ -26,7 +26,7 @@ class CaptionerConfig:
     architecture: str = "soft_attention"
     """Model family: soft_attention (this config) or transformer (:class:`CaptionTransformerConfig`)."""
     attention: str = "additive"
-    """Attention variant over the region grid (models.attention.ATTENTION_NAMES)."""
+    """Attention variant over the region grid (attnops.models.attention.ATTENTION_NAMES)."""
     embedding_dim: int = 512
     """Word embedding size (also the size of the deep output layer)."""
     hidden_size: int = 512

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.attention import ATTENTION_NAMES
-from models.decoder import DECODERS
-from models.encoder import RNN_TYPES
+from attnops.models.attention import ATTENTION_NAMES
+from attnops.models.decoder import DECODERS
+from attnops.models.encoder import RNN_TYPES
 
 SCHEDULERS = ("constant", "plateau", "cosine")
 
@@ -36,7 +36,7 @@ class Seq2SeqConfig:
     architecture: str = "rnn"
     """Model family: rnn (this config) or transformer (:class:`TransformerConfig`)."""
     attention: str = "additive"
-    """Decoder attention variant (models.attention.ATTENTION_NAMES)."""
+    """Decoder attention variant (attnops.models.attention.ATTENTION_NAMES)."""
     decoder: str = "bahdanau"
     """Decoder style: bahdanau (attend, then update) or luong (update, attend, input feeding)."""
     rnn_type: str = "gru"
@@ -131,7 +131,7 @@ class HierarchicalConfig:
     __pydantic_config__ = {"extra": "forbid"}
 
     attention: str = "additive"
-    """Attention variant of both pooling layers (models.attention.ATTENTION_NAMES); additive as in HAN."""
+    """Attention variant of both pooling layers (attnops.models.attention.ATTENTION_NAMES); additive as in HAN."""
     rnn_type: str = "gru"
     """Recurrent unit of the word and sentence encoders: gru or lstm."""
     embedding_dim: int = 200

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.attention import build_attention
-from models.encoder import EncoderOutput
+from attnops.models.attention import build_attention
+from attnops.models.encoder import EncoderOutput
 
 
 @dataclass(kw_only=True)

@@ -8,9 +8,9 @@ import pytorch_lightning as pl
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.config import OptimConfig
-from models.hierarchical import DocumentModel, DocumentOutput
-from models.optim import configure_optimizers
+from attnops.models.config import OptimConfig
+from attnops.models.hierarchical import DocumentModel, DocumentOutput
+from attnops.models.optim import configure_optimizers
 
 
 @dataclass

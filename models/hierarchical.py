@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from models.attention import build_attention
-from models.config import HierarchicalConfig
-from models.encoder import RNN_TYPES, run_packed
+from attnops.models.attention import build_attention
+from attnops.models.config import HierarchicalConfig
+from attnops.models.encoder import RNN_TYPES, run_packed
 
 PADDED_SENTENCE_SCORE = -1e4
 """Extractive score of a padded sentence: finite (ONNX-safe), far below any real one."""

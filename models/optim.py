@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from models.config import OptimConfig
+from attnops.models.config import OptimConfig
 
 
 def warmup_cosine(step: int, warmup: int, total: int) -> float:

@@ -20,10 +20,10 @@ from dataclasses import replace
 import torch
 from torch import Tensor, nn
 
-from models.config import Seq2SeqConfig
-from models.decoder import AttentionalDecoder, BahdanauDecoder, DecoderState, LuongDecoder, StepOutput
-from models.encoder import EncoderOutput
-from models.seq2seq import Seq2Seq, SpecialTokens
+from attnops.models.config import Seq2SeqConfig
+from attnops.models.decoder import AttentionalDecoder, BahdanauDecoder, DecoderState, LuongDecoder, StepOutput
+from attnops.models.encoder import EncoderOutput
+from attnops.models.seq2seq import Seq2Seq, SpecialTokens
 
 MIN_PROBABILITY = 1e-10
 """Floor of the mixed distribution before its log (ids no word maps to have probability 0)."""

@@ -13,7 +13,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from models.decoder import DecoderState, StepOutput, map_state
+from attnops.models.decoder import DecoderState, StepOutput, map_state
 
 
 class DecodingBackend(Protocol):

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from models.config import Seq2SeqConfig
-from models.decoder import DECODERS, AttentionalDecoder, DecoderState, StepOutput
-from models.encoder import RNNEncoder
+from attnops.models.config import Seq2SeqConfig
+from attnops.models.decoder import DECODERS, AttentionalDecoder, DecoderState, StepOutput
+from attnops.models.encoder import RNNEncoder
 
 
 @dataclass(frozen=True)

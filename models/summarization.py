@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import pytorch_lightning as pl
 from torch import Tensor
 
-from models.config import OptimConfig, Seq2SeqConfig
-from models.optim import configure_optimizers
-from models.pointer import PointerGenerator, coverage_loss, pointer_nll
-from models.search import SearchSettings, greedy_search
-from models.seq2seq import SpecialTokens
+from attnops.models.config import OptimConfig, Seq2SeqConfig
+from attnops.models.optim import configure_optimizers
+from attnops.models.pointer import PointerGenerator, coverage_loss, pointer_nll
+from attnops.models.search import SearchSettings, greedy_search
+from attnops.models.seq2seq import SpecialTokens
 
 SummaryMetric = Callable[[list[list[int]], list[list[str]], list[str]], dict[str, float]]
 """Scores hypotheses (extended ids) with each source's out-of-vocabulary words against reference texts."""

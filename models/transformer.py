@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.config import TransformerConfig, TransformerLayersConfig
-from models.decoder import DecoderState, StepOutput
-from models.seq2seq import SpecialTokens
+from attnops.models.config import TransformerConfig, TransformerLayersConfig
+from attnops.models.decoder import DecoderState, StepOutput
+from attnops.models.seq2seq import SpecialTokens
 
 
 def sinusoid(positions: Tensor, dim: int) -> Tensor:

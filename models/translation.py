@@ -1,4 +1,4 @@
-"""Lightning module that trains a translation model (any of :data:`models.translators.ARCHITECTURES`)."""
+"""Lightning module that trains a translation model (any of :data:`attnops.models.translators.ARCHITECTURES`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytorch_lightning as pl
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.config import OptimConfig
-from models.optim import configure_optimizers
-from models.search import SearchSettings, greedy_search
-from models.seq2seq import SpecialTokens
-from models.translators import TranslatorConfig, build_translator
+from attnops.models.config import OptimConfig
+from attnops.models.optim import configure_optimizers
+from attnops.models.search import SearchSettings, greedy_search
+from attnops.models.seq2seq import SpecialTokens
+from attnops.models.translators import TranslatorConfig, build_translator
 
 TextMetric = Callable[[list[list[int]], list[str]], dict[str, float]]
 """Scores hypotheses (target ids) against raw reference strings, e.g. BLEU."""

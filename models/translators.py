@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from models.config import Seq2SeqConfig, TransformerConfig
-from models.seq2seq import Seq2Seq, SpecialTokens
-from models.transformer import Transformer
+from attnops.models.config import Seq2SeqConfig, TransformerConfig
+from attnops.models.seq2seq import Seq2Seq, SpecialTokens
+from attnops.models.transformer import Transformer
 
 Translator = Seq2Seq | Transformer
 TranslatorConfig = Seq2SeqConfig | TransformerConfig

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
-from models.seq2seq import SpecialTokens
+from attnops.models.seq2seq import SpecialTokens
 
 
 class BucketBatchSampler(Sampler[list[int]]):

@@ -1,7 +1,7 @@
 """The experiment config: one YAML file → a typed tree, with ``--set key=value`` overrides.
 
 This module holds the sections every task shares; each task package adds its own config class
-(``task``, ``model``, ``data``, ``train``), and ``task`` picks it from :data:`pipelines.tasks.TASKS`.
+(``task``, ``model``, ``data``, ``train``), and ``task`` picks it from :data:`attnops.pipelines.tasks.TASKS`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
-from models.config import OptimConfig
-from pipelines.data.location import data_dir
-from pipelines.errors import UserError
+from attnops.models.config import OptimConfig
+from attnops.pipelines.data.location import data_dir
+from attnops.pipelines.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TASK = "translation"
@@ -148,14 +148,14 @@ class RegistryConfig(Section):
     """Run metric the promotion gate compares (higher is better)."""
     gate_tolerance: float = Field(0.0, ge=0.0, le=MAX_GATE_TOLERANCE, allow_inf_nan=False)
     """A candidate may score this much below the alias holder and still be promoted (at most
-    :data:`MAX_GATE_TOLERANCE`; an operator's registry tag overrides it, see ``pipelines.registry``)."""
+    :data:`MAX_GATE_TOLERANCE`; an operator's registry tag overrides it, see ``attnops.pipelines.registry``)."""
 
 
 class ExperimentConfig(Section):
     """Sections every task shares; each task's config adds ``task``, ``model``, ``data`` and ``train``."""
 
     task: str
-    """Which registered task (:data:`pipelines.tasks.TASKS`) this experiment is; picks the schema."""
+    """Which registered task (:data:`attnops.pipelines.tasks.TASKS`) this experiment is; picks the schema."""
     train: TrainConfig = TrainConfig()
     tracking: TrackingConfig = TrackingConfig()
     runtime: RuntimeConfig = RuntimeConfig()
@@ -234,7 +234,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         _apply_override(tree, override)
     tree.setdefault("task", DEFAULT_TASK)
     # The registry imports every task's config class, each built on this module's sections.
-    from pipelines.tasks import task_named
+    from attnops.pipelines.tasks import task_named
 
     schema = task_named(str(tree["task"])).config_type
     try:

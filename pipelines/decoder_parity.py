@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from models.search import DecodingBackend
-from pipelines.inference.bundle import Parity
-from pipelines.task import ParityCheck
+from attnops.models.search import DecodingBackend
+from attnops.pipelines.inference.bundle import Parity
+from attnops.pipelines.task import ParityCheck
 
 STEPS = 4
 FRESH_SHAPES = ((1, 3), (3, 11), (5, 23))

@@ -21,9 +21,9 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
-from pipelines import tracking
-from pipelines.config import TrainConfig
-from pipelines.fitting import epoch_metrics, trainer_settings
+from attnops.pipelines import tracking
+from attnops.pipelines.config import TrainConfig
+from attnops.pipelines.fitting import epoch_metrics, trainer_settings
 
 MAX_FAILURES = 2
 """Worker-group restarts Ray Train allows before the run fails."""

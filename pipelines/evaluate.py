@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pipelines.errors import UserError
-from pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
-from pipelines.runs import load_run_config
-from pipelines.task import Report
-from pipelines.tasks import TASKS, task_for
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
+from attnops.pipelines.runs import load_run_config
+from attnops.pipelines.task import Report
+from attnops.pipelines.tasks import TASKS, task_for
 
 
 def known_splits() -> tuple[str, ...]:

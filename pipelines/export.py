@@ -1,7 +1,7 @@
 """Export stage, for every task: a run's best checkpoint → parity-checked ONNX graphs → an MLflow pyfunc model.
 
 The steps are the same for every task; the task supplies the graphs, the parity check, extra figures
-and an input example (see :class:`pipelines.tasks.Task`).
+and an input example (see :class:`attnops.pipelines.tasks.Task`).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.inference.artifacts import BUNDLE_ARTIFACT, EXPORT_TAG, PARITY_TAG, PYFUNC_NAME
-from pipelines.inference.bundle import Bundle, Manifest, load_bundle, write_bundle
-from pipelines.inference.graphs import graph_specs
-from pipelines.runs import load_run_config
-from pipelines.task import Graphs, ParityCheck
-from pipelines.tasks import task_for
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.artifacts import BUNDLE_ARTIFACT, EXPORT_TAG, PARITY_TAG, PYFUNC_NAME
+from attnops.pipelines.inference.bundle import Bundle, Manifest, load_bundle, write_bundle
+from attnops.pipelines.inference.graphs import graph_specs
+from attnops.pipelines.runs import load_run_config
+from attnops.pipelines.task import Graphs, ParityCheck
+from attnops.pipelines.tasks import task_for
 
 log = logging.getLogger(__name__)
 

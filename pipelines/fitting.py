@@ -15,11 +15,11 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader
 
-from pipelines import tracking
-from pipelines.config import ExperimentConfig, TrainConfig
-from pipelines.errors import UserError
-from pipelines.inference.artifacts import CONFIG_ARTIFACT
-from pipelines.resume import METRICS_JOURNAL, OWNER_TAG, EpochCheckpoint, EpochSeed, owner, run_folder
+from attnops.pipelines import tracking
+from attnops.pipelines.config import ExperimentConfig, TrainConfig
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.artifacts import CONFIG_ARTIFACT
+from attnops.pipelines.resume import METRICS_JOURNAL, OWNER_TAG, EpochCheckpoint, EpochSeed, owner, run_folder
 
 
 def epoch_metrics(trainer: pl.Trainer) -> dict[str, float]:
@@ -128,7 +128,7 @@ def fit(
     ``config.workers`` > 1 the fit runs on Ray Train.
     """
     if config.workers > 1:
-        from pipelines.distributed import fit_on_ray
+        from attnops.pipelines.distributed import fit_on_ray
 
         return fit_on_ray(module, train_loader, val_loader, config, monitor, mode, work)
     # One name for the best checkpoint: a resumed fit finds the folder full and would otherwise write best-v1.ckpt.

@@ -1,6 +1,6 @@
 """Export to ONNX: the decoder pair of a seq2seq model, any module under a :class:`GraphSpec`, INT8 copies.
 
-The declarations (names, axes) live in :mod:`pipelines.inference.graphs`, which the runtime reads too.
+The declarations (names, axes) live in :mod:`attnops.pipelines.inference.graphs`, which the runtime reads too.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from models.decoder import DecoderState
-from models.translators import Translator
-from pipelines.inference.graphs import GraphSpec, GraphSpecs, graph_specs
+from attnops.models.decoder import DecoderState
+from attnops.models.translators import Translator
+from attnops.pipelines.inference.graphs import GraphSpec, GraphSpecs, graph_specs
 
 
 def dummy_source(batch: int, length: int, vocab_size: int = 8, seed: int = 0) -> tuple[Tensor, Tensor]:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.inference.resolve import resolve
-from pipelines.tasks import task_named
+from attnops.pipelines.inference.resolve import resolve
+from attnops.pipelines.tasks import task_named
 
 
 def predict(uri: str, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:

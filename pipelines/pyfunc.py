@@ -14,9 +14,9 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-from pipelines.inference.artifacts import BUNDLE_ARTIFACT
-from pipelines.inference.bundle import load_bundle
-from pipelines.tasks import task_named
+from attnops.pipelines.inference.artifacts import BUNDLE_ARTIFACT
+from attnops.pipelines.inference.bundle import load_bundle
+from attnops.pipelines.tasks import task_named
 
 
 class BundleModel(mlflow.pyfunc.PythonModel):

@@ -5,7 +5,7 @@ held it (tag ``attnops.alias_history.<alias>``), which is what ``rollback`` walk
 
 The gate's tolerance is policy, not the candidate's say: an operator's registered-model tag
 ``attnops.gate_tolerance`` when set, else the value the candidate's config recorded; either must lie in
-[0, :data:`~pipelines.config.MAX_GATE_TOLERANCE`]. Gate values must be finite. Every promotion the gate
+[0, :data:`~attnops.pipelines.config.MAX_GATE_TOLERANCE`]. Gate values must be finite. Every promotion the gate
 alone would have refused (``--force``) or that passed only by the tolerance leaves a tag on the version
 (``forced_<alias>``, ``tolerated_<alias>``), which ``attnops models`` shows.
 """
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from pipelines import tracking
-from pipelines.config import MAX_GATE_TOLERANCE
-from pipelines.errors import UserError
-from pipelines.inference.artifacts import DIGEST_TAG, EXPORT_TAG
-from pipelines.inference.checksums import model_digest
-from pipelines.inference.resolve import (
+from attnops.pipelines import tracking
+from attnops.pipelines.config import MAX_GATE_TOLERANCE
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.artifacts import DIGEST_TAG, EXPORT_TAG
+from attnops.pipelines.inference.checksums import model_digest
+from attnops.pipelines.inference.resolve import (
     alias_holder,
     check_alias,
     check_name,
@@ -33,8 +33,8 @@ from pipelines.inference.resolve import (
     fetch_bundle,
     model_version,
 )
-from pipelines.registry_lock import alias_lock, is_lock
-from pipelines.tasks import task_for
+from attnops.pipelines.registry_lock import alias_lock, is_lock
+from attnops.pipelines.tasks import task_for
 
 DEFAULT_ALIAS = "champion"
 HISTORY_TAG = "attnops.alias_history.{alias}"

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 
 from mlflow.exceptions import MlflowException
 
-from pipelines import tracking
-from pipelines.errors import UserError
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pipelines import tracking
-from pipelines.config import ExperimentConfig, load_config
-from pipelines.inference.artifacts import CONFIG_ARTIFACT
-from pipelines.resume import INTERRUPTED_TAG, OWNER_TAG, owner_gone
+from attnops.pipelines import tracking
+from attnops.pipelines.config import ExperimentConfig, load_config
+from attnops.pipelines.inference.artifacts import CONFIG_ARTIFACT
+from attnops.pipelines.resume import INTERRUPTED_TAG, OWNER_TAG, owner_gone
 
 
 def load_run_config(run_id: str) -> ExperimentConfig:

@@ -1,8 +1,8 @@
 """The task protocol: what differs per task, and the small records the shared lifecycle steps exchange with it.
 
-The lifecycle steps (:mod:`pipelines.train`, :mod:`pipelines.evaluate`, :mod:`pipelines.export`,
-:mod:`pipelines.registry`, :mod:`pipelines.predict`) are written once against :class:`Task`; the
-registry of tasks is :data:`pipelines.tasks.TASKS`. A task module imports only what inference needs at
+The lifecycle steps (:mod:`attnops.pipelines.train`, :mod:`attnops.pipelines.evaluate`, :mod:`attnops.pipelines.export`,
+:mod:`attnops.pipelines.registry`, :mod:`attnops.pipelines.predict`) are written once against :class:`Task`; the
+registry of tasks is :data:`attnops.pipelines.tasks.TASKS`. A task module imports only what inference needs at
 module level; its training, evaluation and export members import the training stack when called, so
 loading a bundle or serving a model never pulls Lightning or the exporter.
 """
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pipelines.config import ExperimentConfig, RuntimeConfig
-    from pipelines.inference.bundle import Bundle, Manifest, Parity
-    from pipelines.inference.decoding import SearchOverride
+    from attnops.pipelines.config import ExperimentConfig, RuntimeConfig
+    from attnops.pipelines.inference.bundle import Bundle, Manifest, Parity
+    from attnops.pipelines.inference.decoding import SearchOverride
 
 
 class Report(Protocol):

@@ -1,14 +1,14 @@
-"""The registry of tasks, keyed by the ``task`` of an experiment config (like ``models.attention.SCORERS``)."""
+"""The registry of tasks, keyed by the ``task`` of an experiment config (like ``attnops.models.attention.SCORERS``)."""
 
 from __future__ import annotations
 
-from pipelines.abstractive.task import ABSTRACTIVE
-from pipelines.captioning.task import CAPTIONING
-from pipelines.config import ExperimentConfig
-from pipelines.documents.task import CLASSIFICATION, SUMMARIZATION
-from pipelines.errors import UserError
-from pipelines.task import Task
-from pipelines.translation.task import TRANSLATION
+from attnops.pipelines.abstractive.task import ABSTRACTIVE
+from attnops.pipelines.captioning.task import CAPTIONING
+from attnops.pipelines.config import ExperimentConfig
+from attnops.pipelines.documents.task import CLASSIFICATION, SUMMARIZATION
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.task import Task
+from attnops.pipelines.translation.task import TRANSLATION
 
 TASKS: dict[str, Task] = {
     task.name: task for task in (TRANSLATION, CLASSIFICATION, SUMMARIZATION, CAPTIONING, ABSTRACTIVE)

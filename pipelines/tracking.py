@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import UserError
-from pipelines.redact import redact
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.redact import redact
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """Embedded default: a SQLite store in the working directory (artifacts go to ./mlruns)."""

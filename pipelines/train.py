@@ -6,17 +6,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines import tracking
-from pipelines.config import DataSection, ExperimentConfig
-from pipelines.data.fetch import ensure
-from pipelines.data.lineage import section_lineage
-from pipelines.errors import UserError
-from pipelines.fitting import fit, training_run
-from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT
-from pipelines.resume import LAST_CHECKPOINT, OWNER_TAG, last_checkpoint, owner_gone
-from pipelines.runs import load_run_config
-from pipelines.task import Report
-from pipelines.tasks import task_for
+from attnops.pipelines import tracking
+from attnops.pipelines.config import DataSection, ExperimentConfig
+from attnops.pipelines.data.fetch import ensure
+from attnops.pipelines.data.lineage import section_lineage
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.fitting import fit, training_run
+from attnops.pipelines.inference.artifacts import CHECKPOINT_ARTIFACT
+from attnops.pipelines.resume import LAST_CHECKPOINT, OWNER_TAG, last_checkpoint, owner_gone
+from attnops.pipelines.runs import load_run_config
+from attnops.pipelines.task import Report
+from attnops.pipelines.tasks import task_for
 
 
 @dataclass

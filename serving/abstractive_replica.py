@@ -1,7 +1,7 @@
 """The abstractive summarization deployment: batched decoding of documents from concurrent requests.
 
 The batch queue gathers documents from concurrent requests and decodes them together through the shared
-search (:func:`pipelines.abstractive.summarize.summarize`), grouped by their search settings.
+search (:func:`attnops.pipelines.abstractive.summarize.summarize`), grouped by their search settings.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 
 from ray import serve
 
-from pipelines.abstractive.codec import words
-from pipelines.abstractive.settings import summary_settings
-from pipelines.abstractive.summarize import Summary, summarize
-from serving.replica import LoadedModel, ModelReplica, RequestRejected
-from serving.schemas import Attention, SummarizeRequest, SummarizeResponse, SummaryWord
-from serving.settings import AbstractiveSettings
+from attnops.pipelines.abstractive.codec import words
+from attnops.pipelines.abstractive.settings import summary_settings
+from attnops.pipelines.abstractive.summarize import Summary, summarize
+from attnops.serving.replica import LoadedModel, ModelReplica, RequestRejected
+from attnops.serving.schemas import Attention, SummarizeRequest, SummarizeResponse, SummaryWord
+from attnops.serving.settings import AbstractiveSettings
 
 
 @dataclass(frozen=True)

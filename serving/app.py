@@ -18,18 +18,18 @@ from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
-from pipelines.errors import InputRejected
-from pipelines.tasks import TASKS
-from serving.auth import TokenMiddleware, api_token
-from serving.caption_schemas import (
+from attnops.pipelines.errors import InputRejected
+from attnops.pipelines.tasks import TASKS
+from attnops.serving.auth import TokenMiddleware, api_token
+from attnops.serving.caption_schemas import (
     CaptionOptions,
     CaptionRequest,
     CaptionResponse,
     CaptionUpload,
     caption_request_body,
 )
-from serving.playground import mount_playground
-from serving.schemas import (
+from attnops.serving.playground import mount_playground
+from attnops.serving.schemas import (
     ClassifyRequest,
     ClassifyResponse,
     ModelStatus,
@@ -38,7 +38,7 @@ from serving.schemas import (
     TranslateRequest,
     TranslateResponse,
 )
-from serving.strict_json import StrictJSONMiddleware
+from attnops.serving.strict_json import StrictJSONMiddleware
 
 RETRY_AFTER_S = 1
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
@@ -215,7 +215,7 @@ class Gateway:
 def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
     """The app graph: the gateway and one model deployment per task in ``tasks``, with per-deployment
     options (as in the Serve config's ``deployments``)."""
-    from serving.settings import default_model_uri
+    from attnops.serving.settings import default_model_uri
 
     models = {}
     for task in tasks:
@@ -228,7 +228,7 @@ def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("t
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:
-    """Serve's application builder (``import_path: serving.app:build_app``); ``args.tasks`` picks the
+    """Serve's application builder (``import_path: attnops.serving.app:build_app``); ``args.tasks`` picks the
     model deployments (default: translation); their options come from the config."""
     tasks = tuple(args.get("tasks") or ("translation",))
     unknown = sorted(set(tasks) - set(TASKS))

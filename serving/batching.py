@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from pipelines.batching import length_batches
+from attnops.pipelines.batching import length_batches
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

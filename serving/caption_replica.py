@@ -14,12 +14,12 @@ import torch
 from ray import serve
 from torch import Tensor
 
-from pipelines.captioning.decode import Caption, caption_photos
-from pipelines.captioning.image_input import ImageLimits, open_image, photo_tensor
-from pipelines.inference.decoding import search_settings
-from serving.caption_schemas import CaptionOptions, CaptionResponse, CaptionUpload, WordAttention
-from serving.replica import LoadedModel, ModelReplica
-from serving.settings import CaptionSettings
+from attnops.pipelines.captioning.decode import Caption, caption_photos
+from attnops.pipelines.captioning.image_input import ImageLimits, open_image, photo_tensor
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.serving.caption_schemas import CaptionOptions, CaptionResponse, CaptionUpload, WordAttention
+from attnops.serving.replica import LoadedModel, ModelReplica
+from attnops.serving.settings import CaptionSettings
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from serving.schemas import MAX_BEAM_SIZE, ServedModel, _Body
+from attnops.serving.schemas import MAX_BEAM_SIZE, ServedModel, _Body
 
 
 class CaptionOptions(_Body):

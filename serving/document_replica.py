@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from ray import serve
 
-from pipelines.documents.predict import DocumentPrediction, classify, predict_documents, summarize
-from pipelines.documents.sentences import SplitTooSlow, split_sentences
-from serving.replica import LoadedModel, ModelReplica, RequestRejected
-from serving.schemas import (
+from attnops.pipelines.documents.predict import DocumentPrediction, classify, predict_documents, summarize
+from attnops.pipelines.documents.sentences import SplitTooSlow, split_sentences
+from attnops.serving.replica import LoadedModel, ModelReplica, RequestRejected
+from attnops.serving.schemas import (
     ClassifyRequest,
     ClassifyResponse,
     DocumentLabel,
@@ -25,7 +25,7 @@ from serving.schemas import (
     SummarizeResponse,
     SummarySentence,
 )
-from serving.settings import DocumentSettings
+from attnops.serving.settings import DocumentSettings
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What every model deployment shares: loading from the registry, following the alias, live swaps, status.
 
 A subclass (one per kind of model) adds its endpoints, which hand items to :meth:`ModelReplica.submit`, and
-``run_batch``, which runs a list of them together (:class:`~serving.batching.BatchQueue` forms the batches).
+``run_batch``, which runs a list of them together (:class:`~attnops.serving.batching.BatchQueue` forms the batches).
 A background thread follows the registry alias: a new version is loaded beside the old one, then
 swapped in with one assignment, so in-flight and new requests always have a complete model.
 """
@@ -18,13 +18,13 @@ from typing import Any, ClassVar
 
 from ray.serve import metrics
 
-from pipelines import tracking
-from pipelines.errors import InputRejected, UserError
-from pipelines.inference.resolve import ResolvedModel, current_version, resolve
-from pipelines.redact import redact
-from serving.batching import BatchQueue
-from serving.schemas import ModelStatus, ServedModel
-from serving.settings import ReplicaSettings
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import InputRejected, UserError
+from attnops.pipelines.inference.resolve import ResolvedModel, current_version, resolve
+from attnops.pipelines.redact import redact
+from attnops.serving.batching import BatchQueue
+from attnops.serving.schemas import ModelStatus, ServedModel
+from attnops.serving.settings import ReplicaSettings
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from pipelines.errors import UserError
-from pipelines.tracking import DEFAULT_TRACKING_URI
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.tracking import DEFAULT_TRACKING_URI
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,8 @@ def served_tasks(config: dict[str, Any], options: dict[str, dict[str, Any]], mod
     """The tasks to deploy: those of ``model_uris`` (which then set their deployment's ``model_uri``),
     else those of the application's ``args.tasks`` (default translation) whose registry model exists,
     saying at once which were skipped and why."""
-    from pipelines.inference.resolve import resolve
-    from serving.app import deployment_name
+    from attnops.pipelines.inference.resolve import resolve
+    from attnops.serving.app import deployment_name
 
     if not model_uris:
         return _available_tasks(config["applications"][0].get("args", {}).get("tasks") or ("translation",), options)
@@ -130,9 +130,9 @@ def served_tasks(config: dict[str, Any], options: dict[str, dict[str, Any]], mod
 
 def _available_tasks(tasks: list[str], options: dict[str, dict[str, Any]]) -> tuple[str, ...]:
     """``tasks`` less those whose configured registry model (``user_config.model_uri``) does not exist."""
-    from pipelines.inference.resolve import current_version
-    from serving.app import deployment_name
-    from serving.settings import default_model_uri
+    from attnops.pipelines.inference.resolve import current_version
+    from attnops.serving.app import deployment_name
+    from attnops.serving.settings import default_model_uri
 
     available, skipped = [], []
     for task in tasks:
@@ -152,7 +152,7 @@ def _available_tasks(tasks: list[str], options: dict[str, dict[str, Any]]) -> tu
 
 def check_bind(host: str) -> None:
     """Refuse to bind beyond loopback unless the API token is set (raises :class:`UserError`)."""
-    from serving.auth import TOKEN_ENV, api_token, is_loopback
+    from attnops.serving.auth import TOKEN_ENV, api_token, is_loopback
 
     if not is_loopback(host) and api_token() is None:
         raise UserError(f"refusing to serve on {host} without an API token: set {TOKEN_ENV}, or bind 127.0.0.1")
@@ -166,7 +166,7 @@ def run_service(
     import ray
     from ray import serve
 
-    from serving.app import application
+    from attnops.serving.app import application
 
     config = read_serve_config(config_path)
     http = {**config.get("http_options", {}), **({"port": port} if port else {}), **({"host": host} if host else {})}
@@ -205,7 +205,7 @@ def _deployment_error(app: str) -> str | None:
     for deployment in status.deployments.values() if status else []:
         lines = [line.strip() for line in (deployment.message or "").splitlines() if line.strip()]
         if lines and deployment.status in ("DEPLOY_FAILED", "UNHEALTHY"):
-            return lines[-1].removeprefix("pipelines.errors.UserError: ")
+            return lines[-1].removeprefix("attnops.pipelines.errors.UserError: ")
     return None
 
 

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipelines.config import RuntimeConfig
-from pipelines.tasks import task_named
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.tasks import task_named
 
 
 def default_model_uri(task: str) -> str:

@@ -1,8 +1,8 @@
 """The translation model deployment: batched decoding of sentences from concurrent requests.
 
 Requests are split into sentences; the replica's batch queue gathers sentences from concurrent requests and
-decodes them together through the shared search (:func:`pipelines.translation.translate.translate`). Loading,
-alias following and live swaps come from :class:`~serving.replica.ModelReplica`.
+decodes them together through the shared search (:func:`attnops.pipelines.translation.translate.translate`). Loading,
+alias following and live swaps come from :class:`~attnops.serving.replica.ModelReplica`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 
 from ray import serve
 
-from pipelines.inference.decoding import search_settings
-from pipelines.translation.translate import translate
-from serving.replica import LoadedModel, ModelReplica, RequestRejected
-from serving.schemas import Attention, ServedModel, TranslateRequest, TranslateResponse, Translation
-from serving.settings import TranslationSettings
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.pipelines.translation.translate import translate
+from attnops.serving.replica import LoadedModel, ModelReplica, RequestRejected
+from attnops.serving.schemas import Attention, ServedModel, TranslateRequest, TranslateResponse, Translation
+from attnops.serving.settings import TranslationSettings
 
 
 @dataclass(frozen=True)

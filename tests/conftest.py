@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.config import Seq2SeqConfig, TransformerConfig
-from pipelines.translation.config import DataConfig, TokenizerConfig
-from pipelines.translation.data import ParallelSplit, load_corpus
-from pipelines.translation.tokenizer import TextCodec
-from serving.server import free_port
+from attnops.models.config import Seq2SeqConfig, TransformerConfig
+from attnops.pipelines.translation.config import DataConfig, TokenizerConfig
+from attnops.pipelines.translation.data import ParallelSplit, load_corpus
+from attnops.pipelines.translation.tokenizer import TextCodec
+from attnops.serving.server import free_port
 from tests.mlflow_server import running_mlflow_server
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -76,7 +76,14 @@ def postgres_mlflow_server(tmp_path_factory) -> str:
     """
     import uuid
 
-    from infra.stack import DEFAULT_POSTGRES, POSTGRES_ENV, create_database, drop_database, start_mlflow, stop_tree
+    from attnops.infra.stack import (
+        DEFAULT_POSTGRES,
+        POSTGRES_ENV,
+        create_database,
+        drop_database,
+        start_mlflow,
+        stop_tree,
+    )
 
     admin = os.environ.get(POSTGRES_ENV) or DEFAULT_POSTGRES
     database = f"attnops_test_{uuid.uuid4().hex[:12]}"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from serving.server import free_port
+from attnops.serving.server import free_port
 
 
 def _healthy(url: str) -> bool:

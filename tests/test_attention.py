@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.attention import ATTENTION_NAMES, build_attention, masked_softmax
+from attnops.models.attention import ATTENTION_NAMES, build_attention, masked_softmax
 
 B, TQ, TK, D = 3, 4, 6, 8
 

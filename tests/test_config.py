@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.documents.config import DocumentConfig
-from pipelines.errors import UserError
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.documents.config import DocumentConfig
+from attnops.pipelines.errors import UserError
 
 CONFIGS = sorted((REPO_ROOT / "pipelines" / "configs").glob("*/*.yaml"))
 REQUIRED = {

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import ray.cloudpickle
 
-from models.translation import TranslationModule
-from pipelines import tracking
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT, TrainConfig, load_config
-from pipelines.distributed import fit_on_ray
-from pipelines.translation.batching import make_loader
-from pipelines.translation.metrics import bleu_metric
-from pipelines.translation.train import _pairs
+from attnops.models.translation import TranslationModule
+from attnops.pipelines import tracking
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT, TrainConfig, load_config
+from attnops.pipelines.distributed import fit_on_ray
+from attnops.pipelines.translation.batching import make_loader
+from attnops.pipelines.translation.metrics import bleu_metric
+from attnops.pipelines.translation.train import _pairs
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.errors import UserError
-from pipelines.registry import TOLERANCE_TAG, list_versions, promote
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.registry import TOLERANCE_TAG, list_versions, promote
 
 NAME = "gate-test"
 DEMO = REPO_ROOT / "pipelines/configs/translation/demo.yaml"

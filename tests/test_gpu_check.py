@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import REPO_ROOT
+from attnops.pipelines.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ import ray
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
-from infra import secrets as cluster_secrets
-from infra.kuberay import RAYJOB_FILE, RAYSERVICE_FILE, SERVE_PORT, ClusterSpec, rayservice, stale_manifests
-from infra.serve_cluster import cluster_serve_config
-from pipelines.config import REPO_ROOT
-from pipelines.errors import UserError
-from serving.server import DEFAULT_CONFIG, read_serve_config
+from attnops.infra import secrets as cluster_secrets
+from attnops.infra.kuberay import RAYJOB_FILE, RAYSERVICE_FILE, SERVE_PORT, ClusterSpec, rayservice, stale_manifests
+from attnops.infra.serve_cluster import cluster_serve_config
+from attnops.pipelines.config import REPO_ROOT
+from attnops.pipelines.errors import UserError
+from attnops.serving.server import DEFAULT_CONFIG, read_serve_config
 
 K8S_VERSION = kubernetes_validate.latest_version()
 STATIC_MANIFESTS = ["mlflow.yaml", "postgres.yaml", "data.yaml", "network-policies.yaml"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.batching import length_batches
+from attnops.pipelines.batching import length_batches
 
 lengths_lists = st.lists(st.integers(min_value=1, max_value=80), max_size=200)
 

@@ -8,7 +8,7 @@ import os
 import httpx
 import pytest
 
-from pipelines.config import REPO_ROOT
+from attnops.pipelines.config import REPO_ROOT
 from tests.mlflow_server import running_mlflow_server
 
 pytestmark = pytest.mark.slow

@@ -16,16 +16,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.inference.resolve import resolve
-from pipelines.offline.job import PredictJob, run_job
-from pipelines.offline.rows import Batching
-from pipelines.registry import promote, register
-from pipelines.train import train
-from pipelines.translation.config import DataConfig
-from pipelines.translation.task import TRANSLATION
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.inference.resolve import resolve
+from attnops.pipelines.offline.job import PredictJob, run_job
+from attnops.pipelines.offline.rows import Batching
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
+from attnops.pipelines.translation.config import DataConfig
+from attnops.pipelines.translation.task import TRANSLATION
 from tests.serving.test_serving_integration import TINY
 
 pytestmark = pytest.mark.slow
@@ -108,7 +108,7 @@ def test_first_come_batches_give_the_same_output(tracked, sentences, tmp_path):
 
 
 def _cli(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "predict", "--model", MODEL, *args],
+    return subprocess.Popen([sys.executable, "-m", "attnops.pipelines.cli", "predict", "--model", MODEL, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)  # fmt: skip
 
 

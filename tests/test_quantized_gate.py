@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.export import _quantized_gate
-from pipelines.inference.graphs import graph_specs
-from pipelines.task import Graphs
+from attnops.pipelines.export import _quantized_gate
+from attnops.pipelines.inference.graphs import graph_specs
+from attnops.pipelines.task import Graphs
 
 
 @pytest.mark.parametrize(("drop", "kept"), [(0.0, True), (0.5, True), (0.51, False), (-1.0, True)])

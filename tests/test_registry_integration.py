@@ -5,16 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks.decode import BACKENDS, SEARCHES, bench_decode, format_report
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.errors import UserError
-from pipelines.export import export_run
-from pipelines.inference.artifacts import EXPORT_TAG, PARITY_TAG
-from pipelines.inference.resolve import resolve
-from pipelines.registry import list_versions, promote, register, rollback
-from pipelines.registry_lock import is_lock
-from pipelines.train import train
+from attnops.benchmarks.decode import BACKENDS, SEARCHES, bench_decode, format_report
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.export import export_run
+from attnops.pipelines.inference.artifacts import EXPORT_TAG, PARITY_TAG
+from attnops.pipelines.inference.resolve import resolve
+from attnops.pipelines.registry import list_versions, promote, register, rollback
+from attnops.pipelines.registry_lock import is_lock
+from attnops.pipelines.train import train
 
 pytestmark = pytest.mark.slow
 

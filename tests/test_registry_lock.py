@@ -9,8 +9,8 @@ import time
 import pytest
 from mlflow.exceptions import MlflowException
 
-from pipelines import registry_lock
-from pipelines.registry_lock import alias_lock
+from attnops.pipelines import registry_lock
+from attnops.pipelines.registry_lock import alias_lock
 
 pytestmark = pytest.mark.slow
 

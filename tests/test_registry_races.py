@@ -6,11 +6,11 @@ import threading
 
 import pytest
 
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.registry import HISTORY_TAG, list_versions, promote, register, rollback
-from pipelines.registry_lock import lock_name
-from pipelines.train import train
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.registry import HISTORY_TAG, list_versions, promote, register, rollback
+from attnops.pipelines.registry_lock import lock_name
+from attnops.pipelines.train import train
 
 pytestmark = pytest.mark.slow
 

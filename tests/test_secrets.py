@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT
-from pipelines.redact import MASK, RedactingFilter, redact
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT
+from attnops.pipelines.redact import MASK, RedactingFilter, redact
 
 TOKEN = "tok-3f9a1c7e5b2d4a68"
 PASSWORD = "pw-8c1e6b0d2f4a9e37"
@@ -92,7 +92,7 @@ def test_an_uncaught_exception_prints_its_traceback_without_secrets(tmp_path):
     """A crash outside the CLI's own error handling still masks the Ray token and URL passwords."""
     script = tmp_path / "crash.py"
     script.write_text(
-        "from pipelines.redact import redact_uncaught\n"
+        "from attnops.pipelines.redact import redact_uncaught\n"
         "redact_uncaught()\n"
         "raise RuntimeError('cannot reach postgresql://mlflow:hunter2@db:5432/mlflow with ray-secret-token')\n"
     )

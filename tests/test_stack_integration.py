@@ -13,8 +13,8 @@ import psutil
 import psycopg
 import pytest
 
-from benchmarks.steady_load import CONNECTION, SteadyLoad, seconds_until
-from infra.stack import (
+from attnops.benchmarks.steady_load import CONNECTION, SteadyLoad, seconds_until
+from attnops.infra.stack import (
     DEFAULT_POSTGRES,
     POSTGRES_ENV,
     deploy,
@@ -26,11 +26,11 @@ from infra.stack import (
     status,
     up,
 )
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.registry import promote, register
-from pipelines.train import train
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
 
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,11 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from pipelines.config import REPO_ROOT
-from pipelines.study.report import TABLE_FILE
-from pipelines.study.runner import STUDY_TAG, resume_study, start_study
-from pipelines.study.spec import Budget, StudySpec, read_configs
-from pipelines.study.trial import DONE_TAG, PARENT_TAG, TRIAL_TAG
+from attnops.pipelines.config import REPO_ROOT
+from attnops.pipelines.study.report import TABLE_FILE
+from attnops.pipelines.study.runner import STUDY_TAG, resume_study, start_study
+from attnops.pipelines.study.spec import Budget, StudySpec, read_configs
+from attnops.pipelines.study.trial import DONE_TAG, PARENT_TAG, TRIAL_TAG
 
 pytestmark = pytest.mark.slow
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pipelines.cli.main import main
-from pipelines.config import REPO_ROOT
-from pipelines.study.report import Child, spread
-from pipelines.study.spec import Budget
+from attnops.pipelines.cli.main import main
+from attnops.pipelines.config import REPO_ROOT
+from attnops.pipelines.study.report import Child, spread
+from attnops.pipelines.study.spec import Budget
 
 CONFIGS = REPO_ROOT / "pipelines" / "configs"
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import tracking
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.inference.artifacts import BUNDLE_ARTIFACT, DIGEST_TAG, EXPORT_TAG
-from pipelines.inference.bundle import MANIFEST, Manifest
-from pipelines.inference.checksums import TamperedBundle, digests, verify
-from pipelines.inference.resolve import resolve, version_cache
-from pipelines.registry import register
-from pipelines.train import train
+from attnops.pipelines import tracking
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.inference.artifacts import BUNDLE_ARTIFACT, DIGEST_TAG, EXPORT_TAG
+from attnops.pipelines.inference.bundle import MANIFEST, Manifest
+from attnops.pipelines.inference.checksums import TamperedBundle, digests, verify
+from attnops.pipelines.inference.resolve import resolve, version_cache
+from attnops.pipelines.registry import register
+from attnops.pipelines.train import train
 
 NAME = "translation-tamper"
 REGISTERED = "translation-tamper-registered"
@@ -127,7 +127,7 @@ def test_pyfunc_loads_the_untouched_copy(tampered):
 
 
 def test_an_empty_manifest_is_refused(tampered):
-    from pipelines.inference.bundle import load_bundle
+    from attnops.pipelines.inference.bundle import load_bundle
 
     manifest = Manifest.model_validate_json((tampered / MANIFEST).read_text())
     (tampered / MANIFEST).write_text(manifest.model_dump_json(exclude={"files"}))
@@ -198,7 +198,7 @@ def test_a_version_without_a_recorded_digest_is_refused(registered, tampered):
 @pytest.fixture
 def downloads(monkeypatch) -> list[str]:
     """The URIs downloaded from the store, in order (the real download runs)."""
-    from pipelines.inference import resolve as resolve_module
+    from attnops.pipelines.inference import resolve as resolve_module
 
     seen, real = [], resolve_module.tracking.download_uri
 
@@ -221,7 +221,7 @@ def test_a_refused_version_leaves_nothing_behind_and_is_retried_only_after_its_b
 ):
     from mlflow import MlflowClient
 
-    from serving.translation_replica import TranslationReplica
+    from attnops.serving.translation_replica import TranslationReplica
 
     client = MlflowClient()
     client.set_registered_model_alias(REGISTERED, "serving", "1")

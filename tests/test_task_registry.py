@@ -21,23 +21,23 @@ from pydantic import Field
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from pipelines import tracking
-from pipelines.config import ExperimentConfig, RegistryConfig, RuntimeConfig, Section, TrainConfig, load_config
-from pipelines.export import export_run
-from pipelines.fitting import load_weights
-from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
-from pipelines.inference.bundle import Bundle, Manifest, Parity
-from pipelines.inference.decoding import SearchOverride
-from pipelines.inference.graphs import GraphSpec
-from pipelines.inference.onnx_runtime import create_session
-from pipelines.onnx_export import export_graph
-from pipelines.predict import predict
-from pipelines.registry import list_versions, promote, register
-from pipelines.task import Graphs, ParityCheck, Training
-from pipelines.tasks import TASKS
-from pipelines.train import train
-from pipelines.translation.config import DataConfig
-from pipelines.translation.data import load_corpus
+from attnops.pipelines import tracking
+from attnops.pipelines.config import ExperimentConfig, RegistryConfig, RuntimeConfig, Section, TrainConfig, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.fitting import load_weights
+from attnops.pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+from attnops.pipelines.inference.bundle import Bundle, Manifest, Parity
+from attnops.pipelines.inference.decoding import SearchOverride
+from attnops.pipelines.inference.graphs import GraphSpec
+from attnops.pipelines.inference.onnx_runtime import create_session
+from attnops.pipelines.onnx_export import export_graph
+from attnops.pipelines.predict import predict
+from attnops.pipelines.registry import list_versions, promote, register
+from attnops.pipelines.task import Graphs, ParityCheck, Training
+from attnops.pipelines.tasks import TASKS
+from attnops.pipelines.train import train
+from attnops.pipelines.translation.config import DataConfig
+from attnops.pipelines.translation.data import load_corpus
 
 pytestmark = pytest.mark.slow
 

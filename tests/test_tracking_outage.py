@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.inference.resolve import check_registered
-from serving.server import free_port
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.resolve import check_registered
+from attnops.serving.server import free_port
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from torch.utils.data import DataLoader, Dataset
 
-from models.seq2seq import SpecialTokens
-from models.summarization import SummaryBatch
-from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.data import SummarySplit
-from pipelines.batching import BucketBatchSampler, pad_rows, pad_sources
+from attnops.models.seq2seq import SpecialTokens
+from attnops.models.summarization import SummaryBatch
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.abstractive.data import SummarySplit
+from attnops.pipelines.batching import BucketBatchSampler, pad_rows, pad_sources
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.seq2seq import SpecialTokens
+from attnops.models.seq2seq import SpecialTokens
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
 """In the order of :class:`SpecialTokens` ids (pad=0, bos=1, eos=2, unk=3)."""

@@ -9,10 +9,10 @@ from typing import Any
 
 def write_summary(bundle: Any, document: str, args: argparse.Namespace) -> None:
     """Print the summary; with ``--show-copy``, each word's copy probability (on stderr)."""
-    from pipelines.abstractive.codec import words
-    from pipelines.abstractive.evaluate import marked
-    from pipelines.abstractive.settings import summary_settings
-    from pipelines.abstractive.summarize import summarize
+    from attnops.pipelines.abstractive.codec import words
+    from attnops.pipelines.abstractive.evaluate import marked
+    from attnops.pipelines.abstractive.settings import summary_settings
+    from attnops.pipelines.abstractive.summarize import summarize
 
     config = bundle.config
     settings = summary_settings(config, bundle.codec, args.beam_size)

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from models.config import Seq2SeqConfig
-from pipelines.config import DataSection, DecodingTrainConfig, ExperimentConfig, RegistryConfig
+from attnops.models.config import Seq2SeqConfig
+from attnops.pipelines.config import DataSection, DecodingTrainConfig, ExperimentConfig, RegistryConfig
 
 MODEL_NAME = "aeslc-pointer"
 """Registered model name the service deploys for abstractive summaries unless configured otherwise."""

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.abstractive.config import SummaryDataConfig
-from pipelines.data.location import DATA_DIR_ENV
-from pipelines.data.records import split_records
-from pipelines.errors import UserError
+from attnops.pipelines.abstractive.config import SummaryDataConfig
+from attnops.pipelines.data.location import DATA_DIR_ENV
+from attnops.pipelines.data.records import split_records
+from attnops.pipelines.errors import UserError
 
 SPLITS = ("train", "val", "test")
 _FILES = {"train": "train", "val": "dev", "test": "test"}

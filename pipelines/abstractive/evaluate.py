@@ -7,18 +7,18 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.search import DecodingBackend, SearchSettings
-from pipelines import tracking
-from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.config import AbstractiveConfig
-from pipelines.abstractive.data import SummarySplit, load_corpus
-from pipelines.abstractive.metrics import lead_sentence, lead_words, oracle_sentence, rouge_both
-from pipelines.abstractive.model import load_run_model
-from pipelines.abstractive.settings import summary_settings
-from pipelines.abstractive.summarize import Summary, summarize
-from pipelines.errors import UserError
-from pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
-from pipelines.translation.heatmaps import plot_attention
+from attnops.models.search import DecodingBackend, SearchSettings
+from attnops.pipelines import tracking
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.abstractive.config import AbstractiveConfig
+from attnops.pipelines.abstractive.data import SummarySplit, load_corpus
+from attnops.pipelines.abstractive.metrics import lead_sentence, lead_words, oracle_sentence, rouge_both
+from attnops.pipelines.abstractive.model import load_run_model
+from attnops.pipelines.abstractive.settings import summary_settings
+from attnops.pipelines.abstractive.summarize import Summary, summarize
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
+from attnops.pipelines.translation.heatmaps import plot_attention
 
 log = logging.getLogger(__name__)
 

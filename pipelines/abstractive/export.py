@@ -7,23 +7,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.pointer import PointerGenerator
-from models.search import DecodingBackend, SearchSettings
-from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.config import AbstractiveConfig
-from pipelines.abstractive.data import SummarySplit, load_corpus
-from pipelines.abstractive.metrics import rouge
-from pipelines.abstractive.model import RunModel, load_run_model
-from pipelines.abstractive.settings import summary_settings
-from pipelines.abstractive.summarize import summarize
-from pipelines.config import RuntimeConfig
-from pipelines.decoder_parity import FRESH_SHAPES, compare_decoders, decoder_parity_check
-from pipelines.errors import UserError
-from pipelines.inference.bundle import Parity
-from pipelines.inference.graphs import graph_specs
-from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.onnx_export import dummy_source, export_graphs, quantize_graphs
-from pipelines.task import Graphs, ParityCheck
+from attnops.models.pointer import PointerGenerator
+from attnops.models.search import DecodingBackend, SearchSettings
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.abstractive.config import AbstractiveConfig
+from attnops.pipelines.abstractive.data import SummarySplit, load_corpus
+from attnops.pipelines.abstractive.metrics import rouge
+from attnops.pipelines.abstractive.model import RunModel, load_run_model
+from attnops.pipelines.abstractive.settings import summary_settings
+from attnops.pipelines.abstractive.summarize import summarize
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.decoder_parity import FRESH_SHAPES, compare_decoders, decoder_parity_check
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.bundle import Parity
+from attnops.pipelines.inference.graphs import graph_specs
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend
+from attnops.pipelines.onnx_export import dummy_source, export_graphs, quantize_graphs
+from attnops.pipelines.task import Graphs, ParityCheck
 
 """(batch, source length) pairs, all different from the export's dummy input (2, 7)."""
 

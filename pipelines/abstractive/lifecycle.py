@@ -1,13 +1,13 @@
-"""Abstractive summarization's lifecycle members (see :class:`pipelines.task.LazyLifecycle`)."""
+"""Abstractive summarization's lifecycle members (see :class:`attnops.pipelines.task.LazyLifecycle`)."""
 
 from __future__ import annotations
 
-from pipelines.abstractive import export
-from pipelines.abstractive.config import AbstractiveConfig
-from pipelines.abstractive.data import SummarySplit, load_corpus
-from pipelines.abstractive.evaluate import evaluate_run as evaluate_run
-from pipelines.abstractive.train import evaluate_trained as evaluate_trained
-from pipelines.abstractive.train import prepare_training as prepare_training
+from attnops.pipelines.abstractive import export
+from attnops.pipelines.abstractive.config import AbstractiveConfig
+from attnops.pipelines.abstractive.data import SummarySplit, load_corpus
+from attnops.pipelines.abstractive.evaluate import evaluate_run as evaluate_run
+from attnops.pipelines.abstractive.train import evaluate_trained as evaluate_trained
+from attnops.pipelines.abstractive.train import prepare_training as prepare_training
 
 load_trained = export.load_trained
 export_graphs = export.write_graphs

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.pointer import PointerGenerator
-from pipelines import tracking
-from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.config import AbstractiveConfig
-from pipelines.fitting import load_weights
-from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+from attnops.models.pointer import PointerGenerator
+from attnops.pipelines import tracking
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.abstractive.config import AbstractiveConfig
+from attnops.pipelines.fitting import load_weights
+from attnops.pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
 
 
 @dataclass

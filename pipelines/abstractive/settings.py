@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from models.search import SearchSettings
-from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.config import AbstractiveConfig
-from pipelines.inference.decoding import search_settings
+from attnops.models.search import SearchSettings
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.abstractive.config import AbstractiveConfig
+from attnops.pipelines.inference.decoding import search_settings
 
 
 def summary_settings(

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from models.search import DecodingBackend, SearchSettings, decode
-from pipelines.abstractive.codec import WordCodec
-from pipelines.batching import pad_sources
+from attnops.models.search import DecodingBackend, SearchSettings, decode
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.batching import pad_sources
 
 
 @dataclass

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.config import GATE_METRIC, MODEL_NAME, AbstractiveConfig
-from pipelines.abstractive.settings import summary_settings
-from pipelines.abstractive.summarize import summarize
-from pipelines.config import RuntimeConfig
-from pipelines.inference.decoding import beam_param
-from pipelines.inference.graphs import graph_specs
-from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.abstractive.config import GATE_METRIC, MODEL_NAME, AbstractiveConfig
+from attnops.pipelines.abstractive.settings import summary_settings
+from attnops.pipelines.abstractive.summarize import summarize
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.inference.decoding import beam_param
+from attnops.pipelines.inference.graphs import graph_specs
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend
+from attnops.pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
 
 if TYPE_CHECKING:
-    from pipelines.inference.bundle import Bundle, Manifest
+    from attnops.pipelines.inference.bundle import Bundle, Manifest
 
 
 class AbstractiveTask(LazyLifecycle):
@@ -30,12 +30,12 @@ class AbstractiveTask(LazyLifecycle):
     config_type = AbstractiveConfig
     model_name = MODEL_NAME
     deployment = "AbstractiveSummarizer"
-    replica = "serving.abstractive_replica:AbstractiveReplica"
+    replica = "attnops.serving.abstractive_replica:AbstractiveReplica"
     splits = ("val", "test")
     quantizations = ("int8",)
     headline = Headline(test_metrics=(GATE_METRIC,), curve="val_rougeL", evaluation="the config's beam")
     input = TEXT_INPUT
-    lifecycle = "pipelines.abstractive.lifecycle"
+    lifecycle = "attnops.pipelines.abstractive.lifecycle"
 
     def load_codec(self, folder: Path) -> WordCodec:
         return WordCodec.load(folder)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.summarization import SummarizationModule, SummaryMetric
-from pipelines import tracking
-from pipelines.abstractive.batching import encode_pairs, make_loader
-from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.config import AbstractiveConfig
-from pipelines.abstractive.data import SummarySplit
-from pipelines.abstractive.evaluate import SummaryEvaluation, evaluate_backend, log_evaluation
-from pipelines.abstractive.metrics import rouge
-from pipelines.abstractive.settings import summary_settings
-from pipelines.fitting import load_weights
-from pipelines.inference.artifacts import TOKENIZER_ARTIFACT
-from pipelines.task import Training
+from attnops.models.summarization import SummarizationModule, SummaryMetric
+from attnops.pipelines import tracking
+from attnops.pipelines.abstractive.batching import encode_pairs, make_loader
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.abstractive.config import AbstractiveConfig
+from attnops.pipelines.abstractive.data import SummarySplit
+from attnops.pipelines.abstractive.evaluate import SummaryEvaluation, evaluate_backend, log_evaluation
+from attnops.pipelines.abstractive.metrics import rouge
+from attnops.pipelines.abstractive.settings import summary_settings
+from attnops.pipelines.fitting import load_weights
+from attnops.pipelines.inference.artifacts import TOKENIZER_ARTIFACT
+from attnops.pipelines.task import Training
 
 
 def rouge_metric(codec: WordCodec) -> SummaryMetric:

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pipelines.captioning.captions import CaptionSplit
-from pipelines.captioning.image_features import cached_features
-from pipelines.captioning.metrics import caption_scores
+from attnops.pipelines.captioning.captions import CaptionSplit
+from attnops.pipelines.captioning.image_features import cached_features
+from attnops.pipelines.captioning.metrics import caption_scores
 
 
 def consensus_caption(captions: list[str]) -> str:

@@ -8,10 +8,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from models.caption_module import CaptionBatch
-from models.captioning import grid_mask
-from models.seq2seq import SpecialTokens
-from pipelines.batching import BucketBatchSampler, pad_rows
+from attnops.models.caption_module import CaptionBatch
+from attnops.models.captioning import grid_mask
+from attnops.models.seq2seq import SpecialTokens
+from attnops.pipelines.batching import BucketBatchSampler, pad_rows
 
 
 @dataclass

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from models.seq2seq import SpecialTokens
-from pipelines.data.records import data_file, read_jsonl
-from pipelines.errors import UserError
-from pipelines.translation.tokenizer import SPECIAL_TOKENS
+from attnops.models.seq2seq import SpecialTokens
+from attnops.pipelines.data.records import data_file, read_jsonl
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.translation.tokenizer import SPECIAL_TOKENS
 
 SPLIT_NAMES = {"train": "train", "dev": "val", "test": "test"}
 """Split label in the caption file → our split name."""

@@ -6,17 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.cli.args import MODEL_URI_HELP, beam_size, bundle_for
-from pipelines.errors import UserError
+from attnops.pipelines.cli.args import MODEL_URI_HELP, beam_size, bundle_for
+from attnops.pipelines.errors import UserError
 
 
 def _caption(args: argparse.Namespace) -> None:
     import torch
 
-    from pipelines.captioning.decode import caption_photos
-    from pipelines.captioning.figures import plot_caption_attention
-    from pipelines.captioning.image_input import ImageRejected, open_image, photo_tensor
-    from pipelines.inference.decoding import search_settings
+    from attnops.pipelines.captioning.decode import caption_photos
+    from attnops.pipelines.captioning.figures import plot_caption_attention
+    from attnops.pipelines.captioning.image_input import ImageRejected, open_image, photo_tensor
+    from attnops.pipelines.inference.decoding import search_settings
 
     if not args.images:
         raise UserError("give at least one image file to caption")

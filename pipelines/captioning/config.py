@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from models.captioners import CONFIGS
-from models.captioning import CaptionerConfig
-from pipelines.config import (
+from attnops.models.captioners import CONFIGS
+from attnops.models.captioning import CaptionerConfig
+from attnops.pipelines.config import (
     DataSection,
     DecodingTrainConfig,
     ExperimentConfig,

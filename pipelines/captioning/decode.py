@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from models.captioning import grid_mask
-from models.search import DecodingBackend, SearchSettings, decode
-from pipelines.captioning.captions import CaptionCodec
+from attnops.models.captioning import grid_mask
+from attnops.models.search import DecodingBackend, SearchSettings, decode
+from attnops.pipelines.captioning.captions import CaptionCodec
 
 
 @dataclass

@@ -10,13 +10,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from models.search import DecodingBackend, SearchSettings
-from pipelines import tracking
-from pipelines.captioning.captions import CaptionCodec, CaptionSplit
-from pipelines.captioning.decode import Caption, caption_grids
-from pipelines.captioning.figures import plot_caption_attention
-from pipelines.captioning.image_features import load_images
-from pipelines.captioning.metrics import caption_scores
+from attnops.models.search import DecodingBackend, SearchSettings
+from attnops.pipelines import tracking
+from attnops.pipelines.captioning.captions import CaptionCodec, CaptionSplit
+from attnops.pipelines.captioning.decode import Caption, caption_grids
+from attnops.pipelines.captioning.figures import plot_caption_attention
+from attnops.pipelines.captioning.image_features import load_images
+from attnops.pipelines.captioning.metrics import caption_scores
 
 log = logging.getLogger(__name__)
 

@@ -10,24 +10,24 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from models.captioners import CaptionModel
-from models.captioning import grid_mask
-from models.image_encoder import ImageEncoder
-from pipelines.captioning.captions import IMAGES_FOLDER, CaptionSplit, load_captions
-from pipelines.captioning.config import CaptioningConfig
-from pipelines.captioning.decode import caption_photos
-from pipelines.captioning.graphs import IMAGE_GRAPH, CaptionSessions, dummy_grid
-from pipelines.captioning.image_features import load_images
-from pipelines.captioning.image_input import INPUT_SIZE
-from pipelines.captioning.metrics import caption_scores
-from pipelines.captioning.model import CaptionRunModel, load_caption_model
-from pipelines.captioning.parity import check_caption_parity
-from pipelines.config import RuntimeConfig
-from pipelines.errors import UserError
-from pipelines.inference.decoding import search_settings
-from pipelines.inference.graphs import GraphSpecs, graph_specs
-from pipelines.onnx_export import export_decoder_pair, export_graph, state_fields
-from pipelines.task import Graphs, ParityCheck
+from attnops.models.captioners import CaptionModel
+from attnops.models.captioning import grid_mask
+from attnops.models.image_encoder import ImageEncoder
+from attnops.pipelines.captioning.captions import IMAGES_FOLDER, CaptionSplit, load_captions
+from attnops.pipelines.captioning.config import CaptioningConfig
+from attnops.pipelines.captioning.decode import caption_photos
+from attnops.pipelines.captioning.graphs import IMAGE_GRAPH, CaptionSessions, dummy_grid
+from attnops.pipelines.captioning.image_features import load_images
+from attnops.pipelines.captioning.image_input import INPUT_SIZE
+from attnops.pipelines.captioning.metrics import caption_scores
+from attnops.pipelines.captioning.model import CaptionRunModel, load_caption_model
+from attnops.pipelines.captioning.parity import check_caption_parity
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.pipelines.inference.graphs import GraphSpecs, graph_specs
+from attnops.pipelines.onnx_export import export_decoder_pair, export_graph, state_fields
+from attnops.pipelines.task import Graphs, ParityCheck
 
 PARITY_PHOTOS = 50
 """Photos of the parity split whose greedy captions must be identical."""

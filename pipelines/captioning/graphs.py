@@ -1,6 +1,6 @@
 """The ONNX graphs of a captioner: the image encoder (photos → region grid) and the decoder pair.
 
-The decoder pair is the seq2seq one (:func:`pipelines.inference.graphs.graph_specs`) with the grid as its source:
+The decoder pair is the seq2seq one (:func:`attnops.pipelines.inference.graphs.graph_specs`) with the grid as its source:
 ``encoder.onnx`` (grid, mask → first state) and ``decoder_step.onnx``, so :class:`OnnxBackend` and the
 shared search drive it unchanged. ``image_encoder.onnx`` runs before it.
 """
@@ -14,10 +14,10 @@ import onnxruntime as ort
 import torch
 from torch import Tensor
 
-from models.captioning import grid_mask
-from pipelines.config import RuntimeConfig
-from pipelines.inference.graphs import BATCH, SOURCE, GraphSpec, GraphSpecs
-from pipelines.inference.onnx_runtime import OnnxBackend, create_session
+from attnops.models.captioning import grid_mask
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.inference.graphs import BATCH, SOURCE, GraphSpec, GraphSpecs
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend, create_session
 
 IMAGE_GRAPH = GraphSpec(
     stem="image_encoder",

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from models.image_encoder import ARCHITECTURE, ImageEncoder
+from attnops.models.image_encoder import ARCHITECTURE, ImageEncoder
 
 log = logging.getLogger(__name__)
 

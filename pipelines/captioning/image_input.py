@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from pipelines.captioning.image_features import image_tensor
-from pipelines.errors import InputRejected
+from attnops.pipelines.captioning.image_features import image_tensor
+from attnops.pipelines.errors import InputRejected
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 INPUT_SIZE = 160

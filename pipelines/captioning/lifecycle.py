@@ -1,8 +1,8 @@
-"""Captioning's lifecycle members (see :class:`pipelines.task.LazyLifecycle`)."""
+"""Captioning's lifecycle members (see :class:`attnops.pipelines.task.LazyLifecycle`)."""
 
 from __future__ import annotations
 
-from pipelines.captioning import export, model, train
+from attnops.pipelines.captioning import export, model, train
 
 load_data = train.load_caption_data
 prepare_training = train.prepare_training

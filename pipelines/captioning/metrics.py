@@ -11,8 +11,8 @@ from collections import Counter
 
 import sacrebleu
 
-from models.caption_module import CaptionMetric
-from pipelines.captioning.captions import CaptionCodec
+from attnops.models.caption_module import CaptionMetric
+from attnops.pipelines.captioning.captions import CaptionCodec
 
 CIDER_N = 4
 CIDER_SIGMA = 6.0

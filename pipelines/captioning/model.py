@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.captioners import CaptionModel, build_captioner
-from models.image_encoder import ImageEncoder
-from pipelines import tracking
-from pipelines.captioning.baselines import nearest_neighbour_scores
-from pipelines.captioning.captions import CaptionCodec
-from pipelines.captioning.config import CaptioningConfig
-from pipelines.captioning.evaluate import (
+from attnops.models.captioners import CaptionModel, build_captioner
+from attnops.models.image_encoder import ImageEncoder
+from attnops.pipelines import tracking
+from attnops.pipelines.captioning.baselines import nearest_neighbour_scores
+from attnops.pipelines.captioning.captions import CaptionCodec
+from attnops.pipelines.captioning.config import CaptioningConfig
+from attnops.pipelines.captioning.evaluate import (
     CaptionEvaluation,
     evaluate_captions,
     log_caption_evaluation,
 )
-from pipelines.captioning.train import load_caption_data, load_caption_weights, split_grids
-from pipelines.errors import UserError
-from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
-from pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
+from attnops.pipelines.captioning.train import load_caption_data, load_caption_weights, split_grids
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+from attnops.pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
 
 CAPTION_SPLITS = ("val", "test")
 

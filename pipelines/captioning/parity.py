@@ -7,13 +7,13 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
-from models.captioners import CaptionModel
-from models.captioning import grid_mask
-from models.image_encoder import ImageEncoder
-from models.search import SearchSettings, decode
-from pipelines.captioning.graphs import CaptionSessions, dummy_grid
-from pipelines.decoder_parity import max_step_differences
-from pipelines.inference.bundle import Parity
+from attnops.models.captioners import CaptionModel
+from attnops.models.captioning import grid_mask
+from attnops.models.image_encoder import ImageEncoder
+from attnops.models.search import SearchSettings, decode
+from attnops.pipelines.captioning.graphs import CaptionSessions, dummy_grid
+from attnops.pipelines.decoder_parity import max_step_differences
+from attnops.pipelines.inference.bundle import Parity
 
 FRESH_SHAPES = ((1, 25), (3, 25), (5, 100))
 """(batch, regions) pairs, all different from the export's dummy input (2 photos of 160 px)."""

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import torch
 
-from pipelines.captioning.captions import CaptionCodec
-from pipelines.captioning.config import MODEL_NAME, CaptioningConfig
-from pipelines.captioning.decode import caption_photos
-from pipelines.captioning.graphs import CaptionSessions
-from pipelines.captioning.image_input import open_image, photo_tensor
-from pipelines.config import RuntimeConfig
-from pipelines.inference.decoding import beam_param, search_settings
-from pipelines.inference.graphs import graph_specs
-from pipelines.task import Headline, InputSpec, LazyLifecycle
+from attnops.pipelines.captioning.captions import CaptionCodec
+from attnops.pipelines.captioning.config import MODEL_NAME, CaptioningConfig
+from attnops.pipelines.captioning.decode import caption_photos
+from attnops.pipelines.captioning.graphs import CaptionSessions
+from attnops.pipelines.captioning.image_input import open_image, photo_tensor
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.inference.decoding import beam_param, search_settings
+from attnops.pipelines.inference.graphs import graph_specs
+from attnops.pipelines.task import Headline, InputSpec, LazyLifecycle
 
 if TYPE_CHECKING:
-    from pipelines.inference.bundle import Bundle, Manifest
+    from attnops.pipelines.inference.bundle import Bundle, Manifest
 
 
 class CaptioningTask(LazyLifecycle):
@@ -32,12 +32,12 @@ class CaptioningTask(LazyLifecycle):
     config_type = CaptioningConfig
     model_name = MODEL_NAME
     deployment = "Captioner"
-    replica = "serving.caption_replica:CaptionReplica"
+    replica = "attnops.serving.caption_replica:CaptionReplica"
     splits = ("val", "test")
     quantizations = ()
     headline = Headline(test_metrics=("test_bleu4", "test_cider"), curve="val_cider", evaluation="the config's beam")
     input = InputSpec("image", binary=True)
-    lifecycle = "pipelines.captioning.lifecycle"
+    lifecycle = "attnops.pipelines.captioning.lifecycle"
 
     def load_codec(self, folder: Path) -> CaptionCodec:
         return CaptionCodec.load(folder)

@@ -8,20 +8,20 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from models.caption_module import CaptioningModule
-from models.captioners import CaptionModel
-from models.image_encoder import ImageEncoder
-from pipelines import tracking
-from pipelines.captioning.baselines import nearest_neighbour_scores
-from pipelines.captioning.batching import caption_dataset, caption_loader
-from pipelines.captioning.captions import IMAGES_FOLDER, CaptionCodec, CaptionSplit, load_captions
-from pipelines.captioning.config import CaptioningConfig
-from pipelines.captioning.evaluate import CaptionEvaluation, evaluate_captions, log_caption_evaluation
-from pipelines.captioning.image_features import cached_features, encode_images, load_images
-from pipelines.captioning.metrics import caption_metric
-from pipelines.inference.artifacts import TOKENIZER_ARTIFACT
-from pipelines.inference.decoding import search_settings
-from pipelines.task import Training
+from attnops.models.caption_module import CaptioningModule
+from attnops.models.captioners import CaptionModel
+from attnops.models.image_encoder import ImageEncoder
+from attnops.pipelines import tracking
+from attnops.pipelines.captioning.baselines import nearest_neighbour_scores
+from attnops.pipelines.captioning.batching import caption_dataset, caption_loader
+from attnops.pipelines.captioning.captions import IMAGES_FOLDER, CaptionCodec, CaptionSplit, load_captions
+from attnops.pipelines.captioning.config import CaptioningConfig
+from attnops.pipelines.captioning.evaluate import CaptionEvaluation, evaluate_captions, log_caption_evaluation
+from attnops.pipelines.captioning.image_features import cached_features, encode_images, load_images
+from attnops.pipelines.captioning.metrics import caption_metric
+from attnops.pipelines.inference.artifacts import TOKENIZER_ARTIFACT
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.pipelines.task import Training
 
 MONITOR = "val_cider"
 """Validation figure that picks the best checkpoint and stops training early."""

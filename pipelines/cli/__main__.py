@@ -1,7 +1,7 @@
-"""``python -m pipelines.cli``: the same as ``attnops``."""
+"""``python -m attnops.pipelines.cli``: the same as ``attnops``."""
 
 import sys
 
-from pipelines.cli.main import main
+from attnops.pipelines.cli.main import main
 
 sys.exit(main())

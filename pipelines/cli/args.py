@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from pipelines.errors import UserError
+from attnops.pipelines.errors import UserError
 
 MODEL_URI_HELP = "model URI: runs:/RUN_ID, models:/NAME/VERSION or models:/NAME@ALIAS"
 
@@ -30,7 +30,7 @@ summary_sentences = _bounded(1, 20)
 
 def bundle_for(uri: str, task: str) -> Any:
     """The export ``uri`` names, which must hold a model of ``task``."""
-    from pipelines.inference.resolve import resolve
+    from attnops.pipelines.inference.resolve import resolve
 
     bundle = resolve(uri).bundle
     if bundle.config.task != task:

@@ -6,13 +6,13 @@ import argparse
 import os
 from pathlib import Path
 
-from benchmarks.systems import SYSTEMS
-from pipelines.cli.args import MODEL_URI_HELP, positive
+from attnops.benchmarks.systems import SYSTEMS
+from attnops.pipelines.cli.args import MODEL_URI_HELP, positive
 
 
 def _bench_decode(args: argparse.Namespace) -> None:
-    from benchmarks.decode import bench_decode, format_report
-    from pipelines.inference.resolve import resolve
+    from attnops.benchmarks.decode import bench_decode, format_report
+    from attnops.pipelines.inference.resolve import resolve
 
     batch_sizes = tuple(args.batch_sizes)
     result = bench_decode(resolve(args.model).bundle, args.sentences, batch_sizes, args.threads, args.device)
@@ -20,7 +20,7 @@ def _bench_decode(args: argparse.Namespace) -> None:
 
 
 def _bench_serve(args: argparse.Namespace) -> None:
-    from benchmarks.serve import bench_serve, format_report
+    from attnops.benchmarks.serve import bench_serve, format_report
 
     clients, systems = tuple(args.clients), tuple(args.systems)
     bench = bench_serve(args.model, systems, clients, args.seconds, args.rounds, args.replica_gpus)
@@ -28,7 +28,7 @@ def _bench_serve(args: argparse.Namespace) -> None:
 
 
 def _bench_predict(args: argparse.Namespace) -> None:
-    from benchmarks.predict import bench_predict, format_report
+    from attnops.benchmarks.predict import bench_predict, format_report
 
     bench = bench_predict(args.model, args.input, args.rounds, args.threads, args.batch_rows, args.block_rows)
     print(format_report(bench))

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.errors import UserError
+from attnops.pipelines.errors import UserError
 
 
 def _root(args: argparse.Namespace) -> Path:
-    from pipelines.data.location import data_dir
+    from attnops.pipelines.data.location import data_dir
 
     return Path(args.root).expanduser().resolve() if args.root else data_dir()
 
 
 def _list(args: argparse.Namespace) -> None:
-    from pipelines.data.catalogue import CATALOGUE
-    from pipelines.data.fetch import check_folder
+    from attnops.pipelines.data.catalogue import CATALOGUE
+    from attnops.pipelines.data.fetch import check_folder
 
     root = _root(args)
     print(f"data root: {root}")
@@ -31,7 +31,7 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> None:
-    from pipelines.data.fetch import fetch
+    from attnops.pipelines.data.fetch import fetch
 
     root = _root(args)
     root.mkdir(parents=True, exist_ok=True)
@@ -41,7 +41,7 @@ def _fetch(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace) -> None:
-    from pipelines.data.fetch import verify
+    from attnops.pipelines.data.fetch import verify
 
     checks = verify(args.names, _root(args))
     for check in checks:
@@ -54,8 +54,8 @@ def _verify(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from pipelines.config import load_config
-    from pipelines.data.check import check_data
+    from attnops.pipelines.config import load_config
+    from attnops.pipelines.data.check import check_data
 
     found = check_data(load_config(args.config, args.set))
     for line in found.lines():

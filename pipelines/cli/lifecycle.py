@@ -7,13 +7,13 @@ import argparse
 import signal
 from pathlib import Path
 
-from pipelines.cli.args import positive
+from attnops.pipelines.cli.args import positive
 
 
 def _train(args: argparse.Namespace) -> None:
-    from pipelines.config import load_config
-    from pipelines.errors import UserError
-    from pipelines.train import resume, train
+    from attnops.pipelines.config import load_config
+    from attnops.pipelines.errors import UserError
+    from attnops.pipelines.train import resume, train
 
     signal.signal(signal.SIGTERM, _stop)  # the run is then marked KILLED, not left RUNNING
     if args.resume:
@@ -32,7 +32,7 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _runs(args: argparse.Namespace) -> None:
-    from pipelines.runs import list_runs
+    from attnops.pipelines.runs import list_runs
 
     rows = list_runs(args.experiment)
     if not rows:
@@ -47,19 +47,19 @@ def _runs(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from pipelines.evaluate import evaluate_run
-    from pipelines.inference.decoding import SearchOverride
+    from attnops.pipelines.evaluate import evaluate_run
+    from attnops.pipelines.inference.decoding import SearchOverride
 
     result = evaluate_run(args.run_id, args.split, SearchOverride(args.beam_size, args.length_penalty))
     print("\n".join([*result.metric_lines(), *result.sample_lines()]))
 
 
 def _export(args: argparse.Namespace) -> None:
-    from pipelines.export import export_run
+    from attnops.pipelines.export import export_run
 
     if args.parity_on:
-        from pipelines.errors import UserError
-        from pipelines.export import check_parity_on
+        from attnops.pipelines.errors import UserError
+        from attnops.pipelines.export import check_parity_on
 
         check = check_parity_on(args.run_id, args.parity_on)
         print(f"parity on {args.parity_on}: {check.summary}")
@@ -71,14 +71,14 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _register(args: argparse.Namespace) -> None:
-    from pipelines.registry import register
+    from attnops.pipelines.registry import register
 
     created = register(args.run_id, args.name)
     print(f"registered {created.name} version {created.version} (models:/{created.name}/{created.version})")
 
 
 def _promote(args: argparse.Namespace) -> None:
-    from pipelines.registry import promote
+    from attnops.pipelines.registry import promote
 
     done = promote(args.name, args.version, args.alias, args.force)
     before = f" (was v{done.previous})" if done.previous else ""
@@ -87,14 +87,14 @@ def _promote(args: argparse.Namespace) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> None:
-    from pipelines.registry import rollback
+    from attnops.pipelines.registry import rollback
 
     done = rollback(args.name, args.alias)
     print(f"{done.name}@{done.alias} -> version {done.version} (was v{done.previous})")
 
 
 def _models(args: argparse.Namespace) -> None:
-    from pipelines.registry import list_versions
+    from attnops.pipelines.registry import list_versions
 
     rows = list_versions(args.name)
     if not rows:

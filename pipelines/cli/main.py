@@ -1,6 +1,6 @@
 """The ``attnops`` command line: one entry point; each command group lives in its own module.
 
-The lifecycle commands (:mod:`pipelines.cli.lifecycle`) work for every task; each task package adds
+The lifecycle commands (:mod:`attnops.pipelines.cli.lifecycle`) work for every task; each task package adds
 its predict commands (``translate``, ``classify``, ``summarize``, ``caption``) in its ``commands``
 module. Command modules import their work when a command runs, so ``--help`` stays fast.
 """
@@ -13,12 +13,12 @@ import os
 import sys
 import warnings
 
-from pipelines.captioning import commands as captioning_commands
-from pipelines.cli import bench, data, lifecycle, predict, serve, stack, study
-from pipelines.documents import commands as document_commands
-from pipelines.errors import UserError
-from pipelines.redact import redact, redact_logs, redact_uncaught
-from pipelines.translation import commands as translation_commands
+from attnops.pipelines.captioning import commands as captioning_commands
+from attnops.pipelines.cli import bench, data, lifecycle, predict, serve, stack, study
+from attnops.pipelines.documents import commands as document_commands
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.redact import redact, redact_logs, redact_uncaught
+from attnops.pipelines.translation import commands as translation_commands
 
 COMMAND_GROUPS = (
     lifecycle.add_commands,
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines narrate internals
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pipelines").setLevel(logging.INFO)
+    logging.getLogger("attnops.pipelines").setLevel(logging.INFO)
     _quiet_libraries()
     redact_logs()
     redact_uncaught()

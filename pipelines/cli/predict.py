@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.cli.args import MODEL_URI_HELP, positive
+from attnops.pipelines.cli.args import MODEL_URI_HELP, positive
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from pipelines.offline.job import PredictJob, run_job
-    from pipelines.offline.rows import Batching
+    from attnops.pipelines.offline.job import PredictJob, run_job
+    from attnops.pipelines.offline.rows import Batching
 
     batching = Batching(
         max_rows=args.batch_rows,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.cli.args import positive
+from attnops.pipelines.cli.args import positive
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from serving.server import DEFAULT_CONFIG, reload_running_service, run_service
+    from attnops.serving.server import DEFAULT_CONFIG, reload_running_service, run_service
 
     if args.reload:
         print(reload_running_service(args.port or 8000))

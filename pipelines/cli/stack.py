@@ -7,12 +7,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from pipelines.errors import UserError
-from pipelines.redact import redact
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.redact import redact
 
 
 def _up(args: argparse.Namespace) -> None:
-    from infra.stack import deploy, up
+    from attnops.infra.stack import deploy, up
 
     state = up(args.postgres, args.database)
     print(f"postgresql: {redact(state.database_uri)}")
@@ -25,8 +25,8 @@ def _up(args: argparse.Namespace) -> None:
 
 
 def _deploy(args: argparse.Namespace) -> None:
-    from infra.stack import StackState, deploy, deploy_config, stack_dir
-    from serving.server import check_bind
+    from attnops.infra.stack import StackState, deploy, deploy_config, stack_dir
+    from attnops.serving.server import check_bind
 
     tasks = _tasks(args)
     if args.dashboard:  # a cluster the stack did not start (e.g. the compose file's ray-head)
@@ -49,14 +49,14 @@ def _tasks(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _down(args: argparse.Namespace) -> None:
-    from infra.stack import down
+    from attnops.infra.stack import down
 
     stopped = down()
     print(f"stopped {len(stopped)} processes" if stopped else "no stack was up")
 
 
 def _status(args: argparse.Namespace) -> None:
-    from infra.stack import status
+    from attnops.infra.stack import status
 
     rows = status()
     width = max(len(row.name) for row in rows)
@@ -67,7 +67,7 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _k8s(args: argparse.Namespace) -> None:
-    from infra.kuberay import stale_manifests, write_manifests
+    from attnops.infra.kuberay import stale_manifests, write_manifests
 
     if args.check:
         stale = stale_manifests()
@@ -81,7 +81,7 @@ def _k8s(args: argparse.Namespace) -> None:
 
 
 def _secrets(args: argparse.Namespace) -> None:
-    from infra.secrets import render
+    from attnops.infra.secrets import render
 
     print(render(), end="")
 
@@ -96,7 +96,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "artifacts go to $ATTNOPS_STACK_DIR (default .stack/ in the repository).",
     )
     actions = stack.add_subparsers(dest="action", required=True, metavar="ACTION")
-    from pipelines.tasks import TASKS
+    from attnops.pipelines.tasks import TASKS
 
     tasks = dict(action="append", choices=list(TASKS))
 

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from pipelines.cli.args import positive
+from attnops.pipelines.cli.args import positive
 
 EXPERIMENT = "attnops-study"
 
@@ -23,10 +23,10 @@ def _seeds(text: str) -> list[int]:
 
 
 def _study(args: argparse.Namespace) -> None:
-    from pipelines.errors import UserError
-    from pipelines.study.runner import default_output, resume_study, start_study
-    from pipelines.study.spec import Budget, StudySpec, read_configs
-    from pipelines.tasks import task_named
+    from attnops.pipelines.errors import UserError
+    from attnops.pipelines.study.runner import default_output, resume_study, start_study
+    from attnops.pipelines.study.spec import Budget, StudySpec, read_configs
+    from attnops.pipelines.tasks import task_named
 
     signal.signal(signal.SIGTERM, _stop)  # the parent run is then marked KILLED, and can be resumed
     out = Path(args.out) if args.out else None

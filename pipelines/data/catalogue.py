@@ -1,9 +1,9 @@
 """The data catalogue: every data set attnops knows by name, where it comes from, and how it is converted.
 
-Like :data:`models.attention.SCORERS` and :data:`pipelines.tasks.TASKS`, one table (:data:`CATALOGUE`) holds one
+Like :data:`attnops.models.attention.SCORERS` and :data:`attnops.pipelines.tasks.TASKS`, one table (:data:`CATALOGUE`) holds one
 entry per data set. The digests live beside it in ``digests.json``: ``upstream`` pins the SHA-256 of each
 fetched file where the upstream bytes are known; ``outputs`` pins the content digest
-(:func:`pipelines.data.digests.content_digest`) of every converted file, which is what the loaders read.
+(:func:`attnops.pipelines.data.digests.content_digest`) of every converted file, which is what the loaders read.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipelines.data import converters
-from pipelines.errors import UserError
+from attnops.pipelines.data import converters
+from attnops.pipelines.errors import UserError
 
 DIGESTS_FILE = Path(__file__).with_name("digests.json")
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.config import ExperimentConfig
-from pipelines.data.records import FORMATS, RecordFormat, data_file, read_jsonl
-from pipelines.errors import UserError
+from attnops.pipelines.config import ExperimentConfig
+from attnops.pipelines.data.records import FORMATS, RecordFormat, data_file, read_jsonl
+from attnops.pipelines.errors import UserError
 
 LISTED = 20
 """Bad records listed per kind of problem (the count says how many more)."""
@@ -78,7 +78,7 @@ def _records(folder: Path, form: RecordFormat) -> list[tuple[str, str, dict]]:
 
 
 def check_data(config: ExperimentConfig) -> DataCheck:
-    """Check the own data at ``config.data.path`` in its task's format (:data:`pipelines.data.records.FORMATS`)."""
+    """Check the own data at ``config.data.path`` in its task's format (:data:`attnops.pipelines.data.records.FORMATS`)."""
     if config.data.path is None:
         raise UserError(
             "data check reads a user's own data (data.path in the config); "

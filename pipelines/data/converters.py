@@ -16,7 +16,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pipelines.errors import UserError
+from attnops.pipelines.errors import UserError
 
 FLICKR_MINI_SIZES = {"train": 1500, "dev": 250, "test": 250}
 """Photos taken from each official Flickr8k split (the first ones by MD5 of the file name)."""

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
-from pipelines.data.digests import file_digest
-from pipelines.errors import UserError
+from attnops.pipelines.data.digests import file_digest
+from attnops.pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
-from pipelines.data.catalogue import CATALOGUE, DataSet, data_set_named, fetchables, pinned_outputs
-from pipelines.data.digests import combined_digest, folder_digests
-from pipelines.data.download import TIMEOUT, download
-from pipelines.data.location import BASE_URL_ENV, DATA_DIR_ENV, data_dir
-from pipelines.errors import UserError
+from attnops.pipelines.data.catalogue import CATALOGUE, DataSet, data_set_named, fetchables, pinned_outputs
+from attnops.pipelines.data.digests import combined_digest, folder_digests
+from attnops.pipelines.data.download import TIMEOUT, download
+from attnops.pipelines.data.location import BASE_URL_ENV, DATA_DIR_ENV, data_dir
+from attnops.pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 

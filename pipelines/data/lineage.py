@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.data.catalogue import CATALOGUE
-from pipelines.data.digests import combined_digest, folder_digests
+from attnops.pipelines.data.catalogue import CATALOGUE
+from attnops.pipelines.data.digests import combined_digest, folder_digests
 
 if TYPE_CHECKING:
-    from pipelines.config import DataSection
+    from attnops.pipelines.config import DataSection
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class DataLineage:
     source: str
     """The upstream repository at its pinned commit (catalogue data), else the files' ``file://`` URI."""
     digest: str
-    """:func:`pipelines.data.digests.combined_digest` of the files read (SOURCE.md left out)."""
+    """:func:`attnops.pipelines.data.digests.combined_digest` of the files read (SOURCE.md left out)."""
     splits: dict[str, int]
     """Records per split, after the config's size limits."""
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.errors import UserError
+from attnops.pipelines.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from pipelines.documents.predict import DocumentPrediction
+from attnops.pipelines.documents.predict import DocumentPrediction
 
 _STYLE = """
 body { font-family: sans-serif; max-width: 60em; margin: 2em auto; line-height: 1.6; }

@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
-from pipelines.documents.data import Document
+from attnops.pipelines.documents.data import Document
 
 FEATURES = {
     "tfidf_words": lambda: TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),

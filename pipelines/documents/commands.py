@@ -6,13 +6,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.cli.args import MODEL_URI_HELP, beam_size, bundle_for, positive, read_documents, summary_sentences
-from pipelines.errors import UserError
+from attnops.pipelines.cli.args import (
+    MODEL_URI_HELP,
+    beam_size,
+    bundle_for,
+    positive,
+    read_documents,
+    summary_sentences,
+)
+from attnops.pipelines.errors import UserError
 
 
 def _classify(args: argparse.Namespace) -> None:
-    from pipelines.documents.predict import classify, predict_documents
-    from pipelines.documents.sentences import split_sentences
+    from attnops.pipelines.documents.predict import classify, predict_documents
+    from attnops.pipelines.documents.sentences import split_sentences
 
     documents = read_documents(args.texts)
     bundle = bundle_for(args.model, "classification")
@@ -32,14 +39,14 @@ def _classify(args: argparse.Namespace) -> None:
 
 
 def _summarize(args: argparse.Namespace) -> None:
-    from pipelines.documents.predict import predict_documents, summarize
-    from pipelines.documents.sentences import split_sentences
-    from pipelines.inference.resolve import resolve
+    from attnops.pipelines.documents.predict import predict_documents, summarize
+    from attnops.pipelines.documents.sentences import split_sentences
+    from attnops.pipelines.inference.resolve import resolve
 
     (document,) = read_documents([args.text])
     bundle = resolve(args.model).bundle
     if bundle.config.task == "abstractive":
-        from pipelines.abstractive.commands import write_summary
+        from attnops.pipelines.abstractive.commands import write_summary
 
         return write_summary(bundle, document, args)
     if bundle.config.task != "summarization":

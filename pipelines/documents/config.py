@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from models.config import HierarchicalConfig
-from pipelines.config import DataSection, ExperimentConfig, RegistryConfig, Section, TrainConfig
+from attnops.models.config import HierarchicalConfig
+from attnops.pipelines.config import DataSection, ExperimentConfig, RegistryConfig, Section, TrainConfig
 
 MODEL_NAMES = {"classification": "bbc-news-han", "summarization": "bbc-news-extractive"}
 """Registered model name of each document task's export (and of the model the service deploys)."""

@@ -17,10 +17,10 @@ from pathlib import Path
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
-from pipelines.data.records import data_file, read_jsonl
-from pipelines.documents.config import DocumentDataConfig
-from pipelines.documents.sentences import oracle_labels, split_sentences
-from pipelines.errors import UserError
+from attnops.pipelines.data.records import data_file, read_jsonl
+from attnops.pipelines.documents.config import DocumentDataConfig
+from attnops.pipelines.documents.sentences import oracle_labels, split_sentences
+from attnops.pipelines.errors import UserError
 
 log = logging.getLogger(__name__)
 

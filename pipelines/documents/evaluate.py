@@ -16,16 +16,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 from rouge_score import rouge_scorer  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classification_report, f1_score  # noqa: E402
 
-from pipelines import tracking  # noqa: E402
-from pipelines.documents.attention_html import write_attention_page  # noqa: E402
-from pipelines.documents.classification_baselines import tfidf_baselines  # noqa: E402
-from pipelines.documents.codec import DocumentCodec  # noqa: E402
-from pipelines.documents.config import DocumentConfig  # noqa: E402
-from pipelines.documents.data import Document, load_documents  # noqa: E402
-from pipelines.documents.model import load_document_model  # noqa: E402
-from pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize  # noqa: E402
-from pipelines.documents.summary_baselines import lead, textrank  # noqa: E402
-from pipelines.errors import UserError  # noqa: E402
+from attnops.pipelines import tracking  # noqa: E402
+from attnops.pipelines.documents.attention_html import write_attention_page  # noqa: E402
+from attnops.pipelines.documents.classification_baselines import tfidf_baselines  # noqa: E402
+from attnops.pipelines.documents.codec import DocumentCodec  # noqa: E402
+from attnops.pipelines.documents.config import DocumentConfig  # noqa: E402
+from attnops.pipelines.documents.data import Document, load_documents  # noqa: E402
+from attnops.pipelines.documents.model import load_document_model  # noqa: E402
+from attnops.pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize  # noqa: E402
+from attnops.pipelines.documents.summary_baselines import lead, textrank  # noqa: E402
+from attnops.pipelines.errors import UserError  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -9,18 +9,18 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from models.hierarchical import DocumentModel
-from pipelines.config import RuntimeConfig
-from pipelines.documents.codec import DocumentCodec
-from pipelines.documents.config import DocumentConfig
-from pipelines.documents.data import load_documents
-from pipelines.documents.graph import DOCUMENT_GRAPH, OnnxDocumentBackend, dummy_documents
-from pipelines.documents.model import DocumentRunModel, load_document_model
-from pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize
-from pipelines.errors import UserError
-from pipelines.inference.bundle import Parity
-from pipelines.onnx_export import export_graph
-from pipelines.task import Graphs, ParityCheck
+from attnops.models.hierarchical import DocumentModel
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.documents.codec import DocumentCodec
+from attnops.pipelines.documents.config import DocumentConfig
+from attnops.pipelines.documents.data import load_documents
+from attnops.pipelines.documents.graph import DOCUMENT_GRAPH, OnnxDocumentBackend, dummy_documents
+from attnops.pipelines.documents.model import DocumentRunModel, load_document_model
+from attnops.pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.bundle import Parity
+from attnops.pipelines.onnx_export import export_graph
+from attnops.pipelines.task import Graphs, ParityCheck
 
 FRESH_DOCUMENTS = ([[3]], [[7, 1, 9, 2], [4], [2, 2, 2, 2, 2, 2]], [[12, 12, 12]] * 5)
 """Sentence lengths of documents with shapes other than the export's dummy input (2, 3, 5)."""

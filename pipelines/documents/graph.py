@@ -7,10 +7,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from models.hierarchical import DocumentOutput, pad_documents
-from pipelines.config import RuntimeConfig
-from pipelines.inference.graphs import BATCH, GraphSpec
-from pipelines.inference.onnx_runtime import create_session
+from attnops.models.hierarchical import DocumentOutput, pad_documents
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.inference.graphs import BATCH, GraphSpec
+from attnops.pipelines.inference.onnx_runtime import create_session
 
 DOCUMENT_GRAPH = GraphSpec(
     stem="document",

@@ -1,19 +1,19 @@
-"""The document tasks' lifecycle members (see :class:`pipelines.task.LazyLifecycle`)."""
+"""The document tasks' lifecycle members (see :class:`attnops.pipelines.task.LazyLifecycle`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.config import RuntimeConfig
-from pipelines.documents import export
-from pipelines.documents.config import DocumentConfig
-from pipelines.documents.data import DocumentCorpus, load_documents
-from pipelines.documents.evaluate import DocumentEvaluation, evaluate_document_run
-from pipelines.documents.export import TrainedDocumentModel
-from pipelines.documents.train import evaluate_trained as evaluate_trained
-from pipelines.documents.train import prepare_training as prepare_training
-from pipelines.inference.decoding import SearchOverride
-from pipelines.task import Graphs
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.documents import export
+from attnops.pipelines.documents.config import DocumentConfig
+from attnops.pipelines.documents.data import DocumentCorpus, load_documents
+from attnops.pipelines.documents.evaluate import DocumentEvaluation, evaluate_document_run
+from attnops.pipelines.documents.export import TrainedDocumentModel
+from attnops.pipelines.documents.train import evaluate_trained as evaluate_trained
+from attnops.pipelines.documents.train import prepare_training as prepare_training
+from attnops.pipelines.inference.decoding import SearchOverride
+from attnops.pipelines.task import Graphs
 
 load_trained = export.load_trained
 export_graphs = export.write_graph

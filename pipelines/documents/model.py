@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.hierarchical import DOCUMENT_MODELS, DocumentModel
-from pipelines import tracking
-from pipelines.documents.codec import DocumentCodec
-from pipelines.documents.config import DocumentConfig
-from pipelines.fitting import load_weights
-from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+from attnops.models.hierarchical import DOCUMENT_MODELS, DocumentModel
+from attnops.pipelines import tracking
+from attnops.pipelines.documents.codec import DocumentCodec
+from attnops.pipelines.documents.config import DocumentConfig
+from attnops.pipelines.fitting import load_weights
+from attnops.pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
 
 
 @dataclass

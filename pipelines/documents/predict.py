@@ -8,9 +8,9 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from models.hierarchical import DocumentOutput, pad_documents, select_sentences
-from pipelines.documents.codec import DocumentCodec, EncodedDocument
-from pipelines.documents.config import SummaryConfig
+from attnops.models.hierarchical import DocumentOutput, pad_documents, select_sentences
+from attnops.pipelines.documents.codec import DocumentCodec, EncodedDocument
+from attnops.pipelines.documents.config import SummaryConfig
 
 
 class DocumentBackend(Protocol):

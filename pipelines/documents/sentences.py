@@ -22,7 +22,7 @@ from functools import lru_cache
 import pysbd
 from pysbd.lang.english import English
 
-from pipelines.errors import UserError
+from attnops.pipelines.errors import UserError
 
 MIN_MATCH_CHARS = 12
 """Shorter sentences ("No.") are only labelled when they match a summary sentence exactly."""

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipelines.config import RuntimeConfig
-from pipelines.documents.codec import DocumentCodec
-from pipelines.documents.config import (
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.documents.codec import DocumentCodec
+from attnops.pipelines.documents.config import (
     DOCUMENT_SPLITS,
     GATE_METRICS,
     MODEL_NAMES,
@@ -21,23 +21,23 @@ from pipelines.documents.config import (
     DocumentConfig,
     SummarizationConfig,
 )
-from pipelines.documents.graph import OnnxDocumentBackend
-from pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize
-from pipelines.documents.sentences import split_sentences
-from pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
+from attnops.pipelines.documents.graph import OnnxDocumentBackend
+from attnops.pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize
+from attnops.pipelines.documents.sentences import split_sentences
+from attnops.pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
 
 if TYPE_CHECKING:
-    from pipelines.inference.bundle import Bundle, Manifest
+    from attnops.pipelines.inference.bundle import Bundle, Manifest
 
 
 class DocumentTask(LazyLifecycle):
     """A hierarchical attention model over documents; ``name`` says what it predicts."""
 
-    replica = "serving.document_replica:DocumentReplica"
+    replica = "attnops.serving.document_replica:DocumentReplica"
     splits = DOCUMENT_SPLITS
     quantizations = ()
     input = TEXT_INPUT
-    lifecycle = "pipelines.documents.lifecycle"
+    lifecycle = "attnops.pipelines.documents.lifecycle"
 
     def __init__(self, name: str, config_type: type[DocumentConfig], deployment: str, headline: Headline) -> None:
         self.name, self.config_type, self.deployment, self.headline = name, config_type, deployment, headline

@@ -8,18 +8,18 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from models.documents import DOCUMENT_MODULES, DocumentBatch
-from models.hierarchical import pad_documents
-from pipelines import tracking
-from pipelines.batching import BucketBatchSampler
-from pipelines.documents.codec import DocumentCodec
-from pipelines.documents.config import DocumentConfig
-from pipelines.documents.data import Document, DocumentCorpus
-from pipelines.documents.evaluate import DocumentEvaluation, evaluate_documents, log_document_evaluation
-from pipelines.documents.model import build_document_model
-from pipelines.fitting import load_weights
-from pipelines.inference.artifacts import TOKENIZER_ARTIFACT
-from pipelines.task import Training
+from attnops.models.documents import DOCUMENT_MODULES, DocumentBatch
+from attnops.models.hierarchical import pad_documents
+from attnops.pipelines import tracking
+from attnops.pipelines.batching import BucketBatchSampler
+from attnops.pipelines.documents.codec import DocumentCodec
+from attnops.pipelines.documents.config import DocumentConfig
+from attnops.pipelines.documents.data import Document, DocumentCorpus
+from attnops.pipelines.documents.evaluate import DocumentEvaluation, evaluate_documents, log_document_evaluation
+from attnops.pipelines.documents.model import build_document_model
+from attnops.pipelines.fitting import load_weights
+from attnops.pipelines.inference.artifacts import TOKENIZER_ARTIFACT
+from attnops.pipelines.task import Training
 
 SPLITS_ARTIFACT = "data/splits.json"
 

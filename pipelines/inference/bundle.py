@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipelines.config import ExperimentConfig, RuntimeConfig, load_config
-from pipelines.errors import UserError
-from pipelines.inference.checksums import TamperedBundle, digests, verify
-from pipelines.inference.graphs import GraphSpecs, graph_specs
+from attnops.pipelines.config import ExperimentConfig, RuntimeConfig, load_config
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.checksums import TamperedBundle, digests, verify
+from attnops.pipelines.inference.graphs import GraphSpecs, graph_specs
 
 MANIFEST, CONFIG, TOKENIZER = "manifest.json", "config.yaml", "tokenizer"
 
@@ -110,6 +110,6 @@ def load_bundle(folder: Path) -> Bundle:
 
 def _task(name: str) -> Any:
     # The registry imports the task packages, whose inference modules take bundles.
-    from pipelines.tasks import task_named
+    from attnops.pipelines.tasks import task_named
 
     return task_named(name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pipelines.errors import UserError
+from attnops.pipelines.errors import UserError
 
 _CHUNK = 1 << 20
 MLFLOW_WRITTEN = ("registered_model_meta",)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from models.search import SearchSettings
-from models.seq2seq import SpecialTokens
-from pipelines.config import DecodingTrainConfig
-from pipelines.errors import UserError
+from attnops.models.search import SearchSettings
+from attnops.models.seq2seq import SpecialTokens
+from attnops.pipelines.config import DecodingTrainConfig
+from attnops.pipelines.errors import UserError
 
 MAX_BEAM_SIZE = 16
 MAX_LENGTH_PENALTY = 5.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.decoder import RECURRENT_FIELDS
+from attnops.models.decoder import RECURRENT_FIELDS
 
 BATCH, SOURCE, EXTENDED, PAST = "batch", "source_length", "extended_vocab", "past_length"
 NEXT = "next_"

@@ -1,4 +1,4 @@
-"""ONNX Runtime sessions behind the :class:`~models.search.DecodingBackend` protocol.
+"""ONNX Runtime sessions behind the :class:`~attnops.models.search.DecodingBackend` protocol.
 
 Search stays in PyTorch: the backend turns tensors into arrays at the graph boundary and back, so the
 same greedy and beam search drive the PyTorch model and the exported graphs.
@@ -14,10 +14,10 @@ import onnxruntime as ort
 import torch
 from torch import Tensor
 
-from models.decoder import DecoderState, StepOutput
-from pipelines.config import RuntimeConfig
-from pipelines.errors import UserError
-from pipelines.inference.graphs import COPY, NEXT, GraphSpecs
+from attnops.models.decoder import DecoderState, StepOutput
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.graphs import COPY, NEXT, GraphSpecs
 
 _OPTIMIZATION = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,

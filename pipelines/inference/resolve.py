@@ -13,11 +13,11 @@ from pathlib import Path
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.inference.artifacts import BUNDLE_ARTIFACT, DIGEST_TAG, EXPORT_TAG
-from pipelines.inference.bundle import Bundle, load_bundle
-from pipelines.inference.checksums import TamperedBundle, model_digest
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.artifacts import BUNDLE_ARTIFACT, DIGEST_TAG, EXPORT_TAG
+from attnops.pipelines.inference.bundle import Bundle, load_bundle
+from attnops.pipelines.inference.checksums import TamperedBundle, model_digest
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _REGISTRY_URI = re.compile(r"models:/([^/@]+)(?:/(\d+)|@([^/]+))")

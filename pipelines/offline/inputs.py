@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.errors import UserError
-from pipelines.task import InputSpec
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.task import InputSpec
 
 ID = "id"
 """The column that names each row in the output (the input's own, else the row's number in the job)."""

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.inference.resolve import resolve
-from pipelines.offline.inputs import read_inputs
-from pipelines.offline.output import FORMATS, JobRecord, OutputFolder
-from pipelines.offline.rows import ROW, Batching
-from pipelines.offline.worker import BlockPredictor
-from pipelines.tasks import task_named
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.resolve import resolve
+from attnops.pipelines.offline.inputs import read_inputs
+from attnops.pipelines.offline.output import FORMATS, JobRecord, OutputFolder
+from attnops.pipelines.offline.rows import ROW, Batching
+from attnops.pipelines.offline.worker import BlockPredictor
+from attnops.pipelines.tasks import task_named
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.errors import UserError
-from pipelines.offline.rows import ERROR, ROW
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.offline.rows import ERROR, ROW
 
 JOB = "job.json"
 PARTS = "parts"

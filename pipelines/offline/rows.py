@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.batching import length_batches
-from pipelines.offline.inputs import ID
-from pipelines.task import Task
+from attnops.pipelines.batching import length_batches
+from attnops.pipelines.offline.inputs import ID
+from attnops.pipelines.task import Task
 
 log = logging.getLogger(__name__)
 

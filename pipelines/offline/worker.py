@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.offline.rows import Batching, predict_block
+from attnops.pipelines.offline.rows import Batching, predict_block
 
 
 class BlockPredictor:
@@ -13,8 +13,8 @@ class BlockPredictor:
     def __init__(self, model: str, precision: str, threads: int, batching: Batching) -> None:
         import torch
 
-        from pipelines.inference.resolve import resolve
-        from pipelines.tasks import task_named
+        from attnops.pipelines.inference.resolve import resolve
+        from attnops.pipelines.tasks import task_named
 
         torch.set_num_threads(threads)  # the search's own tensor ops, between graph calls
         self.bundle = resolve(model).bundle

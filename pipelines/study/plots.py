@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 if TYPE_CHECKING:
-    from pipelines.study.report import Child
+    from attnops.pipelines.study.report import Child
 
 
 def _colors(labels: list[str]) -> dict[str, object]:

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines import tracking
-from pipelines.fitting import CURVE_PREFIX
-from pipelines.inference.artifacts import PARITY_TAG
-from pipelines.study.plots import plot_curves, plot_quality_speed
-from pipelines.study.spec import StudySpec
-from pipelines.study.trial import DONE_TAG, TRIAL_TAG
-from pipelines.task import Headline
+from attnops.pipelines import tracking
+from attnops.pipelines.fitting import CURVE_PREFIX
+from attnops.pipelines.inference.artifacts import PARITY_TAG
+from attnops.pipelines.study.plots import plot_curves, plot_quality_speed
+from attnops.pipelines.study.spec import StudySpec
+from attnops.pipelines.study.trial import DONE_TAG, TRIAL_TAG
+from attnops.pipelines.task import Headline
 
 DECODE_PREFIX = "decode_ms_"
 TABLE_FILE = "table.md"

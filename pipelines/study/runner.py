@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.resume import INTERRUPTED_TAG, OWNER_TAG, owner, owner_gone
-from pipelines.study.report import StudyReport, build_report
-from pipelines.study.spec import SPEC_ARTIFACT, StudySpec, Trial
-from pipelines.study.trial import DONE_TAG, PARENT_TAG, TRIAL_TAG, run_trial
-from pipelines.tasks import task_named
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.resume import INTERRUPTED_TAG, OWNER_TAG, owner, owner_gone
+from attnops.pipelines.study.report import StudyReport, build_report
+from attnops.pipelines.study.spec import SPEC_ARTIFACT, StudySpec, Trial
+from attnops.pipelines.study.trial import DONE_TAG, PARENT_TAG, TRIAL_TAG, run_trial
+from attnops.pipelines.tasks import task_named
 
 log = logging.getLogger(__name__)
 

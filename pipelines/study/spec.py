@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
-from pipelines.config import load_config
-from pipelines.errors import UserError
-from pipelines.tasks import task_for
+from attnops.pipelines.config import load_config
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.tasks import task_for
 
 SPEC_ARTIFACT = "study/spec.json"
 

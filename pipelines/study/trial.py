@@ -9,14 +9,14 @@ from pathlib import Path
 
 import torch
 
-from pipelines import tracking
-from pipelines.config import load_config
-from pipelines.errors import UserError
-from pipelines.export import export_run
-from pipelines.study.spec import Trial
-from pipelines.task import Headline
-from pipelines.tasks import task_for
-from pipelines.train import train
+from attnops.pipelines import tracking
+from attnops.pipelines.config import load_config
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.export import export_run
+from attnops.pipelines.study.spec import Trial
+from attnops.pipelines.task import Headline
+from attnops.pipelines.tasks import task_for
+from attnops.pipelines.train import train
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from torch.utils.data import DataLoader, Dataset
 
-from models.seq2seq import SpecialTokens
-from models.translation import Seq2SeqBatch
-from pipelines.batching import BucketBatchSampler, pad_rows, pad_sources
+from attnops.models.seq2seq import SpecialTokens
+from attnops.models.translation import Seq2SeqBatch
+from attnops.pipelines.batching import BucketBatchSampler, pad_rows, pad_sources
 
 
 @dataclass

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.cli.args import MODEL_URI_HELP, beam_size, bundle_for
-from pipelines.errors import UserError
+from attnops.pipelines.cli.args import MODEL_URI_HELP, beam_size, bundle_for
+from attnops.pipelines.errors import UserError
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from pipelines.inference.decoding import search_settings
-    from pipelines.translation.alignment import text_grid
-    from pipelines.translation.translate import translate
+    from attnops.pipelines.inference.decoding import search_settings
+    from attnops.pipelines.translation.alignment import text_grid
+    from attnops.pipelines.translation.translate import translate
 
     if not args.texts or not all(t.strip() for t in args.texts):
         raise UserError("give at least one non-empty sentence to translate")

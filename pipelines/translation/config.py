@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from models.config import Seq2SeqConfig
-from models.translators import CONFIGS
-from pipelines.config import (
+from attnops.models.config import Seq2SeqConfig
+from attnops.models.translators import CONFIGS
+from attnops.pipelines.config import (
     DataSection,
     DecodingTrainConfig,
     ExperimentConfig,

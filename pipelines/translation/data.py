@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.data.location import DATA_DIR_ENV
-from pipelines.data.records import split_records
-from pipelines.errors import UserError
-from pipelines.translation.config import DataConfig
+from attnops.pipelines.data.location import DATA_DIR_ENV
+from attnops.pipelines.data.records import split_records
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.translation.config import DataConfig
 
 log = logging.getLogger(__name__)
 

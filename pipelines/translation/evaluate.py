@@ -7,17 +7,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.search import DecodingBackend, SearchSettings
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
-from pipelines.translation.config import TranslationConfig
-from pipelines.translation.data import TEST_SPLITS, ParallelSplit, load_corpus
-from pipelines.translation.heatmaps import plot_attention
-from pipelines.translation.metrics import bleu_scores
-from pipelines.translation.model import load_run_model
-from pipelines.translation.tokenizer import TextCodec
-from pipelines.translation.translate import Translation, translate
+from attnops.models.search import DecodingBackend, SearchSettings
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
+from attnops.pipelines.translation.config import TranslationConfig
+from attnops.pipelines.translation.data import TEST_SPLITS, ParallelSplit, load_corpus
+from attnops.pipelines.translation.heatmaps import plot_attention
+from attnops.pipelines.translation.metrics import bleu_scores
+from attnops.pipelines.translation.model import load_run_model
+from attnops.pipelines.translation.tokenizer import TextCodec
+from attnops.pipelines.translation.translate import Translation, translate
 
 log = logging.getLogger(__name__)
 

@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.config import RuntimeConfig
-from pipelines.decoder_parity import decoder_parity_check
-from pipelines.errors import UserError
-from pipelines.inference.decoding import search_settings
-from pipelines.inference.graphs import graph_specs
-from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.onnx_export import export_graphs, quantize_graphs
-from pipelines.task import Graphs, ParityCheck
-from pipelines.translation.config import TranslationConfig
-from pipelines.translation.data import ParallelSplit, load_corpus
-from pipelines.translation.metrics import bleu_scores
-from pipelines.translation.model import RunModel, load_run_model
-from pipelines.translation.parity import check_parity
-from pipelines.translation.translate import translate
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.decoder_parity import decoder_parity_check
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.pipelines.inference.graphs import graph_specs
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend
+from attnops.pipelines.onnx_export import export_graphs, quantize_graphs
+from attnops.pipelines.task import Graphs, ParityCheck
+from attnops.pipelines.translation.config import TranslationConfig
+from attnops.pipelines.translation.data import ParallelSplit, load_corpus
+from attnops.pipelines.translation.metrics import bleu_scores
+from attnops.pipelines.translation.model import RunModel, load_run_model
+from attnops.pipelines.translation.parity import check_parity
+from attnops.pipelines.translation.translate import translate
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sacrebleu
 
-from models.translation import TextMetric
-from pipelines.translation.tokenizer import TextCodec
+from attnops.models.translation import TextMetric
+from attnops.pipelines.translation.tokenizer import TextCodec
 
 
 def bleu_scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.translators import Translator, build_translator
-from pipelines import tracking
-from pipelines.fitting import load_weights
-from pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
-from pipelines.translation.config import TranslationConfig
-from pipelines.translation.tokenizer import TextCodec
+from attnops.models.translators import Translator, build_translator
+from attnops.pipelines import tracking
+from attnops.pipelines.fitting import load_weights
+from attnops.pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
+from attnops.pipelines.translation.config import TranslationConfig
+from attnops.pipelines.translation.tokenizer import TextCodec
 
 
 @dataclass

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from models.search import DecodingBackend, SearchSettings
-from models.translators import Translator
-from pipelines.decoder_parity import FRESH_SHAPES, compare_decoders
-from pipelines.inference.bundle import Parity
-from pipelines.onnx_export import dummy_source
-from pipelines.translation.tokenizer import TextCodec
-from pipelines.translation.translate import translate
+from attnops.models.search import DecodingBackend, SearchSettings
+from attnops.models.translators import Translator
+from attnops.pipelines.decoder_parity import FRESH_SHAPES, compare_decoders
+from attnops.pipelines.inference.bundle import Parity
+from attnops.pipelines.onnx_export import dummy_source
+from attnops.pipelines.translation.tokenizer import TextCodec
+from attnops.pipelines.translation.translate import translate
 
 
 def check_parity(

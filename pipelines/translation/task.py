@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipelines.config import RuntimeConfig
-from pipelines.inference.decoding import beam_param, search_settings
-from pipelines.inference.graphs import graph_specs
-from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
-from pipelines.translation.config import MODEL_NAME, TRAIN_TOKENS_PARAM, TranslationConfig
-from pipelines.translation.data import SPLITS
-from pipelines.translation.tokenizer import TextCodec
-from pipelines.translation.translate import translate
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.inference.decoding import beam_param, search_settings
+from attnops.pipelines.inference.graphs import graph_specs
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend
+from attnops.pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
+from attnops.pipelines.translation.config import MODEL_NAME, TRAIN_TOKENS_PARAM, TranslationConfig
+from attnops.pipelines.translation.data import SPLITS
+from attnops.pipelines.translation.tokenizer import TextCodec
+from attnops.pipelines.translation.translate import translate
 
 if TYPE_CHECKING:
-    from pipelines.inference.bundle import Bundle, Manifest
+    from attnops.pipelines.inference.bundle import Bundle, Manifest
 
 
 class TranslationTask(LazyLifecycle):
@@ -30,7 +30,7 @@ class TranslationTask(LazyLifecycle):
     config_type = TranslationConfig
     model_name = MODEL_NAME
     deployment = "Translator"
-    replica = "serving.translation_replica:TranslationReplica"
+    replica = "attnops.serving.translation_replica:TranslationReplica"
     splits = tuple(split for split in SPLITS if split != "train")
     quantizations = ("int8",)
     headline = Headline(
@@ -40,10 +40,10 @@ class TranslationTask(LazyLifecycle):
         overrides=("train.eval_beam_size=1",),
         evaluation="greedy search",
         tokens_param=TRAIN_TOKENS_PARAM,
-        speed_probe="benchmarks.decode:eager_vs_onnx",
+        speed_probe="attnops.benchmarks.decode:eager_vs_onnx",
     )
     input = TEXT_INPUT
-    lifecycle = "pipelines.translation.lifecycle"
+    lifecycle = "attnops.pipelines.translation.lifecycle"
 
     def load_codec(self, folder: Path) -> TextCodec:
         return TextCodec.load(folder)

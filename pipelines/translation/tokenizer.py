@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from models.seq2seq import SpecialTokens
-from pipelines.translation.config import TokenizerConfig
+from attnops.models.seq2seq import SpecialTokens
+from attnops.pipelines.translation.config import TokenizerConfig
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
 """In the order of :class:`SpecialTokens` ids (pad=0, bos=1, eos=2, unk=3)."""

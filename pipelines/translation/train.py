@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.translation import TranslationModule
-from pipelines import tracking
-from pipelines.errors import UserError
-from pipelines.fitting import load_weights
-from pipelines.inference.artifacts import TOKENIZER_ARTIFACT
-from pipelines.inference.decoding import search_settings
-from pipelines.task import Training
-from pipelines.translation.batching import PairDataset, make_loader
-from pipelines.translation.config import TRAIN_TOKENS_PARAM, TranslationConfig
-from pipelines.translation.data import TEST_SPLITS, ParallelSplit
-from pipelines.translation.evaluate import EvaluationResult, evaluate_backend, log_evaluation
-from pipelines.translation.metrics import bleu_metric
-from pipelines.translation.tokenizer import TextCodec
+from attnops.models.translation import TranslationModule
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.fitting import load_weights
+from attnops.pipelines.inference.artifacts import TOKENIZER_ARTIFACT
+from attnops.pipelines.inference.decoding import search_settings
+from attnops.pipelines.task import Training
+from attnops.pipelines.translation.batching import PairDataset, make_loader
+from attnops.pipelines.translation.config import TRAIN_TOKENS_PARAM, TranslationConfig
+from attnops.pipelines.translation.data import TEST_SPLITS, ParallelSplit
+from attnops.pipelines.translation.evaluate import EvaluationResult, evaluate_backend, log_evaluation
+from attnops.pipelines.translation.metrics import bleu_metric
+from attnops.pipelines.translation.tokenizer import TextCodec
 
 
 def _pairs(codec: TextCodec, data: ParallelSplit, max_tokens: int | None = None) -> PairDataset:

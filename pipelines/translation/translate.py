@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from models.search import DecodingBackend, Hypothesis, SearchSettings, decode
-from pipelines.batching import pad_sources
-from pipelines.translation.tokenizer import TextCodec
+from attnops.models.search import DecodingBackend, Hypothesis, SearchSettings, decode
+from attnops.pipelines.batching import pad_sources
+from attnops.pipelines.translation.tokenizer import TextCodec
 
 
 @dataclass

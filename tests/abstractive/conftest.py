@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.abstractive.codec import WordCodec
-from pipelines.abstractive.config import SummaryDataConfig
-from pipelines.abstractive.data import SummarySplit, load_corpus
+from attnops.pipelines.abstractive.codec import WordCodec
+from attnops.pipelines.abstractive.config import SummaryDataConfig
+from attnops.pipelines.abstractive.data import SummarySplit, load_corpus
 
 
 @pytest.fixture(scope="session")

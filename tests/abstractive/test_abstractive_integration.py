@@ -10,13 +10,13 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.predict import predict
-from pipelines.registry import promote, register
-from pipelines.train import train
-from serving.server import free_port, start_local_serve
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.predict import predict
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
+from attnops.serving.server import free_port, start_local_serve
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def app(tmp_path_factory):
     import ray
     from ray import serve
 
-    from serving.app import application
+    from attnops.serving.app import application
 
     root = tmp_path_factory.mktemp("abstractive")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"

@@ -6,13 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.attention import ATTENTION_NAMES
-from models.decoder import DECODERS
-from models.pointer import PointerGenerator, coverage_loss, pointer_nll
-from models.search import SearchSettings, beam_search, greedy_search
-from pipelines.abstractive.batching import collate, encode_pairs
-from pipelines.abstractive.codec import words
-from pipelines.abstractive.summarize import summarize
+from attnops.models.attention import ATTENTION_NAMES
+from attnops.models.decoder import DECODERS
+from attnops.models.pointer import PointerGenerator, coverage_loss, pointer_nll
+from attnops.models.search import SearchSettings, beam_search, greedy_search
+from attnops.pipelines.abstractive.batching import collate, encode_pairs
+from attnops.pipelines.abstractive.codec import words
+from attnops.pipelines.abstractive.summarize import summarize
 from tests.conftest import tiny_model_config
 
 VARIANTS = [{"attention": a, "decoder": d} for a in ATTENTION_NAMES for d in DECODERS]

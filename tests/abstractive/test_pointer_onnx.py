@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.pointer import PointerGenerator
-from models.search import SearchSettings, beam_search, greedy_search
-from pipelines.abstractive.batching import collate, encode_pairs
-from pipelines.abstractive.export import FRESH_SHAPES, check_parity
-from pipelines.abstractive.summarize import summarize
-from pipelines.config import RuntimeConfig
-from pipelines.inference.graphs import COPY, graph_specs
-from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.onnx_export import export_graphs
+from attnops.models.pointer import PointerGenerator
+from attnops.models.search import SearchSettings, beam_search, greedy_search
+from attnops.pipelines.abstractive.batching import collate, encode_pairs
+from attnops.pipelines.abstractive.export import FRESH_SHAPES, check_parity
+from attnops.pipelines.abstractive.summarize import summarize
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.inference.graphs import COPY, graph_specs
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend
+from attnops.pipelines.onnx_export import export_graphs
 from tests.conftest import tiny_model_config
 
 

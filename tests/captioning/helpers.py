@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from models.caption_module import CaptionBatch
-from models.image_encoder import ImageEncoder
-from pipelines.captioning.batching import caption_dataset, collate_captions
-from pipelines.captioning.captions import CaptionCodec, load_captions
-from pipelines.captioning.image_features import encode_images
-from pipelines.translation.config import DataConfig
+from attnops.models.caption_module import CaptionBatch
+from attnops.models.image_encoder import ImageEncoder
+from attnops.pipelines.captioning.batching import caption_dataset, collate_captions
+from attnops.pipelines.captioning.captions import CaptionCodec, load_captions
+from attnops.pipelines.captioning.image_features import encode_images
+from attnops.pipelines.translation.config import DataConfig
 
 FLICKR = DataConfig().data_root() / "flickr8k_mini"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from pipelines.captioning.baselines import consensus_caption, nearest_neighbour_captions
-from pipelines.captioning.captions import CaptionSplit
+from attnops.pipelines.captioning.baselines import consensus_caption, nearest_neighbour_captions
+from attnops.pipelines.captioning.captions import CaptionSplit
 
 
 def test_consensus_is_the_caption_the_others_agree_with():

@@ -9,10 +9,10 @@ import mlflow.pyfunc
 import pandas as pd
 import pytest
 
-from pipelines.captioning.captions import load_captions
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT
-from pipelines.translation.config import DataConfig
+from attnops.pipelines.captioning.captions import load_captions
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT
+from attnops.pipelines.translation.config import DataConfig
 
 pytestmark = pytest.mark.slow
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines.captioning.batching import caption_dataset, collate_captions
-from pipelines.captioning.captions import CaptionCodec, CaptionSplit, load_captions, normalize_caption
-from pipelines.captioning.figures import plot_caption_attention, upsample_attention
-from pipelines.captioning.image_features import load_images
-from pipelines.captioning.metrics import bleu_scores, caption_scores, cider_d
-from pipelines.errors import UserError
-from pipelines.translation.config import DataConfig
+from attnops.pipelines.captioning.batching import caption_dataset, collate_captions
+from attnops.pipelines.captioning.captions import CaptionCodec, CaptionSplit, load_captions, normalize_caption
+from attnops.pipelines.captioning.figures import plot_caption_attention, upsample_attention
+from attnops.pipelines.captioning.image_features import load_images
+from attnops.pipelines.captioning.metrics import bleu_scores, caption_scores, cider_d
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.translation.config import DataConfig
 
 FLICKR = DataConfig().data_root() / "flickr8k_mini"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.image_encoder import ImageEncoder
-from pipelines.captioning.model import load_caption_model
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.train import train
+from attnops.models.image_encoder import ImageEncoder
+from attnops.pipelines.captioning.model import load_caption_model
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.train import train
 
 pytestmark = pytest.mark.slow
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.captioning import Captioner, CaptionerConfig, grid_mask
-from models.image_encoder import ImageEncoder
-from models.search import SearchSettings, decode
-from models.seq2seq import SpecialTokens
-from pipelines.captioning.captions import load_captions
-from pipelines.captioning.export import export_caption_graphs
-from pipelines.captioning.graphs import IMAGE_GRAPH, CaptionSessions, OnnxImageEncoder
-from pipelines.captioning.image_features import load_images
-from pipelines.captioning.parity import check_caption_parity
-from pipelines.config import RuntimeConfig
-from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.translation.config import DataConfig
+from attnops.models.captioning import Captioner, CaptionerConfig, grid_mask
+from attnops.models.image_encoder import ImageEncoder
+from attnops.models.search import SearchSettings, decode
+from attnops.models.seq2seq import SpecialTokens
+from attnops.pipelines.captioning.captions import load_captions
+from attnops.pipelines.captioning.export import export_caption_graphs
+from attnops.pipelines.captioning.graphs import IMAGE_GRAPH, CaptionSessions, OnnxImageEncoder
+from attnops.pipelines.captioning.image_features import load_images
+from attnops.pipelines.captioning.parity import check_caption_parity
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend
+from attnops.pipelines.translation.config import DataConfig
 
 FLICKR = DataConfig().data_root() / "flickr8k_mini"
 SPECIAL = SpecialTokens()

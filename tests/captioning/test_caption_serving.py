@@ -13,13 +13,13 @@ import httpx
 import pytest
 from PIL import Image
 
-from pipelines.captioning.captions import load_captions
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.registry import promote, register
-from pipelines.train import train
-from pipelines.translation.config import DataConfig
-from serving.server import free_port, start_local_serve
+from attnops.pipelines.captioning.captions import load_captions
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
+from attnops.pipelines.translation.config import DataConfig
+from attnops.serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ def app(tmp_path_factory):
     import ray
     from ray import serve
 
-    from serving.app import application
+    from attnops.serving.app import application
 
     root = tmp_path_factory.mktemp("caption-serve")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"

@@ -13,23 +13,23 @@ import pandas as pd
 import pytest
 import torch
 
-from models.caption_module import CaptioningModule
-from models.caption_transformer import CaptionTransformer, CaptionTransformerConfig, grid_positions
-from models.captioning import grid_mask
-from models.config import OptimConfig
-from models.image_encoder import ImageEncoder
-from models.search import SearchSettings, beam_search, greedy_search
-from models.seq2seq import SpecialTokens
-from pipelines.captioning.captions import load_captions
-from pipelines.captioning.config import CaptioningConfig
-from pipelines.captioning.export import export_caption_graphs
-from pipelines.captioning.graphs import CaptionSessions
-from pipelines.captioning.image_features import load_images
-from pipelines.captioning.parity import check_caption_parity
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT, RuntimeConfig, load_config
-from pipelines.errors import UserError
-from pipelines.onnx_export import DUMMY_STEPS
+from attnops.models.caption_module import CaptioningModule
+from attnops.models.caption_transformer import CaptionTransformer, CaptionTransformerConfig, grid_positions
+from attnops.models.captioning import grid_mask
+from attnops.models.config import OptimConfig
+from attnops.models.image_encoder import ImageEncoder
+from attnops.models.search import SearchSettings, beam_search, greedy_search
+from attnops.models.seq2seq import SpecialTokens
+from attnops.pipelines.captioning.captions import load_captions
+from attnops.pipelines.captioning.config import CaptioningConfig
+from attnops.pipelines.captioning.export import export_caption_graphs
+from attnops.pipelines.captioning.graphs import CaptionSessions
+from attnops.pipelines.captioning.image_features import load_images
+from attnops.pipelines.captioning.parity import check_caption_parity
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT, RuntimeConfig, load_config
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.onnx_export import DUMMY_STEPS
 from tests.captioning.helpers import FLICKR, real_photo_batch
 
 CONFIG = str(REPO_ROOT / "pipelines/configs/captioning/flickr8k-transformer.yaml")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.attention import ATTENTION_NAMES
-from models.caption_module import CaptioningModule, attention_penalty
-from models.captioning import Captioner, CaptionerConfig, grid_mask
-from models.config import OptimConfig
-from models.search import SearchSettings, beam_search, decode, greedy_search
-from models.seq2seq import SpecialTokens
+from attnops.models.attention import ATTENTION_NAMES
+from attnops.models.caption_module import CaptioningModule, attention_penalty
+from attnops.models.captioning import Captioner, CaptionerConfig, grid_mask
+from attnops.models.config import OptimConfig
+from attnops.models.search import SearchSettings, beam_search, decode, greedy_search
+from attnops.models.seq2seq import SpecialTokens
 from tests.captioning.helpers import real_photo_batch
 
 SPECIAL = SpecialTokens()

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from models.image_encoder import IMAGENET_DOG_CLASSES, ImageEncoder
-from pipelines.translation.config import DataConfig
+from attnops.models.image_encoder import IMAGENET_DOG_CLASSES, ImageEncoder
+from attnops.pipelines.translation.config import DataConfig
 
 FLICKR = DataConfig().data_root() / "flickr8k_mini"
 ANIMALS = ("dog", "pupp", "cat", "horse", "animal", "bird", "cow", "sheep", "goat", "bull", "pony", "camel",

@@ -9,9 +9,9 @@ import zlib
 import pytest
 from PIL import Image
 
-from pipelines.captioning.captions import load_captions
-from pipelines.captioning.image_input import ImageLimits, ImageRejected, open_image, photo_tensor
-from pipelines.translation.config import DataConfig
+from attnops.pipelines.captioning.captions import load_captions
+from attnops.pipelines.captioning.image_input import ImageLimits, ImageRejected, open_image, photo_tensor
+from attnops.pipelines.translation.config import DataConfig
 
 FLICKR = DataConfig().data_root() / "flickr8k_mini"
 

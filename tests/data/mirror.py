@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
-from pipelines.data.catalogue import CATALOGUE, fetchables
+from attnops.pipelines.data.catalogue import CATALOGUE, fetchables
 
 
 def _records(path: Path) -> list[dict]:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.cli.main import main
-from pipelines.data.catalogue import CATALOGUE, pinned_outputs
-from pipelines.data.digests import folder_digests
-from pipelines.data.fetch import ensure
-from pipelines.data.location import data_dir
+from attnops.pipelines.cli.main import main
+from attnops.pipelines.data.catalogue import CATALOGUE, pinned_outputs
+from attnops.pipelines.data.digests import folder_digests
+from attnops.pipelines.data.fetch import ensure
+from attnops.pipelines.data.location import data_dir
 from tests.data import mirror as upstream
 
 SHARED = data_dir()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import tracking
-from pipelines.cli.main import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.data.catalogue import CATALOGUE
-from pipelines.data.fetch import verify
-from pipelines.train import train
+from attnops.pipelines import tracking
+from attnops.pipelines.cli.main import main
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.data.catalogue import CATALOGUE
+from attnops.pipelines.data.fetch import verify
+from attnops.pipelines.train import train
 
 TINY = [
     "data.max_train_examples=64",

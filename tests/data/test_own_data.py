@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import tracking
-from pipelines.cli.main import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.data.location import data_dir
-from pipelines.train import train
+from attnops.pipelines import tracking
+from attnops.pipelines.cli.main import main
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.data.location import data_dir
+from attnops.pipelines.train import train
 
 SHARED = data_dir()
 RECORDS = 200

@@ -12,14 +12,14 @@ import httpx
 import mlflow
 import pytest
 
-from pipelines.cli import main
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.documents.data import load_documents
-from pipelines.documents.train import SPLITS_ARTIFACT
-from pipelines.export import export_run
-from pipelines.registry import promote, register
-from pipelines.train import train
-from serving.server import free_port, start_local_serve
+from attnops.pipelines.cli import main
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.documents.data import load_documents
+from attnops.pipelines.documents.train import SPLITS_ARTIFACT
+from attnops.pipelines.export import export_run
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
+from attnops.serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
 pytestmark = pytest.mark.slow
@@ -70,7 +70,7 @@ def app(tmp_path_factory):
     import ray
     from ray import serve
 
-    from serving.app import application
+    from attnops.serving.app import application
 
     root = tmp_path_factory.mktemp("documents")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"

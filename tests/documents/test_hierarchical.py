@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.attention import ATTENTION_NAMES
-from models.config import HierarchicalConfig
-from models.documents import DOCUMENT_MODULES, DocumentBatch
-from models.hierarchical import (
+from attnops.models.attention import ATTENTION_NAMES
+from attnops.models.config import HierarchicalConfig
+from attnops.models.documents import DOCUMENT_MODULES, DocumentBatch
+from attnops.models.hierarchical import (
     DOCUMENT_MODELS,
     PADDED_SENTENCE_SCORE,
     ExtractiveSummarizer,
@@ -23,13 +23,13 @@ from models.hierarchical import (
     pad_documents,
     select_sentences,
 )
-from pipelines.config import OptimConfig, RuntimeConfig
-from pipelines.documents.codec import DocumentCodec, EncodedDocument
-from pipelines.documents.config import DocumentDataConfig, SummaryConfig
-from pipelines.documents.export import export_document_graph
-from pipelines.documents.graph import OnnxDocumentBackend, dummy_documents
-from pipelines.documents.predict import DocumentPrediction, summarize
-from pipelines.documents.sentences import oracle_labels, split_sentences
+from attnops.pipelines.config import OptimConfig, RuntimeConfig
+from attnops.pipelines.documents.codec import DocumentCodec, EncodedDocument
+from attnops.pipelines.documents.config import DocumentDataConfig, SummaryConfig
+from attnops.pipelines.documents.export import export_document_graph
+from attnops.pipelines.documents.graph import OnnxDocumentBackend, dummy_documents
+from attnops.pipelines.documents.predict import DocumentPrediction, summarize
+from attnops.pipelines.documents.sentences import oracle_labels, split_sentences
 
 TASKS = tuple(DOCUMENT_MODELS)
 VOCAB, CLASSES = 50, 5

@@ -9,8 +9,8 @@ import time
 import pysbd
 import pytest
 
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.documents.sentences import SplitTooSlow, split_sentences
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.documents.sentences import SplitTooSlow, split_sentences
 
 HOSTILE = {
     # pySBD issue 79: 0.08 s, 0.56 s, 3.5 s and 29 s for 6, 7, 8 and 9 groups with pySBD's own rules.
@@ -65,9 +65,9 @@ def test_a_deadline_stops_abbreviation_dense_text_within_one_piece():
 
 
 def test_the_documents_deployment_refuses_a_document_past_its_split_budget():
-    from serving.document_replica import split_documents
-    from serving.replica import RequestRejected
-    from serving.settings import DocumentSettings
+    from attnops.serving.document_replica import split_documents
+    from attnops.serving.replica import RequestRejected
+    from attnops.serving.settings import DocumentSettings
 
     budget = DocumentSettings().split_budget_s
     text = ABBREVIATIONS * (100_000 // len(ABBREVIATIONS))  # within the default max_document_bytes

@@ -12,10 +12,10 @@ from fastapi.routing import APIRoute
 from ray.serve.exceptions import RayServeException
 from starlette.routing import Mount, Route
 
-from pipelines.cli import main
-from serving.app import api
-from serving.auth import TOKEN_ENV, is_loopback
-from serving.server import check_bind
+from attnops.pipelines.cli import main
+from attnops.serving.app import api
+from attnops.serving.auth import TOKEN_ENV, is_loopback
+from attnops.serving.server import check_bind
 
 TOKEN = "auth-test-token"
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/"), ("GET", "/ui")}

@@ -8,7 +8,7 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serving.batching import BatchQueue
+from attnops.serving.batching import BatchQueue
 
 
 def _serve(lengths: list[int], max_batch_size: int, max_tokens: int | None, by_length: bool):

@@ -34,23 +34,23 @@ def _probe(*modules: str) -> dict:
 
 
 def test_serving_app_imports_no_training_stack_and_sets_no_model():
-    assert _probe("serving.app") == {"loaded": [], "mlflow_model_set": False}
+    assert _probe("attnops.serving.app") == {"loaded": [], "mlflow_model_set": False}
 
 
 def test_every_replica_and_the_inference_side_stay_light():
     modules = (
-        "serving.translation_replica",
-        "serving.document_replica",
-        "serving.caption_replica",
-        "serving.server",
-        "pipelines.inference.resolve",
-        "pipelines.predict",
-        "pipelines.tasks",
+        "attnops.serving.translation_replica",
+        "attnops.serving.document_replica",
+        "attnops.serving.caption_replica",
+        "attnops.serving.server",
+        "attnops.pipelines.inference.resolve",
+        "attnops.pipelines.predict",
+        "attnops.pipelines.tasks",
     )
     assert _probe(*modules) == {"loaded": [], "mlflow_model_set": False}
 
 
 def test_the_probe_sees_what_a_training_module_loads():
     # The check can fail: the training side does pull the stack in (and the pyfunc script sets the model).
-    probed = _probe("pipelines.translation.train", "pipelines.pyfunc")
+    probed = _probe("attnops.pipelines.translation.train", "attnops.pipelines.pyfunc")
     assert {"pytorch_lightning", "sacrebleu"} <= set(probed["loaded"]) and probed["mlflow_model_set"]

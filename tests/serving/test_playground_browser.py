@@ -16,14 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.captioning.captions import load_captions
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.documents.data import load_documents
-from pipelines.export import export_run
-from pipelines.registry import promote, register
-from pipelines.train import train
-from pipelines.translation.config import DataConfig
-from serving.server import free_port
+from attnops.pipelines.captioning.captions import load_captions
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.documents.data import load_documents
+from attnops.pipelines.export import export_run
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
+from attnops.pipelines.translation.config import DataConfig
+from attnops.serving.server import free_port
 from tests.captioning.test_caption_serving import TINY as CAPTION_TINY
 from tests.documents.test_documents_integration import TINY as DOCUMENT_TINY
 from tests.serving.test_serving_integration import TINY as TRANSLATION_TINY
@@ -64,7 +64,7 @@ def service(tmp_path_factory):
     import ray
     from ray import serve
 
-    from serving.app import application
+    from attnops.serving.app import application
 
     root = tmp_path_factory.mktemp("playground")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from serving.schemas import (
+from attnops.serving.schemas import (
     MAX_DOCUMENT_CHARS,
     MAX_ITEMS,
     MAX_SENTENCE_CHARS,

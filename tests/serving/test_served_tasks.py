@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import tracking
-from pipelines.errors import UserError
-from serving.server import DEFAULT_CONFIG, deployment_options, read_serve_config, served_tasks
+from attnops.pipelines import tracking
+from attnops.pipelines.errors import UserError
+from attnops.serving.server import DEFAULT_CONFIG, deployment_options, read_serve_config, served_tasks
 
 
 def _champion(name: str, tmp_path) -> None:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from benchmarks.load_generator import run_load
-from benchmarks.overload import overload
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.export import export_run
-from pipelines.registry import promote, register
-from pipelines.train import train
-from serving.server import free_port, start_local_serve
+from attnops.benchmarks.load_generator import run_load
+from attnops.benchmarks.overload import overload
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
+from attnops.serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route, refuses_non_strict_json
 
 pytestmark = pytest.mark.slow
@@ -59,7 +59,7 @@ def app(tmp_path_factory):
     import ray
     from ray import serve
 
-    from serving.app import application
+    from attnops.serving.app import application
 
     root = tmp_path_factory.mktemp("serve")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -258,8 +258,8 @@ def test_a_version_that_fails_to_load_leaves_the_old_model_serving(service):
 def test_a_tampered_version_is_refused_and_the_old_model_keeps_serving(service, tmp_path):
     from mlflow import MlflowClient
 
-    from pipelines import tracking
-    from pipelines.inference.artifacts import BUNDLE_ARTIFACT
+    from attnops.pipelines import tracking
+    from attnops.pipelines.inference.artifacts import BUNDLE_ARTIFACT
 
     client = MlflowClient()
     holder = str(client.get_model_version_by_alias(NAME, "champion").version)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from models.search import SearchSettings
-from models.translation import Seq2SeqBatch
-from pipelines.translation.batching import PairDataset, collate
+from attnops.models.search import SearchSettings
+from attnops.models.translation import Seq2SeqBatch
+from attnops.pipelines.translation.batching import PairDataset, collate
 
 
 def train_batch(codec, multi30k, n: int = 8, offset: int = 0) -> Seq2SeqBatch:

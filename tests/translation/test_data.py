@@ -6,11 +6,11 @@ import gzip
 
 import pytest
 
-from pipelines.batching import BucketBatchSampler
-from pipelines.errors import UserError
-from pipelines.translation.batching import PairDataset, collate
-from pipelines.translation.config import DataConfig
-from pipelines.translation.data import SPLITS, load_corpus
+from attnops.pipelines.batching import BucketBatchSampler
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.translation.batching import PairDataset, collate
+from attnops.pipelines.translation.config import DataConfig
+from attnops.pipelines.translation.data import SPLITS, load_corpus
 
 
 def test_all_splits_load_aligned(multi30k):
@@ -55,8 +55,8 @@ def test_tokenizer_detokenizes_exactly(codec, multi30k):
 
 
 def test_joint_tokenizer_trains_on_both_sides_of_the_loaded_corpus(multi30k):
-    from pipelines.translation.config import TokenizerConfig
-    from pipelines.translation.tokenizer import TextCodec
+    from attnops.pipelines.translation.config import TokenizerConfig
+    from attnops.pipelines.translation.tokenizer import TextCodec
 
     train = multi30k["train"]
     codec = TextCodec.train(train.sources, train.targets, TokenizerConfig(joint=True, vocab_size=500))
@@ -66,7 +66,7 @@ def test_joint_tokenizer_trains_on_both_sides_of_the_loaded_corpus(multi30k):
 
 
 def test_tokenizer_saves_and_loads(codec, multi30k, tmp_path):
-    from pipelines.translation.tokenizer import TextCodec
+    from attnops.pipelines.translation.tokenizer import TextCodec
 
     loaded = TextCodec.load(codec.save(tmp_path / "tok"))
     sentences = multi30k["val"].sources

@@ -6,15 +6,15 @@ import onnx
 import pytest
 import torch
 
-from models.search import SearchSettings, beam_search, greedy_search
-from models.seq2seq import Seq2Seq
-from pipelines.batching import pad_sources
-from pipelines.config import RuntimeConfig
-from pipelines.errors import UserError
-from pipelines.inference.onnx_runtime import OnnxBackend, run_bound
-from pipelines.onnx_export import dummy_source, export_graphs, quantize_graphs
-from pipelines.translation.alignment import text_grid
-from pipelines.translation.parity import FRESH_SHAPES, check_parity
+from attnops.models.search import SearchSettings, beam_search, greedy_search
+from attnops.models.seq2seq import Seq2Seq
+from attnops.pipelines.batching import pad_sources
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend, run_bound
+from attnops.pipelines.onnx_export import dummy_source, export_graphs, quantize_graphs
+from attnops.pipelines.translation.alignment import text_grid
+from attnops.pipelines.translation.parity import FRESH_SHAPES, check_parity
 from tests.conftest import tiny_model_config
 
 VARIANTS = [

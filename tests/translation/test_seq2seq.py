@@ -9,14 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.attention import ATTENTION_NAMES
-from models.decoder import DECODERS
-from models.search import SearchSettings, beam_search, greedy_search
-from models.seq2seq import Seq2Seq, SpecialTokens
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.errors import UserError
-from pipelines.inference.decoding import SearchOverride
-from pipelines.translation.translate import translate
+from attnops.models.attention import ATTENTION_NAMES
+from attnops.models.decoder import DECODERS
+from attnops.models.search import SearchSettings, beam_search, greedy_search
+from attnops.models.seq2seq import Seq2Seq, SpecialTokens
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.errors import UserError
+from attnops.pipelines.inference.decoding import SearchOverride
+from attnops.pipelines.translation.translate import translate
 from tests.conftest import tiny_model_config
 from tests.translation.helpers import decode_settings, train_batch
 
@@ -158,7 +158,7 @@ def test_search_override_names_what_differs_from_the_config_and_checks_ranges():
 
 
 def test_written_out_gru_step_matches_torch_gru_cell():
-    from models.decoder import RecurrentCell
+    from attnops.models.decoder import RecurrentCell
 
     cell = RecurrentCell("gru", 5, 7)
     x, state = torch.randn(3, 5), torch.randn(3, 1, 7)
@@ -166,7 +166,7 @@ def test_written_out_gru_step_matches_torch_gru_cell():
 
 
 def test_written_out_lstm_step_matches_torch_lstm_cell():
-    from models.decoder import RecurrentCell
+    from attnops.models.decoder import RecurrentCell
 
     cell = RecurrentCell("lstm", 5, 7)
     x, state = torch.randn(3, 5), torch.randn(3, 2, 7)

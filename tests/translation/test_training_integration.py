@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.config import REPO_ROOT, load_config
-from pipelines.evaluate import evaluate_run
-from pipelines.inference.decoding import SearchOverride
-from pipelines.train import TrainResult, train
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.evaluate import evaluate_run
+from attnops.pipelines.inference.decoding import SearchOverride
+from attnops.pipelines.train import TrainResult, train
 
 pytestmark = pytest.mark.slow
 

@@ -6,15 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.search import beam_search, greedy_search
-from models.transformer import Transformer
-from pipelines.batching import pad_sources
-from pipelines.config import RuntimeConfig
-from pipelines.inference.onnx_runtime import OnnxBackend
-from pipelines.onnx_export import DUMMY_STEPS, export_graphs
-from pipelines.study.trial import parameter_count
-from pipelines.translation.config import TranslationConfig
-from pipelines.translation.parity import check_parity
+from attnops.models.search import beam_search, greedy_search
+from attnops.models.transformer import Transformer
+from attnops.pipelines.batching import pad_sources
+from attnops.pipelines.config import RuntimeConfig
+from attnops.pipelines.inference.onnx_runtime import OnnxBackend
+from attnops.pipelines.onnx_export import DUMMY_STEPS, export_graphs
+from attnops.pipelines.study.trial import parameter_count
+from attnops.pipelines.translation.config import TranslationConfig
+from attnops.pipelines.translation.parity import check_parity
 from tests.conftest import tiny_transformer_config
 from tests.translation.helpers import decode_settings, train_batch
 
