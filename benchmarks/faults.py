@@ -93,7 +93,7 @@ def tracking_server(backend: str | None = None) -> Iterator[TrackingServer]:
 
 def attnops(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "attnops.pipelines.cli", *args],
+        [sys.executable, "-m", "attnops.cli", *args],
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

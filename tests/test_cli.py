@@ -18,7 +18,7 @@ def attnops(*args: str, env_overrides: dict[str, str] | None = None) -> subproce
 
     env = {**os.environ, **(env_overrides or {})}
     return subprocess.run(
-        [sys.executable, "-m", "attnops.pipelines.cli", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "attnops.cli", *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 
@@ -88,7 +88,7 @@ def test_evaluate_of_a_run_without_a_checkpoint_says_so(existing_run):
 def test_export_of_a_run_without_a_checkpoint_says_so_and_tags_nothing(existing_run, capsys):
     import mlflow
 
-    from attnops.pipelines.cli import main
+    from attnops.cli import main
 
     assert main(["export", existing_run]) == 2
     assert f"run {existing_run} has no artifact" in capsys.readouterr().err
@@ -96,14 +96,14 @@ def test_export_of_a_run_without_a_checkpoint_says_so_and_tags_nothing(existing_
 
 
 def test_translate_needs_a_sentence(capsys):
-    from attnops.pipelines.cli import main
+    from attnops.cli import main
 
     assert main(["translate", "--model", "models:/any@champion", " "]) == 2
     assert "give at least one non-empty sentence" in capsys.readouterr().err
 
 
 def test_serve_with_a_missing_config_says_so(capsys):
-    from attnops.pipelines.cli import main
+    from attnops.cli import main
 
     assert main(["serve", "--config", "missing.yaml"]) == 2
     assert "serve config not found: missing.yaml" in capsys.readouterr().err

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import ray.cloudpickle
 
+from attnops.cli import main
 from attnops.models.translation import TranslationModule
 from attnops.pipelines import tracking
-from attnops.pipelines.cli import main
 from attnops.pipelines.config import REPO_ROOT, TrainConfig, load_config
 from attnops.pipelines.distributed import fit_on_ray
 from attnops.pipelines.translation.batching import make_loader

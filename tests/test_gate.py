@@ -9,7 +9,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from attnops.pipelines.cli import main
+from attnops.cli import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.registry import TOLERANCE_TAG, list_versions, promote

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from attnops.pipelines.cli import main
+from attnops.cli import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.export import export_run
 from attnops.pipelines.inference.resolve import resolve
@@ -108,7 +108,7 @@ def test_first_come_batches_give_the_same_output(tracked, sentences, tmp_path):
 
 
 def _cli(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "attnops.pipelines.cli", "predict", "--model", MODEL, *args],
+    return subprocess.Popen([sys.executable, "-m", "attnops.cli", "predict", "--model", MODEL, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)  # fmt: skip
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from attnops.benchmarks.decode import BACKENDS, SEARCHES, bench_decode, format_report
-from attnops.pipelines.cli import main
+from attnops.cli import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.export import export_run

@@ -44,7 +44,7 @@ KILLS = int(os.environ.get("ATTNOPS_RESUME_KILLS", "3"))
 
 def _attnops(*args: str, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "attnops.pipelines.cli", *args],
+        [sys.executable, "-m", "attnops.cli", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -108,7 +108,7 @@ def _wait_for_run(client: MlflowClient, experiment: str, process: subprocess.Pop
 
 
 def test_sigkilled_run_resumes_into_the_same_run_and_matches_an_uninterrupted_one(tmp_path, capsys):
-    from attnops.pipelines.cli import main
+    from attnops.cli import main
 
     env = _env(tmp_path)
     os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "ATTNOPS_HOME")})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from attnops.pipelines.cli import main
+from attnops.cli import main
 from attnops.pipelines.config import REPO_ROOT
 from attnops.pipelines.redact import MASK, RedactingFilter, redact
 

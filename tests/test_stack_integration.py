@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from attnops.benchmarks.steady_load import CONNECTION, SteadyLoad, seconds_until
+from attnops.cli import main
 from attnops.infra.stack import (
     DEFAULT_POSTGRES,
     POSTGRES_ENV,
@@ -26,7 +27,6 @@ from attnops.infra.stack import (
     status,
     up,
 )
-from attnops.pipelines.cli import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.export import export_run
 from attnops.pipelines.registry import promote, register

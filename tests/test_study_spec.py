@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from attnops.pipelines.cli.main import main
+from attnops.cli.main import main
 from attnops.pipelines.config import REPO_ROOT
 from attnops.pipelines.study.report import Child, spread
 from attnops.pipelines.study.spec import Budget

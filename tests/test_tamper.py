@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from attnops.cli import main
 from attnops.pipelines import tracking
-from attnops.pipelines.cli import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.export import export_run
 from attnops.pipelines.inference.artifacts import BUNDLE_ARTIFACT, DIGEST_TAG, EXPORT_TAG

@@ -1,5 +1,5 @@
-"""The ``attnops`` command line (entry point ``attnops.pipelines.cli:main``)."""
+"""The ``attnops`` command line (entry point ``attnops.cli:main``)."""
 
-from attnops.pipelines.cli.main import build_parser, main
+from attnops.cli.main import build_parser, main
 
 __all__ = ["build_parser", "main"]

@@ -1,7 +1,7 @@
-"""``python -m attnops.pipelines.cli``: the same as ``attnops``."""
+"""``python -m attnops.cli``: the same as ``attnops``."""
 
 import sys
 
-from attnops.pipelines.cli.main import main
+from attnops.cli.main import main
 
 sys.exit(main())

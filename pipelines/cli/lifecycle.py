@@ -7,7 +7,7 @@ import argparse
 import signal
 from pathlib import Path
 
-from attnops.pipelines.cli.args import positive
+from attnops.cli.args import positive
 
 
 def _train(args: argparse.Namespace) -> None:

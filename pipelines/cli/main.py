@@ -1,6 +1,6 @@
 """The ``attnops`` command line: one entry point; each command group lives in its own module.
 
-The lifecycle commands (:mod:`attnops.pipelines.cli.lifecycle`) work for every task; each task package adds
+The lifecycle commands (:mod:`attnops.cli.lifecycle`) work for every task; each task package adds
 its predict commands (``translate``, ``classify``, ``summarize``, ``caption``) in its ``commands``
 module. Command modules import their work when a command runs, so ``--help`` stays fast.
 """
@@ -13,8 +13,8 @@ import os
 import sys
 import warnings
 
+from attnops.cli import bench, data, lifecycle, predict, serve, stack, study
 from attnops.pipelines.captioning import commands as captioning_commands
-from attnops.pipelines.cli import bench, data, lifecycle, predict, serve, stack, study
 from attnops.pipelines.documents import commands as document_commands
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.redact import redact, redact_logs, redact_uncaught

@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from attnops.pipelines.cli import main
+from attnops.cli import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.export import export_run
 from attnops.pipelines.predict import predict

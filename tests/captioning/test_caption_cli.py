@@ -9,8 +9,8 @@ import mlflow.pyfunc
 import pandas as pd
 import pytest
 
+from attnops.cli import main
 from attnops.pipelines.captioning.captions import load_captions
-from attnops.pipelines.cli import main
 from attnops.pipelines.config import REPO_ROOT
 from attnops.pipelines.translation.config import DataConfig
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from attnops.cli import main
 from attnops.models.caption_module import CaptioningModule
 from attnops.models.caption_transformer import CaptionTransformer, CaptionTransformerConfig, grid_positions
 from attnops.models.captioning import grid_mask
@@ -26,7 +27,6 @@ from attnops.pipelines.captioning.export import export_caption_graphs
 from attnops.pipelines.captioning.graphs import CaptionSessions
 from attnops.pipelines.captioning.image_features import load_images
 from attnops.pipelines.captioning.parity import check_caption_parity
-from attnops.pipelines.cli import main
 from attnops.pipelines.config import REPO_ROOT, RuntimeConfig, load_config
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.onnx_export import DUMMY_STEPS

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attnops.pipelines.cli.main import main
+from attnops.cli.main import main
 from attnops.pipelines.data.catalogue import CATALOGUE, pinned_outputs
 from attnops.pipelines.data.digests import folder_digests
 from attnops.pipelines.data.fetch import ensure

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from attnops.cli.main import main
 from attnops.pipelines import tracking
-from attnops.pipelines.cli.main import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.data.catalogue import CATALOGUE
 from attnops.pipelines.data.fetch import verify

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from attnops.cli.main import main
 from attnops.pipelines import tracking
-from attnops.pipelines.cli.main import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.data.location import data_dir
 from attnops.pipelines.train import train

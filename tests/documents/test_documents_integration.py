@@ -12,7 +12,7 @@ import httpx
 import mlflow
 import pytest
 
-from attnops.pipelines.cli import main
+from attnops.cli import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.documents.data import load_documents
 from attnops.pipelines.documents.train import SPLITS_ARTIFACT

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from ray.serve.exceptions import RayServeException
 from starlette.routing import Mount, Route
 
-from attnops.pipelines.cli import main
+from attnops.cli import main
 from attnops.serving.app import api
 from attnops.serving.auth import TOKEN_ENV, is_loopback
 from attnops.serving.server import check_bind
