@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from attnops.cli.args import MODEL_URI_HELP, beam_size, bundle_for
+from attnops.pipelines.command_args import MODEL_URI_HELP, beam_size, bundle_for
 from attnops.pipelines.errors import UserError
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from attnops.benchmarks.systems import SYSTEMS
-from attnops.cli.args import MODEL_URI_HELP, positive
+from attnops.pipelines.command_args import MODEL_URI_HELP, positive
 
 
 def _bench_decode(args: argparse.Namespace) -> None:

@@ -7,7 +7,7 @@ import argparse
 import signal
 from pathlib import Path
 
-from attnops.cli.args import positive
+from attnops.pipelines.command_args import positive
 
 
 def _train(args: argparse.Namespace) -> None:

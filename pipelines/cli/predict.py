@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attnops.cli.args import MODEL_URI_HELP, positive
+from attnops.pipelines.command_args import MODEL_URI_HELP, positive
 
 
 def _predict(args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attnops.cli.args import positive
+from attnops.pipelines.command_args import positive
 
 
 def _serve(args: argparse.Namespace) -> None:

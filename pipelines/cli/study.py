@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from attnops.cli.args import positive
+from attnops.pipelines.command_args import positive
 
 EXPERIMENT = "attnops-study"
 

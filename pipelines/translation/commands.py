@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from attnops.cli.args import MODEL_URI_HELP, beam_size, bundle_for
+from attnops.pipelines.command_args import MODEL_URI_HELP, beam_size, bundle_for
 from attnops.pipelines.errors import UserError
 
 
