@@ -1,0 +1,51 @@
+"""The Serve application: the gateway (:mod:`attnops.serving.app`) and one model deployment per task.
+
+``serve run serving/serve_config.yaml`` (or ``attnops serve``) builds it with :func:`build_app`. This module reads
+the task registry; the gateway's process never imports it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ray import serve
+
+from attnops.pipelines.tasks import TASKS
+from attnops.serving.app import Gateway
+
+
+def deployment_name(task: str) -> str:
+    """The Serve deployment that serves ``task`` (its name in the Serve config)."""
+    return TASKS[task].deployment
+
+
+def _replica_class(task: str) -> Any:
+    """The deployment class of ``task``, from its registry entry's ``module:Class`` path."""
+    module, _, name = TASKS[task].replica.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
+    """The app graph: the gateway and one model deployment per task in ``tasks``, with per-deployment
+    options (as in the Serve config's ``deployments``)."""
+    from attnops.serving.settings import default_model_uri
+
+    models = {}
+    for task in tasks:
+        name = deployment_name(task)
+        settings = options.get(name, {})
+        # A deployment class may serve several tasks (documents): say which, and what it serves by default.
+        user_config = {"model_uri": default_model_uri(task), **(settings.get("user_config") or {}), "task": task}
+        models[task] = _replica_class(task).options(name=name, **{**settings, "user_config": user_config}).bind()
+    return Gateway.options(**options.get("Gateway", {})).bind(models)
+
+
+def build_app(args: dict[str, Any]) -> serve.Application:
+    """Serve's application builder (``import_path: attnops.serving.build:build_app``); ``args.tasks`` picks the
+    model deployments (default: translation); their options come from the config."""
+    tasks = tuple(args.get("tasks") or ("translation",))
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown} in the app's args; known: {', '.join(TASKS)}")
+    return application({}, tasks)
