@@ -246,7 +246,7 @@ def tracking_service(outage_s: float, clients: int) -> None:
 
     from attnops.benchmarks.steady_load import SteadyLoad, seconds_until
     from attnops.pipelines.registry import promote
-    from attnops.serving.app import application
+    from attnops.serving.build import application
     from attnops.serving.server import start_local_serve
 
     name = "translation-outage"

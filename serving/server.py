@@ -113,7 +113,7 @@ def served_tasks(config: dict[str, Any], options: dict[str, dict[str, Any]], mod
     else those of the application's ``args.tasks`` (default translation) whose registry model exists,
     saying at once which were skipped and why."""
     from attnops.pipelines.inference.resolve import resolve
-    from attnops.serving.app import deployment_name
+    from attnops.serving.build import deployment_name
 
     if not model_uris:
         return _available_tasks(config["applications"][0].get("args", {}).get("tasks") or ("translation",), options)
@@ -131,7 +131,7 @@ def served_tasks(config: dict[str, Any], options: dict[str, dict[str, Any]], mod
 def _available_tasks(tasks: list[str], options: dict[str, dict[str, Any]]) -> tuple[str, ...]:
     """``tasks`` less those whose configured registry model (``user_config.model_uri``) does not exist."""
     from attnops.pipelines.inference.resolve import current_version
-    from attnops.serving.app import deployment_name
+    from attnops.serving.build import deployment_name
     from attnops.serving.settings import default_model_uri
 
     available, skipped = [], []
@@ -166,7 +166,7 @@ def run_service(
     import ray
     from ray import serve
 
-    from attnops.serving.app import application
+    from attnops.serving.build import application
 
     config = read_serve_config(config_path)
     http = {**config.get("http_options", {}), **({"port": port} if port else {}), **({"host": host} if host else {})}

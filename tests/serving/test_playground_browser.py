@@ -64,7 +64,7 @@ def service(tmp_path_factory):
     import ray
     from ray import serve
 
-    from attnops.serving.app import application
+    from attnops.serving.build import application
 
     root = tmp_path_factory.mktemp("playground")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"

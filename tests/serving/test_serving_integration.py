@@ -59,7 +59,7 @@ def app(tmp_path_factory):
     import ray
     from ray import serve
 
-    from attnops.serving.app import application
+    from attnops.serving.build import application
 
     root = tmp_path_factory.mktemp("serve")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
