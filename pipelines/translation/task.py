@@ -16,8 +16,7 @@ from attnops.pipelines.inference.decoding import beam_param, search_settings
 from attnops.pipelines.inference.graphs import graph_specs
 from attnops.pipelines.inference.onnx_runtime import OnnxBackend
 from attnops.pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
-from attnops.pipelines.translation.config import MODEL_NAME, TRAIN_TOKENS_PARAM, TranslationConfig
-from attnops.pipelines.translation.data import SPLITS
+from attnops.pipelines.translation.config import MODEL_NAME, SPLITS, TRAIN_TOKENS_PARAM, TranslationConfig
 from attnops.pipelines.translation.tokenizer import TextCodec
 from attnops.pipelines.translation.translate import translate
 
