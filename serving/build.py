@@ -6,7 +6,6 @@ the task registry; the gateway's process never imports it.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from ray import serve
@@ -20,12 +19,6 @@ def deployment_name(task: str) -> str:
     return TASKS[task].deployment
 
 
-def _replica_class(task: str) -> Any:
-    """The deployment class of ``task``, from its registry entry's ``module:Class`` path."""
-    module, _, name = TASKS[task].replica.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
     """The app graph: the gateway and one model deployment per task in ``tasks``, with per-deployment
     options (as in the Serve config's ``deployments``)."""
@@ -37,7 +30,7 @@ def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("t
         settings = options.get(name, {})
         # A deployment class may serve several tasks (documents): say which, and what it serves by default.
         user_config = {"model_uri": default_model_uri(task), **(settings.get("user_config") or {}), "task": task}
-        models[task] = _replica_class(task).options(name=name, **{**settings, "user_config": user_config}).bind()
+        models[task] = TASKS[task].replica.load().options(name=name, **{**settings, "user_config": user_config}).bind()
     return Gateway.options(**options.get("Gateway", {})).bind(models)
 
 

@@ -19,7 +19,7 @@ from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param
 from attnops.pipelines.inference.graphs import graph_specs
 from attnops.pipelines.inference.onnx_runtime import OnnxBackend
-from attnops.pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -30,12 +30,12 @@ class AbstractiveTask(LazyLifecycle):
     config_type = AbstractiveConfig
     model_name = MODEL_NAME
     deployment = "AbstractiveSummarizer"
-    replica = "attnops.serving.abstractive_replica:AbstractiveReplica"
+    replica = Lazy("attnops.serving.abstractive_replica:AbstractiveReplica")
     splits = ("val", "test")
     quantizations = ("int8",)
     headline = Headline(test_metrics=(GATE_METRIC,), curve="val_rougeL", evaluation="the config's beam")
     input = TEXT_INPUT
-    lifecycle = "attnops.pipelines.abstractive.lifecycle"
+    lifecycle = Lazy("attnops.pipelines.abstractive.lifecycle")
 
     def load_codec(self, folder: Path) -> WordCodec:
         return WordCodec.load(folder)
