@@ -39,7 +39,7 @@ class TranslationTask(LazyLifecycle):
         overrides=("train.eval_beam_size=1",),
         evaluation="greedy search",
         tokens_param=TRAIN_TOKENS_PARAM,
-        speed_probe=Lazy("attnops.benchmarks.decode:eager_vs_onnx"),
+        speed_probe=Lazy("attnops.pipelines.translation.speed:eager_vs_onnx"),
     )
     input = TEXT_INPUT
     lifecycle = Lazy("attnops.pipelines.translation.lifecycle")
