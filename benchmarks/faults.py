@@ -94,7 +94,7 @@ def tracking_server(backend: str | None = None) -> Iterator[TrackingServer]:
 def attnops(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "attnops.cli", *args],
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})},
+        env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -44,8 +44,9 @@ PROMETHEUS_CONFIG = REPO_ROOT / "infra/monitoring/prometheus.yml"
 
 
 def stack_dir() -> Path:
-    """Where the stack keeps its state, logs and artifacts: $ATTNOPS_STACK_DIR, else ``.stack/`` of the repo."""
-    return Path(os.environ.get(STACK_DIR_ENV) or REPO_ROOT / ".stack")
+    """Where the stack keeps its state, logs and artifacts: $ATTNOPS_STACK_DIR, else ``.stack/`` in the working
+    directory (never inside the installed package)."""
+    return Path(os.environ.get(STACK_DIR_ENV) or ".stack").resolve()
 
 
 @dataclass
@@ -129,11 +130,9 @@ def _bin(name: str) -> str:
 
 
 def _env() -> dict[str, str]:
-    """The environment of every stack process: this checkout first on the path, no telemetry."""
-    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    """The environment of every stack process (this environment's ``attnops`` package), no telemetry."""
     return {
         **os.environ,
-        "PYTHONPATH": path,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "HF_DATASETS_OFFLINE": "1",
         "RAY_USAGE_STATS_ENABLED": "0",

@@ -24,7 +24,8 @@ class CaptionTransformerConfig(TransformerLayersConfig):
     """Shape of the Transformer captioner and of the image encoder it reads."""
 
     architecture: str = "transformer"
-    """Model family: transformer (this config) or soft_attention (:class:`~attnops.models.captioning.CaptionerConfig`)."""
+    """Model family: transformer (this config) or soft_attention
+    (:class:`~attnops.models.captioning.CaptionerConfig`)."""
     region_layers: int = 1
     """Self-attention layers over the regions before the decoder reads them (0: projection and positions only)."""
     max_grid_side: int = 16

@@ -17,6 +17,8 @@ from attnops.pipelines.data.location import data_dir
 from attnops.pipelines.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The folder that holds ``models/``, ``pipelines/`` and ``serving/``: the checkout, or the installed ``attnops/``
+(``pipelines/configs/`` travels as package data). Nothing writes under it."""
 DEFAULT_TASK = "translation"
 """The task of a config file that names none."""
 

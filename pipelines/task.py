@@ -69,6 +69,22 @@ class ParityCheck:
 
 
 @dataclass(frozen=True)
+class Lazy:
+    """What a task names without importing it: ``module`` or ``module:attribute``, imported on :meth:`load`.
+
+    A task's lifecycle module (the training stack), its Serve deployment class and its study's speed probe
+    are named this way, so that loading the task for inference imports none of them.
+    """
+
+    path: str
+
+    def load(self) -> Any:
+        module, _, attribute = self.path.partition(":")
+        loaded = importlib.import_module(module)
+        return getattr(loaded, attribute) if attribute else loaded
+
+
+@dataclass(frozen=True)
 class Headline:
     """What a study (``attnops study``) and the results tables (``attnops report``) show of a task's runs."""
 
@@ -84,8 +100,8 @@ class Headline:
     """How the test figures were made, in words (e.g. "greedy search")."""
     tokens_param: str | None = None
     """Run param with the tokens in one training epoch (None: no tokens/s figure)."""
-    speed_probe: str | None = None
-    """``module:function`` that times an export: ``(bundle, sentences, threads) -> {metric: value}``."""
+    speed_probe: Lazy | None = None
+    """The function that times an export: ``(bundle, sentences, threads) -> {metric: value}``."""
     figures: tuple[str, ...] = ()
     """Run metrics of the results tables (``attnops report``), in order (empty: ``test_metrics``)."""
     figures_label: str = ""
@@ -122,8 +138,8 @@ class Task(Protocol):
     """Default registered model name (the service deploys ``models:/<model_name>@champion``)."""
     deployment: str
     """The Serve deployment that serves the task (its name in the Serve config)."""
-    replica: str
-    """Import path ``module:Class`` of that deployment's class."""
+    replica: Lazy
+    """That deployment's class."""
     splits: tuple[str, ...]
     """Splits ``attnops evaluate --split`` accepts."""
     quantizations: tuple[str, ...]
@@ -171,11 +187,11 @@ class LazyLifecycle:
     """The lifecycle members of a :class:`Task`, each forwarded to the same-named function of the module
     ``lifecycle`` names, which is imported when a lifecycle step first runs (never by inference)."""
 
-    lifecycle: str
-    """Import path of the task's lifecycle module."""
+    lifecycle: Lazy
+    """The task's lifecycle module."""
 
     def _module(self) -> ModuleType:
-        return importlib.import_module(self.lifecycle)
+        return self.lifecycle.load()
 
     def load_data(self, config: ExperimentConfig) -> Any:
         return self._module().load_data(config)

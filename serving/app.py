@@ -1,12 +1,13 @@
 """The REST gateway: a FastAPI ingress deployment in front of one model deployment per task.
 
-``serve run serving/serve_config.yaml`` (or ``attnops serve``) builds it with :func:`build_app`.
+:mod:`attnops.serving.build` builds the application around it. The gateway's process imports this module alone,
+which loads no model runtime (neither torch nor ONNX Runtime) and no task: it forwards requests to the model
+deployments by task name.
 
 FastAPI reads the endpoint signatures at runtime, so this module keeps real (not postponed) annotations.
 """
 
 import base64
-import importlib
 import logging
 import os
 from typing import Any
@@ -22,8 +23,6 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from attnops.pipelines.errors import InputRejected
-from attnops.pipelines.inference.artifacts import CHALLENGER_ALIAS
-from attnops.pipelines.tasks import TASKS
 from attnops.serving.auth import TokenMiddleware, api_token
 from attnops.serving.caption_schemas import (
     CaptionOptions,
@@ -34,7 +33,6 @@ from attnops.serving.caption_schemas import (
 )
 from attnops.serving.observability.metrics import METRICS_PORT_ENV, relay
 from attnops.serving.playground import mount_playground
-from attnops.serving.rollout.probes import PROBES
 from attnops.serving.rollout.router import RolloutReport, Rollouts
 from attnops.serving.rollout.split import STICKY_HEADER, Split
 from attnops.serving.schemas import (
@@ -76,17 +74,6 @@ def _unavailable(detail: str) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
-
-
-def deployment_name(task: str) -> str:
-    """The Serve deployment that serves ``task`` (its name in the Serve config)."""
-    return TASKS[task].deployment
-
-
-def _replica_class(task: str) -> Any:
-    """The deployment class of ``task``, from its registry entry's ``module:Class`` path."""
-    module, _, name = TASKS[task].replica.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 async def _caption_upload(request: Request) -> CaptionUpload:
@@ -299,50 +286,3 @@ class Gateway:
         if "captioning" not in self.models:
             raise HTTPException(404, "this service has no captioning model deployed")
         return await _call(self.models, "captioning", "caption", await _caption_upload(request))
-
-
-def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
-    """The app graph: the gateway and one model deployment per task in ``tasks``, with per-deployment
-    options (as in the Serve config's ``deployments``)."""
-    from attnops.serving.settings import default_model_uri
-
-    models, challengers = {}, {}
-    for task in tasks:
-        name = deployment_name(task)
-        settings = options.get(name, {})
-        # A deployment class may serve several tasks (documents): say which, and what it serves by default.
-        user_config = {"model_uri": default_model_uri(task), **(settings.get("user_config") or {}), "task": task}
-        models[task] = _replica_class(task).options(name=name, **{**settings, "user_config": user_config}).bind()
-        uri = challenger_uri(user_config["model_uri"])
-        if task in PROBES and uri is not None:
-            name, settings = f"{name}Challenger", options.get(f"{name}Challenger", _one_replica(settings))
-            user_config = {**user_config, **(settings.get("user_config") or {}), "model_uri": uri, "optional": True}
-            challengers[task] = (
-                _replica_class(task).options(name=name, **{**settings, "user_config": user_config}).bind()
-            )
-    return Gateway.options(**options.get("Gateway", {})).bind(models, challengers)
-
-
-def challenger_uri(uri: str) -> str | None:
-    """``models:/NAME@challenger`` (:data:`CHALLENGER_ALIAS`) for a deployment that follows an alias of NAME;
-    None for one that serves a fixed version."""
-    name, sep, _ = uri.removeprefix("models:/").rpartition("@")
-    return f"models:/{name}@{CHALLENGER_ALIAS}" if uri.startswith("models:/") and sep else None
-
-
-def _one_replica(settings: dict[str, Any]) -> dict[str, Any]:
-    """A challenger's options, unless the config names them: the champion's, on one replica that reserves no
-    CPU (it idles outside rollouts, and a reservation would hold a core for nothing)."""
-    actor = {**(settings.get("ray_actor_options") or {}), "num_cpus": 0}
-    kept = {key: value for key, value in settings.items() if key != "autoscaling_config"}
-    return {**kept, "num_replicas": 1, "ray_actor_options": actor}
-
-
-def build_app(args: dict[str, Any]) -> serve.Application:
-    """Serve's application builder (``import_path: attnops.serving.build:build_app``); ``args.tasks`` picks the
-    model deployments (default: translation); their options come from the config."""
-    tasks = tuple(args.get("tasks") or ("translation",))
-    unknown = sorted(set(tasks) - set(TASKS))
-    if unknown:
-        raise ValueError(f"unknown tasks {unknown} in the app's args; known: {', '.join(TASKS)}")
-    return application({}, tasks)

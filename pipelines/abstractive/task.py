@@ -19,7 +19,7 @@ from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param
 from attnops.pipelines.inference.graphs import graph_specs
 from attnops.pipelines.inference.onnx_runtime import OnnxBackend
-from attnops.pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -30,7 +30,7 @@ class AbstractiveTask(LazyLifecycle):
     config_type = AbstractiveConfig
     model_name = MODEL_NAME
     deployment = "AbstractiveSummarizer"
-    replica = "attnops.serving.abstractive_replica:AbstractiveReplica"
+    replica = Lazy("attnops.serving.abstractive_replica:AbstractiveReplica")
     splits = ("val", "test")
     quantizations = ("int8",)
     headline = Headline(
@@ -43,7 +43,7 @@ class AbstractiveTask(LazyLifecycle):
         baseline_metrics=("test_lead1_rouge1", "test_lead1_rouge2", "test_lead1_rougeL"),
     )
     input = TEXT_INPUT
-    lifecycle = "attnops.pipelines.abstractive.lifecycle"
+    lifecycle = Lazy("attnops.pipelines.abstractive.lifecycle")
 
     def load_codec(self, folder: Path) -> WordCodec:
         return WordCodec.load(folder)

@@ -1,7 +1,7 @@
 """The ONNX graphs of a captioner: the image encoder (photos → region grid) and the decoder pair.
 
-The decoder pair is the seq2seq one (:func:`attnops.pipelines.inference.graphs.graph_specs`) with the grid as its source:
-``encoder.onnx`` (grid, mask → first state) and ``decoder_step.onnx``, so :class:`OnnxBackend` and the
+The decoder pair is the seq2seq one (:func:`attnops.pipelines.inference.graphs.graph_specs`) with the grid as its
+source: ``encoder.onnx`` (grid, mask → first state) and ``decoder_step.onnx``, so :class:`OnnxBackend` and the
 shared search drive it unchanged. ``image_encoder.onnx`` runs before it.
 """
 

@@ -21,7 +21,7 @@ from attnops.pipelines.captioning.image_input import open_image, photo_tensor
 from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param, search_settings
 from attnops.pipelines.inference.graphs import graph_specs
-from attnops.pipelines.task import Headline, InputSpec, LazyLifecycle
+from attnops.pipelines.task import Headline, InputSpec, Lazy, LazyLifecycle
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -32,7 +32,7 @@ class CaptioningTask(LazyLifecycle):
     config_type = CaptioningConfig
     model_name = MODEL_NAME
     deployment = "Captioner"
-    replica = "attnops.serving.caption_replica:CaptionReplica"
+    replica = Lazy("attnops.serving.caption_replica:CaptionReplica")
     splits = ("val", "test")
     quantizations = ()
     headline = Headline(
@@ -44,7 +44,7 @@ class CaptioningTask(LazyLifecycle):
         baseline_metrics=("test_nn_bleu4", "test_nn_cider"),
     )
     input = InputSpec("image", binary=True)
-    lifecycle = "attnops.pipelines.captioning.lifecycle"
+    lifecycle = Lazy("attnops.pipelines.captioning.lifecycle")
 
     def load_codec(self, folder: Path) -> CaptionCodec:
         return CaptionCodec.load(folder)

@@ -93,7 +93,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="run the production topology as local processes; render its Kubernetes manifests",
         description="MLflow on PostgreSQL, a two-node Ray cluster on loopback and the Serve app, as local "
         "processes (the topology of docker-compose.yml, without a container engine). State, logs and "
-        "artifacts go to $ATTNOPS_STACK_DIR (default .stack/ in the repository).",
+        "artifacts go to $ATTNOPS_STACK_DIR (default .stack/ in the working directory).",
     )
     actions = stack.add_subparsers(dest="action", required=True, metavar="ACTION")
     from attnops.pipelines.tasks import TASKS

@@ -1,8 +1,8 @@
 """The data catalogue: every data set attnops knows by name, where it comes from, and how it is converted.
 
-Like :data:`attnops.models.attention.SCORERS` and :data:`attnops.pipelines.tasks.TASKS`, one table (:data:`CATALOGUE`) holds one
-entry per data set. The digests live beside it in ``digests.json``: ``upstream`` pins the SHA-256 of each
-fetched file where the upstream bytes are known; ``outputs`` pins the content digest
+Like :data:`attnops.models.attention.SCORERS` and :data:`attnops.pipelines.tasks.TASKS`, one table
+(:data:`CATALOGUE`) holds one entry per data set. The digests live beside it in ``digests.json``: ``upstream``
+pins the SHA-256 of each fetched file where the upstream bytes are known; ``outputs`` pins the content digest
 (:func:`attnops.pipelines.data.digests.content_digest`) of every converted file, which is what the loaders read.
 """
 

@@ -78,7 +78,8 @@ def _records(folder: Path, form: RecordFormat) -> list[tuple[str, str, dict]]:
 
 
 def check_data(config: ExperimentConfig) -> DataCheck:
-    """Check the own data at ``config.data.path`` in its task's format (:data:`attnops.pipelines.data.records.FORMATS`)."""
+    """Check the own data at ``config.data.path`` in its task's format
+    (:data:`attnops.pipelines.data.records.FORMATS`)."""
     if config.data.path is None:
         raise UserError(
             "data check reads a user's own data (data.path in the config); "

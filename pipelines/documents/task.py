@@ -24,7 +24,7 @@ from attnops.pipelines.documents.config import (
 from attnops.pipelines.documents.graph import OnnxDocumentBackend
 from attnops.pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize
 from attnops.pipelines.documents.sentences import split_sentences
-from attnops.pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -33,11 +33,11 @@ if TYPE_CHECKING:
 class DocumentTask(LazyLifecycle):
     """A hierarchical attention model over documents; ``name`` says what it predicts."""
 
-    replica = "attnops.serving.document_replica:DocumentReplica"
+    replica = Lazy("attnops.serving.document_replica:DocumentReplica")
     splits = DOCUMENT_SPLITS
     quantizations = ()
     input = TEXT_INPUT
-    lifecycle = "attnops.pipelines.documents.lifecycle"
+    lifecycle = Lazy("attnops.pipelines.documents.lifecycle")
 
     def __init__(self, name: str, config_type: type[DocumentConfig], deployment: str, headline: Headline) -> None:
         self.name, self.config_type, self.deployment, self.headline = name, config_type, deployment, headline

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import tempfile
 from pathlib import Path
@@ -47,7 +46,7 @@ def run_trial(trial: Trial, parent_id: str, sentences: int, threads: int) -> str
         log.warning("%s: %s", trial.key, exc)
     else:
         if headline.speed_probe:
-            figures.update(_probe(headline.speed_probe)(exported.bundle, sentences, threads))
+            figures.update(headline.speed_probe.load()(exported.bundle, sentences, threads))
     with tracking.resume_run(trained.run_id):
         tracking.log_metrics(figures)
         tracking.set_tags({DONE_TAG: "true"})
@@ -69,8 +68,3 @@ def _throughput(run_id: str, headline: Headline) -> dict[str, float]:
     epochs = metrics["train_steps"] / metrics["steps_per_epoch"]
     seconds = metrics["train_seconds"] - metrics["val_seconds"]
     return {"train_tokens_per_s": float(run.params[headline.tokens_param]) * epochs / seconds}
-
-
-def _probe(path: str):
-    module, _, function = path.partition(":")
-    return getattr(importlib.import_module(module), function)

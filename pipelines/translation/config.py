@@ -21,6 +21,11 @@ MODEL_NAME = "translation-de-en"
 """Registered model name of a translation export (and of the model the service deploys)."""
 TRAIN_TOKENS_PARAM = "data.tokens.train_used"
 """Run param: source and target tokens (with </s>) in one epoch of the training pairs."""
+SPLITS = ("train", "val", "test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
+"""Multi30k task-1 splits, in the names of its raw files."""
+OWN_SPLITS = ("train", "val", "test")
+"""Splits of a user's own data (``data.path``: one JSON Lines file each)."""
+TEST_SPLITS = (*SPLITS[2:], "test")
 
 
 ModelConfig = architecture_union(CONFIGS, default="rnn")

@@ -10,15 +10,9 @@ from pathlib import Path
 from attnops.pipelines.data.location import DATA_DIR_ENV
 from attnops.pipelines.data.records import split_records
 from attnops.pipelines.errors import UserError
-from attnops.pipelines.translation.config import DataConfig
+from attnops.pipelines.translation.config import OWN_SPLITS, SPLITS, DataConfig
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
-"""Multi30k task-1 splits, in the names of its raw files."""
-OWN_SPLITS = ("train", "val", "test")
-"""Splits of a user's own data (``data.path``: one JSON Lines file each)."""
-TEST_SPLITS = (*SPLITS[2:], "test")
 
 
 @dataclass

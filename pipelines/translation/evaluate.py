@@ -11,8 +11,8 @@ from attnops.models.search import DecodingBackend, SearchSettings
 from attnops.pipelines import tracking
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
-from attnops.pipelines.translation.config import TranslationConfig
-from attnops.pipelines.translation.data import TEST_SPLITS, ParallelSplit, load_corpus
+from attnops.pipelines.translation.config import TEST_SPLITS, TranslationConfig
+from attnops.pipelines.translation.data import ParallelSplit, load_corpus
 from attnops.pipelines.translation.heatmaps import plot_attention
 from attnops.pipelines.translation.metrics import bleu_scores
 from attnops.pipelines.translation.model import load_run_model

@@ -15,9 +15,8 @@ from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param, search_settings
 from attnops.pipelines.inference.graphs import graph_specs
 from attnops.pipelines.inference.onnx_runtime import OnnxBackend
-from attnops.pipelines.task import TEXT_INPUT, Headline, LazyLifecycle
-from attnops.pipelines.translation.config import MODEL_NAME, TRAIN_TOKENS_PARAM, TranslationConfig
-from attnops.pipelines.translation.data import SPLITS
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle
+from attnops.pipelines.translation.config import MODEL_NAME, SPLITS, TRAIN_TOKENS_PARAM, TranslationConfig
 from attnops.pipelines.translation.tokenizer import TextCodec
 from attnops.pipelines.translation.translate import translate
 
@@ -30,7 +29,7 @@ class TranslationTask(LazyLifecycle):
     config_type = TranslationConfig
     model_name = MODEL_NAME
     deployment = "Translator"
-    replica = "attnops.serving.translation_replica:TranslationReplica"
+    replica = Lazy("attnops.serving.translation_replica:TranslationReplica")
     splits = tuple(split for split in SPLITS if split != "train")
     quantizations = ("int8",)
     headline = Headline(
@@ -40,11 +39,11 @@ class TranslationTask(LazyLifecycle):
         overrides=("train.eval_beam_size=1",),
         evaluation="greedy search",
         tokens_param=TRAIN_TOKENS_PARAM,
-        speed_probe="attnops.benchmarks.decode:eager_vs_onnx",
+        speed_probe=Lazy("attnops.pipelines.translation.speed:eager_vs_onnx"),
         figures_label="test2016 BLEU cased / lowercased",
     )
     input = TEXT_INPUT
-    lifecycle = "attnops.pipelines.translation.lifecycle"
+    lifecycle = Lazy("attnops.pipelines.translation.lifecycle")
 
     def load_codec(self, folder: Path) -> TextCodec:
         return TextCodec.load(folder)

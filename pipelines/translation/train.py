@@ -13,8 +13,8 @@ from attnops.pipelines.inference.artifacts import TOKENIZER_ARTIFACT
 from attnops.pipelines.inference.decoding import search_settings
 from attnops.pipelines.task import Training
 from attnops.pipelines.translation.batching import make_loader, sentence_pairs
-from attnops.pipelines.translation.config import TRAIN_TOKENS_PARAM, TranslationConfig
-from attnops.pipelines.translation.data import TEST_SPLITS, ParallelSplit
+from attnops.pipelines.translation.config import TEST_SPLITS, TRAIN_TOKENS_PARAM, TranslationConfig
+from attnops.pipelines.translation.data import ParallelSplit
 from attnops.pipelines.translation.evaluate import EvaluationResult, evaluate_backend, log_evaluation
 from attnops.pipelines.translation.metrics import bleu_metric
 from attnops.pipelines.translation.tokenizer import TextCodec

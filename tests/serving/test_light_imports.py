@@ -20,6 +20,7 @@ TRAINING_STACK = (
     "sklearn",
     "torch.onnx",
 )
+MODEL_RUNTIME = ("torch", "onnxruntime", "onnx", "attnops.pipelines.tasks", "attnops.models")
 PROBE = """
 import json, sys
 import mlflow.models.model
@@ -31,14 +32,24 @@ print(json.dumps({{
 """
 
 
-def _probe(*modules: str) -> dict:
-    code = PROBE.format(modules=", ".join(modules), stack=TRAINING_STACK)
+def _probe(*modules: str, stack: tuple[str, ...] = TRAINING_STACK) -> dict:
+    code = PROBE.format(modules=", ".join(modules), stack=stack)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_serving_app_imports_no_training_stack_and_sets_no_model():
     assert _probe("attnops.serving.app") == {"loaded": [], "mlflow_model_set": False}
+
+
+def test_the_gateway_loads_no_model_runtime_and_no_task():
+    assert _probe("attnops.serving.app", stack=MODEL_RUNTIME)["loaded"] == []
+
+
+def test_the_probe_sees_the_model_runtime_of_the_application_builder():
+    assert {"torch", "onnxruntime", "attnops.pipelines.tasks"} <= set(
+        _probe("attnops.serving.build", stack=MODEL_RUNTIME)["loaded"]
+    )
 
 
 def test_every_replica_and_the_inference_side_stay_light():

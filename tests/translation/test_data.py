@@ -9,8 +9,8 @@ import pytest
 from attnops.pipelines.batching import BucketBatchSampler, bucket_loader
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.translation.batching import collate, sentence_pairs
-from attnops.pipelines.translation.config import DataConfig
-from attnops.pipelines.translation.data import SPLITS, load_corpus
+from attnops.pipelines.translation.config import SPLITS, DataConfig
+from attnops.pipelines.translation.data import load_corpus
 
 
 def test_all_splits_load_aligned(multi30k):

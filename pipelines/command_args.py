@@ -1,4 +1,4 @@
-"""Argument types and helpers the command modules share."""
+"""Argument types and helpers every command module shares, the task packages' included."""
 
 from __future__ import annotations
 
