@@ -31,9 +31,10 @@ class ParallelSplit:
 
 def _read_lines(path: Path) -> list[str]:
     """One sentence per line of a (possibly gzipped) text file, through the ``text`` builder."""
-    from datasets import load_dataset
+    from datasets import disable_progress_bars, load_dataset
     from datasets.exceptions import DatasetGenerationError
 
+    disable_progress_bars()  # "Generating train split" for every file read says nothing a user needs
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as handle:
         if not handle.read(1):
