@@ -10,10 +10,13 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.redact import redact
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """Embedded default: a SQLite store in the working directory (artifacts go to ./mlruns)."""
@@ -110,9 +113,11 @@ def _metric_steps(run_id: str) -> dict[str, set[int]]:
 @contextlib.contextmanager
 def resume_run(run_id: str) -> Iterator[str]:
     """Reopen an existing run to add results to it."""
-    check_run(run_id)
+    mlflow = _mlflow()
+    # The run's own experiment: one this process set before (another run's, in-process) would refuse it.
+    mlflow.set_experiment(experiment_id=check_run(run_id).info.experiment_id)
     try:
-        with _mlflow().start_run(run_id=run_id) as run:
+        with mlflow.start_run(run_id=run_id) as run:
             yield run.info.run_id
             confirm_metrics()
     finally:
@@ -138,11 +143,11 @@ def unreachable_message(exc: BaseException) -> str:
     return f"the tracking server at {redact(tracking_uri())} is unreachable"
 
 
-def check_run(run_id: str) -> None:
-    """Raise :class:`UserError` unless ``run_id`` names a run of the tracking server."""
+def check_run(run_id: str) -> Run:
+    """The run ``run_id`` names; :class:`UserError` unless it is a run of the tracking server."""
     mlflow = _mlflow()
     try:
-        mlflow.get_run(run_id)
+        return mlflow.get_run(run_id)
     except mlflow.exceptions.MlflowException as exc:
         if unreachable(exc):
             raise UserError(unreachable_message(exc)) from exc

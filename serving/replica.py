@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from ray import serve
 from ray.serve import metrics
+from ray.serve.exceptions import RayServeException
 
 from attnops.pipelines import tracking
 from attnops.pipelines.errors import InputRejected, UserError
@@ -54,6 +55,14 @@ def observed(endpoint: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, A
             return await endpoint(replica, request)
 
     return counted
+
+
+def _deployment_name(default: str) -> str:
+    """The Serve deployment this replica runs in; ``default`` when it was made outside Serve (in-process use)."""
+    try:
+        return serve.get_replica_context().deployment
+    except RayServeException:
+        return default
 
 
 class RequestRejected(InputRejected):
@@ -93,7 +102,7 @@ class ModelReplica:
         """The version that last failed to load, and when the poller may try it again."""
         self._retry_at, self._backoff_s = 0.0, 0.0
         # Exported through Ray's Prometheus endpoint beside Serve's own request counts and latencies.
-        self.deployment = serve.get_replica_context().deployment
+        self.deployment = _deployment_name(type(self).__name__)
         self.metrics = ReplicaMetrics()
         self.inference_log: InferenceLog | None = None
         self._log_store: str | None = None

@@ -165,3 +165,20 @@ def test_sigkilled_run_resumes_into_the_same_run_and_matches_an_uninterrupted_on
     assert capsys.readouterr().out.strip().endswith("resumed@champion -> version 1")
     assert main(["translate", "--model", "models:/resumed@champion", "Ein Hund läuft."]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_a_run_reopens_in_its_own_experiment_whatever_this_process_used_before(monkeypatch):
+    import mlflow
+    from mlflow.tracking import fluent
+
+    from attnops.pipelines.tracking import resume_run
+
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)  # what this test sets stays in this test
+    mlflow.set_experiment("first")
+    with mlflow.start_run() as run:
+        pass
+    mlflow.set_experiment("second")  # e.g. a run trained in-process just before
+    with resume_run(run.info.run_id) as resumed:
+        mlflow.log_metric("added", 1.0)
+    assert resumed == run.info.run_id
+    assert MlflowClient().get_run(run.info.run_id).data.metrics == {"added": 1.0}
