@@ -310,7 +310,7 @@ def deploy(
 ) -> Path:
     """``serve deploy`` of the Serve config (``tasks`` only, ``deployment_options`` merged in, see
     :func:`cluster_serve_config`) to the stack's cluster; returns the derived config file once the app
-    answers ``/readyz``."""
+    answers ``/readyz`` and Serve reports every deployment healthy."""
     folder = folder or stack_dir()
     if "translation" in tasks and state.inference_log_uri:
         logged = {"Translator": {"user_config": {"inference_log": {"store": state.inference_log_uri}}}}
@@ -318,7 +318,11 @@ def deploy(
     path = deploy_config(
         folder, state.dashboard, state.tracking_uri, "127.0.0.1", state.serve_port, tasks, deployment_options
     )
-    if not _wait(lambda: _ok(f"{state.serve_url}/readyz"), timeout=300, interval=2):
+
+    def ready() -> bool:  # /readyz answers once its models load; Serve may still be starting other replicas
+        return _ok(f"{state.serve_url}/readyz") and all(row.healthy for row in _serve(state))
+
+    if not _wait(ready, timeout=300, interval=2):
         raise UserError(f"the Serve app did not become ready at {state.serve_url}; see 'attnops stack status'")
     state.deployed = list(tasks)
     state.save(folder)

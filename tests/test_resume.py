@@ -174,6 +174,7 @@ def test_a_run_reopens_in_its_own_experiment_whatever_this_process_used_before(m
     from attnops.pipelines.tracking import resume_run
 
     monkeypatch.setattr(fluent, "_active_experiment_id", None)  # what this test sets stays in this test
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])  # this test's store, whatever an earlier test set
     mlflow.set_experiment("first")
     with mlflow.start_run() as run:
         pass
