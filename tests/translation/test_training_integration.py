@@ -95,3 +95,21 @@ def test_evaluate_adds_figures_to_the_same_run(client, server_run):
     assert {k: after[k] for k in before if not k.startswith("system/")} == {
         k: v for k, v in before.items() if not k.startswith("system/")
     }
+
+
+@pytest.mark.subprocess
+def test_the_command_line_against_a_tracking_server_prints_figures_without_mlflow_link_lines(server_run):
+    import os
+    import subprocess
+    import sys
+
+    uri, result = server_run
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    env.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)
+    shown = subprocess.run(
+        [sys.executable, "-m", "attnops.cli", "evaluate", result.run_id, "--split", "test_2016_flickr", "--beam-size", "1"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "BLEU" in shown.stdout
+    assert "View run" not in shown.stdout + shown.stderr
