@@ -71,6 +71,11 @@ class StackState:
         return f"http://127.0.0.1:{self.mlflow_port}"
 
     @property
+    def ray_address(self) -> str:
+        """The cluster's address for a driver (``RAY_ADDRESS``)."""
+        return f"127.0.0.1:{self.ray_port}"
+
+    @property
     def dashboard(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
@@ -207,6 +212,13 @@ def _ray(args: list[str], log_path: Path) -> None:
         raise UserError(f"'ray {args[0]}' failed; see {log_path}: {_tail(log_path)}")
 
 
+def _ensure_auth_token() -> None:
+    """Ray's token for the stack's token authentication, made in ~/.ray/auth_token if none exists yet (a fresh
+    machine has none until something runs Ray)."""
+    subprocess.run([_bin("ray"), "get-auth-token", "--generate"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=_env(), timeout=60, check=True)  # fmt: skip
+
+
 def start_ray(
     temp_dir: Path, port: int, dashboard_port: int, log_path: Path, metrics_ports: list[int], cpus_per_node: int = 1
 ) -> None:
@@ -222,6 +234,7 @@ def start_ray(
         ]  # fmt: skip
 
     head_port, worker_port = metrics_ports
+    _ensure_auth_token()
     head = ["--head", "--port", str(port), "--ray-client-server-port", str(free_port())]
     dashboard = ["--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port)]
     _ray(["start", *head, *dashboard, *node_options(head_port)], log_path)

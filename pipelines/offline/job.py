@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,12 +17,14 @@ from attnops.pipelines.inference.resolve import resolve
 from attnops.pipelines.offline.inputs import read_inputs
 from attnops.pipelines.offline.output import FORMATS, JobRecord, OutputFolder
 from attnops.pipelines.offline.rows import ROW, Batching
-from attnops.pipelines.offline.worker import BlockPredictor
+from attnops.pipelines.offline.worker import NODE, BlockPredictor
 from attnops.pipelines.tasks import task_named
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "attnops-predict"
+NODE_ID_CHARS = 12
+"""Leading characters of a Ray node id that name it in metrics and output (Ray prints the same prefix)."""
 
 
 @dataclass
@@ -52,6 +55,8 @@ class PredictResult:
     """Wall time of this call's blocks, from Ray Data's start (actors loading the model included)."""
     finished: list[tuple[float, int]] = field(default_factory=list)
     """(seconds since the start, rows) of each block, as it finished."""
+    nodes: dict[str, int] = field(default_factory=dict)
+    """Rows predicted by this call on each Ray node, by node id."""
 
     @property
     def rows_per_s(self) -> float:
@@ -110,17 +115,19 @@ def run_job(job: PredictJob) -> PredictResult:
         start = time.perf_counter()
         # every actor loads the version the driver resolved, even if an alias moves during the job
         pinned = f"models:/{resolved.name}/{resolved.version}" if resolved.version else job.model
-        finished = _run_blocks(job, pinned, precision, frame, todo, folder, start) if todo else []
+        finished, nodes = _run_blocks(job, pinned, precision, frame, todo, folder, start) if todo else ([], {})
         seconds = time.perf_counter() - start
         predicted = sum(rows for _, rows in finished)
         path, errors = folder.merge(blocks, job.format)
-        result = PredictResult(path, run_id, len(frame), errors, predicted, seconds, finished)
+        result = PredictResult(path, run_id, len(frame), errors, predicted, seconds, finished, nodes)
         rates = {"rows_per_s": result.rows_per_s}
         if result.steady_rows_per_s is not None:
             rates["steady_rows_per_s"] = result.steady_rows_per_s
+        per_node = {f"rows_on_node_{node[:NODE_ID_CHARS]}": rows for node, rows in nodes.items()}
         tracking.log_metrics(
-            {"rows": len(frame), "error_rows": errors, "predicted_rows": predicted, "seconds": seconds, **rates}
-        )
+            {"rows": len(frame), "error_rows": errors, "predicted_rows": predicted, "seconds": seconds, **rates,
+             "nodes": len(nodes), **per_node}
+        )  # fmt: skip
     return result
 
 
@@ -146,9 +153,9 @@ def _run_blocks(
     todo: list[int],
     folder: OutputFolder,
     start: float,
-) -> list[tuple[float, int]]:
+) -> tuple[list[tuple[float, int]], dict[str, int]]:
     """Predict the blocks ``todo`` on Ray Data, writing each one's part as soon as all its rows are back;
-    (seconds since ``start``, rows) of each block as it finished."""
+    (seconds since ``start``, rows) of each block as it finished, and the rows predicted on each node."""
     import ray
 
     start_ray()
@@ -171,14 +178,16 @@ def _run_blocks(
     )
     waiting: dict[int, list[pd.DataFrame]] = {}
     finished = []
+    nodes: Counter[str] = Counter()
     for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+        nodes.update(batch.pop(NODE))
         for block, rows in batch.groupby(batch[ROW] // size, sort=False):
             waiting.setdefault(int(block), []).append(rows)
             if sum(map(len, waiting[int(block)])) == expected[int(block)]:
                 folder.write_part(int(block), pd.concat(waiting.pop(int(block))).sort_values(ROW))
                 finished.append((time.perf_counter() - start, expected[int(block)]))
     assert not waiting, f"blocks {sorted(waiting)} came back incomplete"
-    return finished
+    return finished, dict(nodes)
 
 
 def _worker_env() -> dict[str, str]:
