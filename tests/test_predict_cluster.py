@@ -94,3 +94,16 @@ def test_a_job_on_two_nodes_predicts_on_both_and_matches_one_process(cluster, st
     bundle = resolve(MODEL).bundle
     expected = TRANSLATION.predict_frame(bundle, bundle.backend(bundle.config.runtime), pd.DataFrame({"text": texts}))
     assert out["translation"].tolist() == expected["translation"].tolist()
+
+
+def test_a_driver_without_token_auth_gets_one_line(cluster, store, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "Ein Hund."}\n')
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "RAY_ADDRESS": cluster}
+    env.pop("RAY_AUTH_MODE", None)
+    args = ["--model", MODEL, "--input", str(source), "--output", str(tmp_path / "out")]
+    job = subprocess.run([sys.executable, "-m", "attnops.cli", "predict", *args],
+                         env=env, capture_output=True, text=True, timeout=240)  # fmt: skip
+    last = job.stderr.strip().splitlines()[-1]
+    assert job.returncode == 2 and last.startswith(f"attnops: error: cannot join the Ray cluster at {cluster}: ")
+    assert last.endswith("needs RAY_AUTH_MODE=token")

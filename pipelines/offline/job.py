@@ -18,6 +18,7 @@ from attnops.pipelines.offline.inputs import read_inputs
 from attnops.pipelines.offline.output import FORMATS, JobRecord, OutputFolder
 from attnops.pipelines.offline.rows import ROW, Batching
 from attnops.pipelines.offline.worker import NODE, BlockPredictor
+from attnops.pipelines.ray_cluster import init_ray
 from attnops.pipelines.tasks import task_named
 
 log = logging.getLogger(__name__)
@@ -137,12 +138,7 @@ def start_ray() -> None:
     import ray
 
     if not ray.is_initialized():
-        ray.init(
-            address=os.environ.get("RAY_ADDRESS") or "local",
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=False,
-        )
+        init_ray(include_dashboard=False, configure_logging=False, log_to_driver=False)
 
 
 def _run_blocks(
