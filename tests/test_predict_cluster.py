@@ -70,7 +70,6 @@ def test_a_job_on_two_nodes_predicts_on_both_and_matches_one_process(cluster, st
         "MLFLOW_TRACKING_URI": store,
         "RAY_ADDRESS": cluster,
         "RAY_AUTH_MODE": "token",
-        "RAY_DATA_DEFAULT_WAIT_FOR_MIN_ACTORS_S": "120",  # both actors up before the first block is handed out
     }
     args = ["--model", MODEL, "--input", str(source), "--output", str(tmp_path / "out"), "--block-rows", "10",
             "--actors", "2"]  # fmt: skip

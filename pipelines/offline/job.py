@@ -6,8 +6,10 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,6 +26,8 @@ from attnops.pipelines.tasks import task_named
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "attnops-predict"
+ACTORS_START_S = 600
+"""How long the actor pool may take to start (a cluster may add nodes first) before the job fails."""
 NODE_ID_CHARS = 12
 """Leading characters of a Ray node id that name it in metrics and output (Ray prints the same prefix)."""
 
@@ -155,6 +159,8 @@ def _run_blocks(
     import ray
 
     start_ray()
+    # every actor loads the model before the first block is handed out, so all of them take blocks
+    ray.data.DataContext.get_current().wait_for_min_actors_s = ACTORS_START_S
     size = job.block_rows
     parts = [frame.iloc[b * size : (b + 1) * size] for b in todo]
     expected = {b: len(part) for b, part in zip(todo, parts, strict=True)}
@@ -175,7 +181,7 @@ def _run_blocks(
     waiting: dict[int, list[pd.DataFrame]] = {}
     finished = []
     nodes: Counter[str] = Counter()
-    for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+    for batch in _batches(dataset, job):
         nodes.update(batch.pop(NODE))
         for block, rows in batch.groupby(batch[ROW] // size, sort=False):
             waiting.setdefault(int(block), []).append(rows)
@@ -184,6 +190,19 @@ def _run_blocks(
                 finished.append((time.perf_counter() - start, expected[int(block)]))
     assert not waiting, f"blocks {sorted(waiting)} came back incomplete"
     return finished, dict(nodes)
+
+
+def _batches(dataset: Any, job: PredictJob) -> Iterator[pd.DataFrame]:
+    """The dataset's output batches; a pool that does not start in time is a :class:`UserError`."""
+    from ray.exceptions import GetTimeoutError
+
+    try:
+        yield from dataset.iter_batches(batch_size=None, batch_format="pandas")
+    except GetTimeoutError as exc:
+        raise UserError(
+            f"{job.actors} actors of {job.threads} CPUs did not start within {ACTORS_START_S} s: "
+            "the cluster lacks the CPUs, or its nodes cannot load the model (see Ray's logs)"
+        ) from exc
 
 
 def _worker_env() -> dict[str, str]:
