@@ -146,13 +146,18 @@ def _env() -> dict[str, str]:
     }
 
 
-def _dashboard_headers() -> dict[str, str]:
-    """The bearer token Ray's dashboard wants, from where Ray documents it ($RAY_AUTH_TOKEN,
-    $RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)."""
+def _auth_token() -> str | None:
+    """Ray's token, from where Ray documents it ($RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)."""
     token = os.environ.get("RAY_AUTH_TOKEN")
     path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
     if not token and path.is_file():
         token = path.read_text().strip()
+    return token or None
+
+
+def _dashboard_headers() -> dict[str, str]:
+    """The bearer token Ray's dashboard wants."""
+    token = _auth_token()
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
@@ -215,8 +220,9 @@ def _ray(args: list[str], log_path: Path) -> None:
 def _ensure_auth_token() -> None:
     """Ray's token for the stack's token authentication, made in ~/.ray/auth_token if none exists yet (a fresh
     machine has none until something runs Ray)."""
-    subprocess.run([_bin("ray"), "get-auth-token", "--generate"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env=_env(), timeout=60, check=True)  # fmt: skip
+    if _auth_token() is None:
+        generate = [_bin("ray"), "get-auth-token", "--generate"]
+        subprocess.run(generate, capture_output=True, env=_env(), timeout=60, check=True)
 
 
 def start_ray(
