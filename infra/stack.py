@@ -71,6 +71,11 @@ class StackState:
         return f"http://127.0.0.1:{self.mlflow_port}"
 
     @property
+    def ray_address(self) -> str:
+        """The cluster's address for a driver (``RAY_ADDRESS``)."""
+        return f"127.0.0.1:{self.ray_port}"
+
+    @property
     def dashboard(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
@@ -141,13 +146,18 @@ def _env() -> dict[str, str]:
     }
 
 
-def _dashboard_headers() -> dict[str, str]:
-    """The bearer token Ray's dashboard wants, from where Ray documents it ($RAY_AUTH_TOKEN,
-    $RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)."""
+def _auth_token() -> str | None:
+    """Ray's token, from where Ray documents it ($RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)."""
     token = os.environ.get("RAY_AUTH_TOKEN")
     path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
     if not token and path.is_file():
         token = path.read_text().strip()
+    return token or None
+
+
+def _dashboard_headers() -> dict[str, str]:
+    """The bearer token Ray's dashboard wants."""
+    token = _auth_token()
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
@@ -207,6 +217,14 @@ def _ray(args: list[str], log_path: Path) -> None:
         raise UserError(f"'ray {args[0]}' failed; see {log_path}: {_tail(log_path)}")
 
 
+def _ensure_auth_token() -> None:
+    """Ray's token for the stack's token authentication, made in ~/.ray/auth_token if none exists yet (a fresh
+    machine has none until something runs Ray)."""
+    if _auth_token() is None:
+        generate = [_bin("ray"), "get-auth-token", "--generate"]
+        subprocess.run(generate, capture_output=True, env=_env(), timeout=60, check=True)
+
+
 def start_ray(
     temp_dir: Path, port: int, dashboard_port: int, log_path: Path, metrics_ports: list[int], cpus_per_node: int = 1
 ) -> None:
@@ -222,6 +240,7 @@ def start_ray(
         ]  # fmt: skip
 
     head_port, worker_port = metrics_ports
+    _ensure_auth_token()
     head = ["--head", "--port", str(port), "--ray-client-server-port", str(free_port())]
     dashboard = ["--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port)]
     _ray(["start", *head, *dashboard, *node_options(head_port)], log_path)

@@ -10,7 +10,6 @@ local stack's head), else a private local instance.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from contextlib import nullcontext
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader
 from attnops.pipelines import tracking
 from attnops.pipelines.config import TrainConfig
 from attnops.pipelines.fitting import progress_callbacks, trainer_settings
+from attnops.pipelines.ray_cluster import init_ray
 
 MAX_FAILURES = 2
 """Worker-group restarts Ray Train allows before the run fails."""
@@ -151,8 +151,7 @@ def fit_on_ray(
     gpu = torch.cuda.is_available()
     started = not ray.is_initialized()
     if started:
-        # "local": a private instance, never a cluster some other process left running on this host.
-        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, log_to_driver=False)
+        init_ray(include_dashboard=False, log_to_driver=False)
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"module": module, "train": train_loader, "val": val_loader, "config": config}

@@ -292,7 +292,15 @@ def log_dataset(name: str, source: str, digest: str, splits: dict[str, int]) -> 
         warnings.simplefilter("ignore", UserWarning)
         resolved = resolve_dataset_source(source)
     dataset = MetaDataset(resolved, name=name, digest=digest)
-    mlflow.log_input(dataset, context="training", tags={f"rows.{split}": str(n) for split, n in splits.items()})
+    tags = {f"rows.{split}": str(n) for split, n in splits.items()}
+    try:
+        mlflow.log_input(dataset, context="training", tags=tags)
+    except mlflow.exceptions.MlflowException as exc:
+        # Runs logging the same new data set at once (a study's trials on a cluster): the SQL store inserts it
+        # for each and one insert hits its unique key. It exists now, so logging again only links it to this run.
+        if "dataset_pk" not in str(exc):
+            raise
+        mlflow.log_input(dataset, context="training", tags=tags)
 
 
 def run_datasets(run_id: str) -> list[str]:

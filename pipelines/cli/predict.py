@@ -9,7 +9,7 @@ from attnops.pipelines.command_args import MODEL_URI_HELP, positive
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from attnops.pipelines.offline.job import PredictJob, run_job
+    from attnops.pipelines.offline.job import NODE_ID_CHARS, PredictJob, run_job
     from attnops.pipelines.offline.rows import Batching
 
     batching = Batching(
@@ -26,6 +26,9 @@ def _predict(args: argparse.Namespace) -> None:
     print(f"rows: {result.rows}  errors: {result.errors}  predicted now: {result.predicted}")
     steady = f" ({result.steady_rows_per_s:.1f} after the first block)" if result.steady_rows_per_s else ""
     print(f"rate: {result.rows_per_s:.1f} rows/s over {result.seconds:.1f} s{steady}")
+    if result.nodes:
+        rows = ", ".join(f"{node[:NODE_ID_CHARS]} {n}" for node, n in sorted(result.nodes.items()))
+        print(f"nodes: {len(result.nodes)} (rows by Ray node id: {rows})")
     print(f"run: {result.run_id}")
     print(result.path)
 

@@ -17,11 +17,11 @@ def _up(args: argparse.Namespace) -> None:
     state = up(args.postgres, args.database)
     print(f"postgresql: {redact(state.database_uri)}")
     print(f"mlflow: {state.tracking_uri} (artifacts in {state.artifacts})")
-    print(f"ray: head 127.0.0.1:{state.ray_port} + 1 worker node, dashboard {state.dashboard}")
+    print(f"ray: head {state.ray_address} + 1 worker node, dashboard {state.dashboard}")
     if args.deploy:
         deploy(state, _tasks(args))
         print(f"serve: {state.serve_url} ({', '.join(_tasks(args))})")
-    print(f"export MLFLOW_TRACKING_URI={state.tracking_uri}")
+    print(f"export MLFLOW_TRACKING_URI={state.tracking_uri} RAY_ADDRESS={state.ray_address} RAY_AUTH_MODE=token")
 
 
 def _deploy(args: argparse.Namespace) -> None:

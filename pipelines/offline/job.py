@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,12 +19,17 @@ from attnops.pipelines.inference.resolve import resolve
 from attnops.pipelines.offline.inputs import read_inputs
 from attnops.pipelines.offline.output import FORMATS, JobRecord, OutputFolder
 from attnops.pipelines.offline.rows import ROW, Batching
-from attnops.pipelines.offline.worker import BlockPredictor
+from attnops.pipelines.offline.worker import NODE, BlockPredictor
+from attnops.pipelines.ray_cluster import init_ray
 from attnops.pipelines.tasks import task_named
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "attnops-predict"
+ACTORS_START_S = 600
+"""How long the actor pool may take to start (a cluster may add nodes first) before the job fails."""
+NODE_ID_CHARS = 12
+"""Leading characters of a Ray node id that name it in metrics and output (Ray prints the same prefix)."""
 
 
 @dataclass
@@ -52,6 +60,8 @@ class PredictResult:
     """Wall time of this call's blocks, from Ray Data's start (actors loading the model included)."""
     finished: list[tuple[float, int]] = field(default_factory=list)
     """(seconds since the start, rows) of each block, as it finished."""
+    nodes: dict[str, int] = field(default_factory=dict)
+    """Rows predicted by this call on each Ray node, by node id."""
 
     @property
     def rows_per_s(self) -> float:
@@ -110,17 +120,19 @@ def run_job(job: PredictJob) -> PredictResult:
         start = time.perf_counter()
         # every actor loads the version the driver resolved, even if an alias moves during the job
         pinned = f"models:/{resolved.name}/{resolved.version}" if resolved.version else job.model
-        finished = _run_blocks(job, pinned, precision, frame, todo, folder, start) if todo else []
+        finished, nodes = _run_blocks(job, pinned, precision, frame, todo, folder, start) if todo else ([], {})
         seconds = time.perf_counter() - start
         predicted = sum(rows for _, rows in finished)
         path, errors = folder.merge(blocks, job.format)
-        result = PredictResult(path, run_id, len(frame), errors, predicted, seconds, finished)
+        result = PredictResult(path, run_id, len(frame), errors, predicted, seconds, finished, nodes)
         rates = {"rows_per_s": result.rows_per_s}
         if result.steady_rows_per_s is not None:
             rates["steady_rows_per_s"] = result.steady_rows_per_s
+        per_node = {f"rows_on_node_{node[:NODE_ID_CHARS]}": rows for node, rows in nodes.items()}
         tracking.log_metrics(
-            {"rows": len(frame), "error_rows": errors, "predicted_rows": predicted, "seconds": seconds, **rates}
-        )
+            {"rows": len(frame), "error_rows": errors, "predicted_rows": predicted, "seconds": seconds, **rates,
+             "nodes": len(nodes), **per_node}
+        )  # fmt: skip
     return result
 
 
@@ -130,12 +142,7 @@ def start_ray() -> None:
     import ray
 
     if not ray.is_initialized():
-        ray.init(
-            address=os.environ.get("RAY_ADDRESS") or "local",
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=False,
-        )
+        init_ray(include_dashboard=False, configure_logging=False, log_to_driver=False)
 
 
 def _run_blocks(
@@ -146,12 +153,14 @@ def _run_blocks(
     todo: list[int],
     folder: OutputFolder,
     start: float,
-) -> list[tuple[float, int]]:
+) -> tuple[list[tuple[float, int]], dict[str, int]]:
     """Predict the blocks ``todo`` on Ray Data, writing each one's part as soon as all its rows are back;
-    (seconds since ``start``, rows) of each block as it finished."""
+    (seconds since ``start``, rows) of each block as it finished, and the rows predicted on each node."""
     import ray
 
     start_ray()
+    # every actor loads the model before the first block is handed out, so all of them take blocks
+    ray.data.DataContext.get_current().wait_for_min_actors_s = ACTORS_START_S
     size = job.block_rows
     parts = [frame.iloc[b * size : (b + 1) * size] for b in todo]
     expected = {b: len(part) for b, part in zip(todo, parts, strict=True)}
@@ -171,14 +180,29 @@ def _run_blocks(
     )
     waiting: dict[int, list[pd.DataFrame]] = {}
     finished = []
-    for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
+    nodes: Counter[str] = Counter()
+    for batch in _batches(dataset, job):
+        nodes.update(batch.pop(NODE))
         for block, rows in batch.groupby(batch[ROW] // size, sort=False):
             waiting.setdefault(int(block), []).append(rows)
             if sum(map(len, waiting[int(block)])) == expected[int(block)]:
                 folder.write_part(int(block), pd.concat(waiting.pop(int(block))).sort_values(ROW))
                 finished.append((time.perf_counter() - start, expected[int(block)]))
     assert not waiting, f"blocks {sorted(waiting)} came back incomplete"
-    return finished
+    return finished, dict(nodes)
+
+
+def _batches(dataset: Any, job: PredictJob) -> Iterator[pd.DataFrame]:
+    """The dataset's output batches; a pool that does not start in time is a :class:`UserError`."""
+    from ray.exceptions import GetTimeoutError
+
+    try:
+        yield from dataset.iter_batches(batch_size=None, batch_format="pandas")
+    except GetTimeoutError as exc:
+        raise UserError(
+            f"{job.actors} actors of {job.threads} CPUs did not start within {ACTORS_START_S} s: "
+            "the cluster lacks the CPUs, or its nodes cannot load the model (see Ray's logs)"
+        ) from exc
 
 
 def _worker_env() -> dict[str, str]:

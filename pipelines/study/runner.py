@@ -16,6 +16,7 @@ from pathlib import Path
 
 from attnops.pipelines import tracking
 from attnops.pipelines.errors import UserError
+from attnops.pipelines.ray_cluster import init_ray
 from attnops.pipelines.resume import INTERRUPTED_TAG, OWNER_TAG, owner, owner_gone
 from attnops.pipelines.study.report import StudyReport, build_report
 from attnops.pipelines.study.spec import SPEC_ARTIFACT, StudySpec, Trial
@@ -145,7 +146,7 @@ class _ray:
 
         self.started = not ray.is_initialized()
         if self.started:
-            ray.init(address=os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False, log_to_driver=False)
+            init_ray(include_dashboard=False, log_to_driver=False)
         return int(max(node["Resources"].get("CPU", 1) for node in ray.nodes() if node["Alive"]))
 
     def __exit__(self, *exc: object) -> None:
