@@ -42,6 +42,7 @@ from attnops.serving.server import DEFAULT_CONFIG, absolute_tracking_uri, free_p
 TWELVE_WORDS = 12
 WARM_UP_S = 2
 IN_PROCESS_BATCH = 32
+HOP_PATHS = ("/healthz", "/v1/models")
 
 
 @dataclass
@@ -52,6 +53,9 @@ class ServeBench:
     healthz: dict[str, list[WrkResult]] = field(default_factory=dict)
     single: dict[str, list[WrkResult]] = field(default_factory=dict)
     """Single-client latency on twelve-word sentences, per service system and round."""
+    hops: dict[tuple[str, str], list[WrkResult]] = field(default_factory=dict)
+    """(system, path) → single-client ``GET /healthz`` (the gateway alone) and ``GET /v1/models`` (the gateway
+    and one call to the model replica's ``status``), per round."""
     decode_p50_ms: dict[str, list[float]] = field(default_factory=dict)
     """Precision → in-process decoding of the same twelve-word sentences, one at a time, median, per round."""
     batch_rate: dict[str, list[float]] = field(default_factory=dict)
@@ -215,8 +219,8 @@ def bench_serve(
 ) -> ServeBench:
     """``rounds`` rounds; in each, the model in this process (one twelve-word sentence at a time, and the whole
     test set in batches of 32), then every system in turn serves all test_2016_flickr sentences (greedy) at
-    each client count for ``seconds``, and each service also ``/healthz`` at the largest count and
-    single-client requests of twelve-word sentences."""
+    each client count for ``seconds``, and each service also ``/healthz`` at the largest count, single-client
+    requests of twelve-word sentences, and single-client ``/healthz`` and ``/v1/models`` (the hop to the model)."""
     wrk_binary()
     bundle = resolve(model_uri).bundle
     sentences = natural_mix(bundle)
@@ -245,6 +249,8 @@ def bench_serve(
                     if not system.mlflow:
                         bench.healthz.setdefault(name, []).append(_load(f"{base}/healthz", [], top, seconds))
                         bench.single.setdefault(name, []).append(_load(url, _bodies(system, twelve), 1, seconds))
+                        for path in HOP_PATHS:
+                            bench.hops.setdefault((name, path), []).append(_load(f"{base}{path}", [], 1, seconds))
                 progress.update()
     return bench
 
@@ -295,6 +301,8 @@ def format_report(bench: ServeBench, systems: tuple[str, ...], clients: tuple[in
         lines.append(f"in-process decode of one {TWELVE_WORDS}-word sentence, {precision}, p50: {_spread(ms)} ms")
     for precision, rates in bench.batch_rate.items():
         lines.append(f"in-process, {precision}, batches of {IN_PROCESS_BATCH}: {_spread(rates)} sentences/s")
+    for (name, path), results in bench.hops.items():
+        lines.append(f"({name}) single client, GET {path}: p50 {_spread([r.p50_ms for r in results], 2)} ms")
     for name, results in bench.single.items():
         p50 = [r.p50_ms for r in results]
         overhead = [p - ms for p, ms in zip(p50, bench.decode_p50_ms[SYSTEMS[name].precision])]

@@ -15,8 +15,10 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ray import serve
+
 from attnops.pipelines.task import Lazy
-from attnops.serving.app import Gateway
+from attnops.serving.app import RETRY_AFTER_S, Gateway
 from attnops.serving.replica import ModelReplica
 
 
@@ -41,8 +43,12 @@ class LocalHandle:
         return _LocalMethod(getattr(self._replica, method))
 
 
+@serve.deployment(backpressure_config={"retry_after_s": RETRY_AFTER_S})  # a full queue: 503 and Retry-After, as before
 class ModelGateway(Gateway.func_or_class):
-    """The gateway with ``task``'s model replica in its process; Serve's ``user_config`` is the replica's."""
+    """The gateway with ``task``'s model replica in its process; Serve's ``user_config`` is the replica's.
+
+    The model deployment's request limits are the replica's own: beyond ``max_queued_requests`` waiting, Serve
+    answers 503 with ``Retry-After`` before the gateway sees the request."""
 
     async def __init__(self, task: str, replica: Lazy, deployment: str, challengers: dict[str, Any]) -> None:
         self.replica: ModelReplica = replica.load().func_or_class()

@@ -66,7 +66,8 @@ def one_hop(tmp_path_factory, new_store):
         options = {
             "Gateway": {"ray_actor_options": {"runtime_env": {"env_vars": {"ATTNOPS_API_TOKEN": TOKEN}}}},
             "Translator": {
-                "max_ongoing_requests": 32,
+                "max_ongoing_requests": 16,
+                "max_queued_requests": 8,
                 "autoscaling_config": {"min_replicas": 1, "max_replicas": 2},
                 "ray_actor_options": {"num_cpus": 1, "runtime_env": {"env_vars": {"ATTNOPS_API_TOKEN": TOKEN}}},
                 "user_config": {
@@ -147,6 +148,20 @@ def test_auth_and_strict_json_still_guard_the_routes(one_hop):
     assert httpx.get(f"{one_hop.url}/healthz").json() == {"status": "ok"}
     refuses_non_strict_json(one_hop.url, AUTH, ["/v1/translate"])
     assert httpx.post(f"{one_hop.url}/v1/classify", json={"texts": ["x"]}, headers=AUTH).status_code == 404
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_full_queue_answers_503_with_retry_after(one_hop):
+    async def flood():
+        async with httpx.AsyncClient(headers=AUTH, timeout=120) as client:
+            body = {"texts": ["Ein Mann fährt mit dem Fahrrad durch die große Stadt."] * MAX_TEXTS, "beam_size": 8}
+            return await asyncio.gather(*(client.post(f"{one_hop.url}/v1/translate", json=body) for _ in range(60)))
+
+    responses = asyncio.run(flood())
+    assert {r.status_code for r in responses} == {200, 503}
+    assert all(r.headers.get("retry-after") == "1" for r in responses if r.status_code == 503)
+    assert _translate(one_hop.url, {"text": "Ein Hund."}).status_code == 200
 
 
 @pytest.mark.slow
