@@ -43,7 +43,7 @@ def application(
         # A deployment class may serve several tasks (documents): say which, and what it serves by default.
         user_config = {"model_uri": default_model_uri(task), **(settings.get("user_config") or {}), "task": task}
         if one_hop:
-            gateway = {**gateway, **_one_replica_of(settings, task), "user_config": user_config}
+            gateway = _one_hop_options(gateway, settings, user_config, task)
         else:
             models[task] = (
                 TASKS[task].replica.load().options(name=name, **{**settings, "user_config": user_config}).bind()
@@ -63,15 +63,18 @@ def application(
     return Gateway.options(**gateway).bind(models, challengers)
 
 
-def _one_replica_of(settings: dict[str, Any], task: str) -> dict[str, Any]:
-    """A model deployment's options for the one-hop gateway, on one replica: that replica serves HTTP on the
-    service's port itself, and a second one would get no traffic."""
-    if settings.get("autoscaling_config") or settings.get("num_replicas", 1) != 1:
+def _one_hop_options(
+    gateway: dict[str, Any], model: dict[str, Any], user_config: dict[str, Any], task: str
+) -> dict[str, Any]:
+    """The one-hop gateway's options: the model deployment's over the gateway's (``ray_actor_options`` key by
+    key), on one replica: that replica serves HTTP on the service's port itself, and a second would get no traffic."""
+    if model.get("autoscaling_config") or model.get("num_replicas", 1) != 1:
         log.warning(
             "one_hop runs one replica of the %s model: its num_replicas and autoscaling_config are unused", task
         )
-    unused = ("autoscaling_config", "num_replicas", "user_config")
-    return {**{key: value for key, value in settings.items() if key not in unused}, "num_replicas": 1}
+    kept = {key: value for key, value in model.items() if key not in ("autoscaling_config", "num_replicas")}
+    actor = {**(gateway.get("ray_actor_options") or {}), **(model.get("ray_actor_options") or {})}
+    return {**gateway, **kept, "num_replicas": 1, "ray_actor_options": actor, "user_config": user_config}
 
 
 def challenger_uri(uri: str) -> str | None:

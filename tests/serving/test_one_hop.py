@@ -43,7 +43,8 @@ def test_one_hop_takes_a_single_task():
 
 @pytest.fixture(scope="module")
 def one_hop(tmp_path_factory, new_store):
-    """Ray and a one-hop app, the model deployment's options asking for autoscaling (one replica runs)."""
+    """Ray and a one-hop app: the token in the gateway's options, the model deployment's asking for autoscaling
+    (one replica runs)."""
     import ray
     from ray import serve
 
@@ -69,7 +70,7 @@ def one_hop(tmp_path_factory, new_store):
                 "max_ongoing_requests": 16,
                 "max_queued_requests": 8,
                 "autoscaling_config": {"min_replicas": 1, "max_replicas": 2},
-                "ray_actor_options": {"num_cpus": 1, "runtime_env": {"env_vars": {"ATTNOPS_API_TOKEN": TOKEN}}},
+                "ray_actor_options": {"num_cpus": 1},  # the gateway's runtime_env (the token) is kept
                 "user_config": {
                     "model_uri": f"models:/{NAME}@champion",
                     "max_texts": MAX_TEXTS,
