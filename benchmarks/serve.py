@@ -41,6 +41,8 @@ from attnops.serving.server import DEFAULT_CONFIG, absolute_tracking_uri, free_p
 
 TWELVE_WORDS = 12
 WARM_UP_S = 2
+IN_PROCESS_BATCH = 32
+HOP_PATHS = ("/healthz", "/v1/models")
 
 
 @dataclass
@@ -51,8 +53,13 @@ class ServeBench:
     healthz: dict[str, list[WrkResult]] = field(default_factory=dict)
     single: dict[str, list[WrkResult]] = field(default_factory=dict)
     """Single-client latency on twelve-word sentences, per service system and round."""
-    decode_p50_ms: dict[str, float] = field(default_factory=dict)
-    """Precision → in-process decoding of the same twelve-word sentences, one at a time, median."""
+    hops: dict[tuple[str, str], list[WrkResult]] = field(default_factory=dict)
+    """(system, path) → single-client ``GET /healthz`` (the gateway alone) and ``GET /v1/models`` (the gateway
+    and one call to the model replica's ``status``), per round."""
+    decode_p50_ms: dict[str, list[float]] = field(default_factory=dict)
+    """Precision → in-process decoding of the same twelve-word sentences, one at a time, median, per round."""
+    batch_rate: dict[str, list[float]] = field(default_factory=dict)
+    """Precision → in-process sentences per second over the whole test set in batches of 32, per round."""
 
 
 def _serve_config(folder: Path, model_uri: str, system: System, gpus: float) -> Path:
@@ -71,6 +78,7 @@ def _serve_config(folder: Path, model_uri: str, system: System, gpus: float) -> 
                 runtime={"precision": system.precision},
                 inference_log={"enabled": system.inference_log, "store": str(folder / "inference-log")},
             )
+    config["applications"][0].setdefault("args", {})["one_hop"] = system.one_hop
     path = folder / "serve.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -184,6 +192,23 @@ def decode_p50_ms(bundle: Bundle, sentences: list[str], precision: str) -> float
     return statistics.median(times[3:])
 
 
+def batch_rate(bundle: Bundle, sentences: list[str], precision: str, batch_size: int = IN_PROCESS_BATCH) -> float:
+    """Sentences per second decoding all of ``sentences`` in this process, in batches of similar length."""
+    backend = bundle.backend(bundle.config.runtime.model_copy(update={"precision": precision}))
+    settings = search_settings(bundle.config, bundle.codec, 1)
+    translate(backend, bundle.codec, sentences[:batch_size], settings, batch_size)  # warm-up
+    start = time.perf_counter()
+    translate(backend, bundle.codec, sentences, settings, batch_size)
+    return len(sentences) / (time.perf_counter() - start)
+
+
+def natural_mix(bundle: Bundle) -> list[str]:
+    """The model's test split (``export.parity_split``), whole, whatever the training config kept of it: the
+    natural length mix of a real test set."""
+    data = bundle.config.data.model_copy(update={"max_eval_examples": None})
+    return load_corpus(data)[bundle.config.export.parity_split].sources
+
+
 def bench_serve(
     model_uri: str,
     systems: tuple[str, ...],
@@ -192,23 +217,27 @@ def bench_serve(
     rounds: int,
     replica_gpus: float = 0,
 ) -> ServeBench:
-    """``rounds`` rounds; in each, every system in turn serves test_2016_flickr sentences (greedy) at each
-    client count for ``seconds``, and each service also ``/healthz`` at the largest count and single-client
-    requests of twelve-word sentences."""
+    """``rounds`` rounds; in each, the model in this process (one twelve-word sentence at a time, and the whole
+    test set in batches of 32), then every system in turn serves all test_2016_flickr sentences (greedy) at
+    each client count for ``seconds``, and each service also ``/healthz`` at the largest count, single-client
+    requests of twelve-word sentences, and single-client ``/healthz`` and ``/v1/models`` (the hop to the model)."""
     wrk_binary()
     bundle = resolve(model_uri).bundle
-    sentences = load_corpus(bundle.config.data)[bundle.config.export.parity_split].sources
+    sentences = natural_mix(bundle)
     twelve = [s for s in sentences if len(s.split()) == TWELVE_WORDS] or sentences
     tracking_uri = absolute_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
-    precisions = {SYSTEMS[name].precision for name in systems if not SYSTEMS[name].mlflow}
+    precisions = sorted({SYSTEMS[name].precision for name in systems if not SYSTEMS[name].mlflow})
     bench = ServeBench(cores=os.cpu_count() or 1)
-    bench.decode_p50_ms = {precision: decode_p50_ms(bundle, twelve, precision) for precision in sorted(precisions)}
     top = max(clients)
     with (
         _challenger(model_uri, systems),
         tqdm(total=rounds * len(systems), desc="bench serve", unit="system") as progress,
     ):
         for _ in range(rounds):
+            for precision in precisions:
+                progress.set_postfix_str(f"in-process {precision}")
+                bench.decode_p50_ms.setdefault(precision, []).append(decode_p50_ms(bundle, twelve, precision))
+                bench.batch_rate.setdefault(precision, []).append(batch_rate(bundle, sentences, precision))
             for name in systems:
                 system = SYSTEMS[name]
                 progress.set_postfix_str(name)
@@ -220,6 +249,8 @@ def bench_serve(
                     if not system.mlflow:
                         bench.healthz.setdefault(name, []).append(_load(f"{base}/healthz", [], top, seconds))
                         bench.single.setdefault(name, []).append(_load(url, _bodies(system, twelve), 1, seconds))
+                        for path in HOP_PATHS:
+                            bench.hops.setdefault((name, path), []).append(_load(f"{base}{path}", [], 1, seconds))
                 progress.update()
     return bench
 
@@ -267,12 +298,21 @@ def format_report(bench: ServeBench, systems: tuple[str, ...], clients: tuple[in
     for name, results in bench.healthz.items():
         lines.append(f"({name}) GET /healthz at {top} clients: {_spread([r.throughput for r in results])} req/s")
     for precision, ms in bench.decode_p50_ms.items():
-        lines.append(f"in-process decode of one {TWELVE_WORDS}-word sentence, {precision}, p50: {ms:.1f} ms")
+        lines.append(f"in-process decode of one {TWELVE_WORDS}-word sentence, {precision}, p50: {_spread(ms)} ms")
+    for precision, rates in bench.batch_rate.items():
+        lines.append(f"in-process, {precision}, batches of {IN_PROCESS_BATCH}: {_spread(rates)} sentences/s")
+    for (name, path), results in bench.hops.items():
+        lines.append(f"({name}) single client, GET {path}: p50 {_spread([r.p50_ms for r in results], 2)} ms")
     for name, results in bench.single.items():
         p50 = [r.p50_ms for r in results]
-        overhead = [p - bench.decode_p50_ms[SYSTEMS[name].precision] for p in p50]
+        overhead = [p - ms for p, ms in zip(p50, bench.decode_p50_ms[SYSTEMS[name].precision])]
         lines.append(
             f"({name}) single client, {TWELVE_WORDS}-word sentences: p50 {_spread(p50)} ms, "
             f"serving overhead {_spread(overhead)} ms"
         )
+    for name in systems:
+        results, rates = bench.levels.get((name, top)), bench.batch_rate.get(SYSTEMS[name].precision)
+        if results and rates:
+            shares = [r.throughput / rate for r, rate in zip(results, rates)]
+            lines.append(f"({name}) at {top} clients / in-process batches of {IN_PROCESS_BATCH}: {_spread(shares, 2)}x")
     return "\n".join(lines)

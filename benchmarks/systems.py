@@ -19,6 +19,8 @@ class System:
     confidence scores, figures) and is answered by the champion."""
     inference_log: bool = True
     """The Translator writes its inference log (Parquet, in the benchmark's temp folder)."""
+    one_hop: bool = False
+    """The gateway runs the Translator in its own process (the Serve config's ``args.one_hop``)."""
 
 
 SYSTEMS = {
@@ -29,8 +31,10 @@ SYSTEMS = {
     "a-nolog": System("service, dynamic batching, inference log off", inference_log=False),
     "c": System("mlflow models serve", mlflow=True),
     "a-split": System("service, dynamic batching, rollout split", split=True),
+    "one-hop": System("service, the Translator in the gateway's process", one_hop=True),
+    "one-hop-int8": System("service, the Translator in the gateway's process, INT8", precision="int8", one_hop=True),
 }
 """Every system the benchmark knows; ``--systems`` picks some (a, b and c give the headline ratios)."""
-RATIOS = (("a", "b"), ("a", "c"), ("a", "before"), ("a-int8", "a"), ("a", "a-nolog"))
-PAIRED = (("a", "a-nolog"), ("a-split", "a"))
+RATIOS = (("a", "b"), ("a", "c"), ("a", "before"), ("a-int8", "a"), ("a", "a-nolog"), ("one-hop", "a"))
+PAIRED = (("a", "a-nolog"), ("a-split", "a"), ("one-hop", "a"), ("one-hop-int8", "a-int8"))
 """Pairs whose p50 difference and throughput ratio are reported at every client count, round by round."""

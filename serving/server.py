@@ -168,10 +168,15 @@ def check_bind(host: str) -> None:
 
 
 def run_service(
-    config_path: Path, port: int | None, model_uris: list[str] | None = None, host: str | None = None
+    config_path: Path,
+    port: int | None,
+    model_uris: list[str] | None = None,
+    host: str | None = None,
+    one_hop: bool = False,
 ) -> None:
     """Start a local Ray, deploy the app on ``host`` (default: the config's, else 127.0.0.1), block until a
-    signal. A host beyond loopback needs the API token."""
+    signal. A host beyond loopback needs the API token. ``one_hop`` (or the config's ``args.one_hop``) runs a
+    single task's model in the gateway's process."""
     import ray
     from ray import serve
 
@@ -192,8 +197,9 @@ def run_service(
     try:
         app = config["applications"][0]
         name = app.get("name", "attnops")
+        one_hop = one_hop or bool(app.get("args", {}).get("one_hop", False))
         try:
-            serve.run(application(options, tasks), name=name, route_prefix=app.get("route_prefix", "/"))
+            serve.run(application(options, tasks, one_hop), name=name, route_prefix=app.get("route_prefix", "/"))
         except RuntimeError as exc:
             raise UserError(f"the service did not start: {_deployment_error(name) or exc}") from exc
         url = f"http://{http['host']}:{http.get('port', 8000)}"

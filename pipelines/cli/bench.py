@@ -72,11 +72,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "serve",
         help="REST throughput and latency: the service's designs against each other and mlflow models serve",
         description="Each system is started in turn on 127.0.0.1 as its own server process on the same model, "
-        "and wrk (Debian package 'wrk', a process of its own) sends test_2016_flickr sentences (greedy) at each "
-        "client count for --seconds; every round repeats all systems, and the report gives the mean and range "
-        "over rounds: throughput, p50/p99, wrk's CPU share, the ratios, GET /healthz at the largest client "
-        "count, and the single-client latency of twelve-word sentences minus their in-process decode time "
-        "(the serving overhead). Systems: " + "; ".join(f"{k}: {v.label}" for k, v in SYSTEMS.items()) + ".",
+        "and wrk (Debian package 'wrk', a process of its own) sends every test_2016_flickr sentence (greedy) at "
+        "each client count for --seconds; every round first decodes them in this process (batches of 32, and "
+        "twelve-word sentences one at a time), then repeats all systems, and the report gives the mean and range "
+        "over rounds: throughput, p50/p99, wrk's CPU share, the ratios, the largest count's rate against the "
+        "in-process batch-32 rate, GET /healthz at the largest client count, single-client GET /healthz and "
+        "GET /v1/models (the hop to the model), and the single-client latency of twelve-word sentences minus "
+        "their in-process decode time (the serving overhead). Systems: "
+        + "; ".join(f"{k}: {v.label}" for k, v in SYSTEMS.items())
+        + ".",
     )
     serve_bench.add_argument("--model", default="models:/translation-de-en@champion", help=MODEL_URI_HELP)
     serve_bench.add_argument(

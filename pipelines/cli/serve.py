@@ -14,7 +14,7 @@ def _serve(args: argparse.Namespace) -> None:
     if args.reload:
         print(reload_running_service(args.port or 8000))
         return
-    run_service(Path(args.config) if args.config else DEFAULT_CONFIG, args.port, args.model, args.host)
+    run_service(Path(args.config) if args.config else DEFAULT_CONFIG, args.port, args.model, args.host, args.one_hop)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -38,6 +38,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--model",
         action="append",
         help="model URI to serve instead of the config's; repeat for several tasks (each deploys its task's model)",
+    )
+    serve.add_argument(
+        "--one-hop",
+        action="store_true",
+        help="a single-task service whose gateway runs the model in its own process, on one replica "
+        "(as the config's args.one_hop: true; docs/serving.md)",
     )
     serve.add_argument("--reload", action="store_true", help="tell the service on --port to reload its model")
     serve.set_defaults(func=_serve)
