@@ -5,7 +5,9 @@
 Each client sends German Multi30k test sentences one request at a time (bounded: ``--clients`` at once, at most
 ``--max-requests`` in all) and records the HTTP status and the version that answered. When the command ends, it
 prints the outcomes, and for each step of the rollout it ran (read back from the registry's audit trail) the
-share of requests the candidate answered against the step's configured share, with one standard error.
+share of requests the candidate answered against the step's configured share, with one standard error, and the
+step's guard figures. A shadow rollout with every guard open (``--guard min_agreement=0 --guard
+max_p95_ratio=1000 ...``) under it measures a candidate's figures for calibrating the defaults.
 """
 
 from __future__ import annotations
@@ -80,8 +82,19 @@ def _epoch(at: str) -> float:
     return float(calendar.timegm(time.strptime(at, "%Y-%m-%dT%H:%M:%SZ")))
 
 
-def steps(model: str) -> list[tuple[str, float, float, float, str]]:
-    """The last rollout of ``model``: (mode, share, start, end, candidate version) per step that carried traffic."""
+@dataclass(frozen=True)
+class Step:
+    mode: str
+    share: float
+    start: float
+    end: float
+    candidate: str
+    guards: list[str]
+    """The step's guard verdicts with their figures, as the trail holds them (empty if it ended unjudged)."""
+
+
+def steps(model: str) -> list[Step]:
+    """The steps of ``model``'s last rollout that carried traffic."""
     from attnops.pipelines import rollout
 
     events = rollout.history(model)
@@ -89,29 +102,32 @@ def steps(model: str) -> list[tuple[str, float, float, float, str]]:
         return []
     last = [e for e in events if e["rollout"] == events[-1]["rollout"]]
     mode = next(e["mode"] for e in last if e["event"] == "start")
-    found = []
-    for event, after in itertools.pairwise(last):
-        if event["event"] == "traffic":
-            found.append((mode, event["share"], _epoch(event["at"]), _epoch(after["at"]), event["version"]))
-    return found
+    return [
+        Step(mode, event["share"], _epoch(event["at"]), _epoch(after["at"]), event["version"], after.get("guards", []))
+        for event, after in itertools.pairwise(last)
+        if event["event"] == "traffic"
+    ]
 
 
 def report(outcomes: list[Outcome], model: str) -> None:
     statuses = Counter("no answer" if o.status is None else str(o.status) for o in outcomes)
     versions = Counter(o.version for o in outcomes if o.status == 200)
     print(f"clients: {len(outcomes)} requests; status {dict(statuses)}; answered by version {dict(versions)}")
-    for mode, share, start, end, candidate in steps(model):
-        inside = [o for o in outcomes if start + EDGE_S <= o.sent <= end - EDGE_S and o.status == 200]
-        configured = share if mode == "canary" else 0.0
-        if not inside:
-            print(f"{mode} {share:.0%} step: no request well inside it")
-            continue
-        observed = sum(o.version == candidate for o in inside) / len(inside)
-        error = (configured * (1 - configured) / len(inside)) ** 0.5
-        print(
-            f"{mode} {share:.0%} step ({end - start:.0f} s): {len(inside)} requests well inside, "
-            f"v{candidate} answered {observed:.1%} (configured {configured:.0%}, one standard error {error:.1%})"
-        )
+    for step in steps(model):
+        inside = [o for o in outcomes if step.start + EDGE_S <= o.sent <= step.end - EDGE_S and o.status == 200]
+        configured = step.share if step.mode == "canary" else 0.0
+        title = f"{step.mode} {step.share:.0%} step ({step.end - step.start:.0f} s)"
+        if inside:
+            observed = sum(o.version == step.candidate for o in inside) / len(inside)
+            error = (configured * (1 - configured) / len(inside)) ** 0.5
+            print(
+                f"{title}: {len(inside)} requests well inside, v{step.candidate} answered {observed:.1%} "
+                f"(configured {configured:.0%}, one standard error {error:.1%})"
+            )
+        else:
+            print(f"{title}: no request well inside it")
+        if step.guards:
+            print(f"  guards: {'; '.join(step.guards)}")
 
 
 def main() -> None:
