@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from attnops.pipelines.errors import UserError
 
 MODEL_URI_HELP = "model URI: runs:/RUN_ID, models:/NAME/VERSION or models:/NAME@ALIAS"
+
+T = TypeVar("T")
 
 
 def _bounded(low: int, high: int | None = None):
@@ -21,6 +24,27 @@ def _bounded(low: int, high: int | None = None):
         return value
 
     return parse
+
+
+def comma_list(parse: Callable[[str], T], check: Callable[[list[T]], str | None]) -> Callable[[str], list[T]]:
+    """An argument type for ``A,B,C``: each item through ``parse`` (a ValueError names the item), then the whole
+    list through ``check``, which returns what is wrong with it or None."""
+
+    def parse_list(text: str) -> list[T]:
+        values = []
+        for part in text.split(","):
+            try:
+                values.append(parse(part.strip()))
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"{text!r}: {part.strip()!r} is not a valid {parse.__name__}; separate values by commas"
+                ) from None
+        problem = check(values)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+        return values
+
+    return parse_list
 
 
 positive = _bounded(1)

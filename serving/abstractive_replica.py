@@ -14,8 +14,9 @@ from ray import serve
 from attnops.pipelines.abstractive.codec import words
 from attnops.pipelines.abstractive.settings import summary_settings
 from attnops.pipelines.abstractive.summarize import Summary, summarize
+from attnops.pipelines.monitor.features import attention_signals, mean_log_prob
 from attnops.serving.replica import LoadedModel, ModelReplica, RequestRejected, observed
-from attnops.serving.schemas import Attention, SummarizeRequest, SummarizeResponse, SummaryWord
+from attnops.serving.schemas import Attention, ConfidenceScores, SummarizeRequest, SummarizeResponse, SummaryWord
 from attnops.serving.settings import AbstractiveSettings
 
 
@@ -24,6 +25,13 @@ class _Document:
     text: str
     beam_size: int | None
     max_length: int | None
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    summary: Summary
+    model: LoadedModel
+    scores: ConfidenceScores
 
 
 @serve.deployment(max_ongoing_requests=64, max_queued_requests=256)
@@ -39,7 +47,8 @@ class AbstractiveReplica(ModelReplica):
         limit = self.settings.max_document_bytes
         if len(request.text.encode("utf-8")) > limit:
             raise RequestRejected(413, f"text: the document exceeds max_document_bytes={limit} bytes")
-        summary, model = await self.submit(_Document(request.text, request.beam_size, request.max_length))
+        decoded = await self.submit(_Document(request.text, request.beam_size, request.max_length))
+        summary, model = decoded.summary, decoded.model
         max_words = model.resolved.bundle.config.data.max_source_words
         detail = request.return_attention
         return SummarizeResponse(
@@ -55,10 +64,11 @@ class AbstractiveReplica(ModelReplica):
             )
             if detail
             else None,
+            scores=decoded.scores if request.return_scores else None,
             model=model.served(),
         )
 
-    async def run_batch(self, documents: list[_Document]) -> list[tuple[Summary, LoadedModel]]:
+    async def run_batch(self, documents: list[_Document]) -> list[_Decoded]:
         model = self.model  # one model for the whole batch, even if a swap lands meanwhile
         return await asyncio.to_thread(_decode, model, documents)
 
@@ -70,10 +80,10 @@ def _words(summary: Summary) -> list[SummaryWord]:
     ]
 
 
-def _decode(model: LoadedModel, documents: list[_Document]) -> list[tuple[Summary, LoadedModel]]:
+def _decode(model: LoadedModel, documents: list[_Document]) -> list[_Decoded]:
     """Decode ``documents`` in groups that share search settings; results in input order."""
     bundle = model.resolved.bundle
-    results: list[tuple[Summary, LoadedModel] | None] = [None] * len(documents)
+    results: list[_Decoded | None] = [None] * len(documents)
     groups: dict[tuple[int | None, int | None], list[int]] = {}
     for i, document in enumerate(documents):
         groups.setdefault((document.beam_size, document.max_length), []).append(i)
@@ -84,5 +94,7 @@ def _decode(model: LoadedModel, documents: list[_Document]) -> list[tuple[Summar
         texts = [documents[i].text for i in rows]
         summaries = summarize(model.backend, bundle.codec, texts, settings, bundle.config.data.max_source_words)
         for i, summary in zip(rows, summaries):
-            results[i] = (summary, model)
+            entropy, _ = attention_signals(summary.attention)
+            logprob = mean_log_prob(summary.score, summary.attention.shape[0], settings)
+            results[i] = _Decoded(summary, model, ConfidenceScores(mean_logprob=logprob, attention_entropy=entropy))
     return results

@@ -257,9 +257,10 @@ class Gateway:
         response_model=ClassifyResponse,
         response_model_exclude_none=True,
     )
-    async def classify(self, body: ClassifyRequest) -> Any:
-        """The label and class probabilities of each document; word and sentence weights on request."""
-        return await _call(self.models, "classification", "classify", body)
+    async def classify(self, body: ClassifyRequest, request: Request) -> Any:
+        """The label and class probabilities of each document; word and sentence weights on request. During a
+        rollout a share of requests is answered by the candidate (as for ``/v1/translate``)."""
+        return await self._routed("classification", "classify", body, request)
 
     @api.post(
         "/v1/summarize",
@@ -267,12 +268,12 @@ class Gateway:
         response_model=SummarizeResponse,
         response_model_exclude_none=True,
     )
-    async def summarize(self, body: SummarizeRequest) -> Any:
+    async def summarize(self, body: SummarizeRequest, request: Request) -> Any:
         """``mode: extractive`` (default): the document's best sentences, in document order, with their scores.
-        ``mode: abstractive``: a summary written by the abstractive model, copy probabilities on request."""
-        return await _call(
-            self.models, "abstractive" if body.mode == "abstractive" else "summarization", "summarize", body
-        )
+        ``mode: abstractive``: a summary written by the abstractive model, copy probabilities on request; during
+        a rollout a share of them is answered by the candidate (as for ``/v1/translate``)."""
+        task = "abstractive" if body.mode == "abstractive" else "summarization"
+        return await self._routed(task, "summarize", body, request)
 
     @api.post(
         "/v1/caption",

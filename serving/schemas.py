@@ -92,6 +92,7 @@ class SummarizeRequest(_Body):
     return_attention: bool = Field(
         False, description="Extractive: sentence and word weights; abstractive: attention and copy probabilities."
     )
+    return_scores: bool = Field(False, description="Abstractive: also return the summary's confidence figures.")
 
     @field_validator("text")
     @classmethod
@@ -102,7 +103,8 @@ class SummarizeRequest(_Body):
 
     @model_validator(mode="after")
     def _options_of_the_mode(self) -> SummarizeRequest:
-        other = ("beam_size", "max_length") if self.mode == "extractive" else ("max_sentences", "max_words")
+        abstractive_only = ("beam_size", "max_length", "return_scores")
+        other = abstractive_only if self.mode == "extractive" else ("max_sentences", "max_words")
         given = sorted(set(other) & self.model_fields_set)
         if given:
             raise ValueError(f"{', '.join(given)} do not apply to mode {self.mode!r}")
@@ -115,8 +117,8 @@ class Attention(_Body):
     weights: list[list[float]] = Field(description="One row per target token, one column per source token.")
 
 
-class TranslationScores(_Body):
-    """Confidence figures that need no reference translation."""
+class ConfidenceScores(_Body):
+    """Confidence figures of a decoded text (a translation, a summary) that need no reference."""
 
     mean_logprob: float = Field(description="The search's score per output token (log-probability, <= 0).")
     attention_entropy: float = Field(
@@ -128,7 +130,7 @@ class TranslationScores(_Body):
 class Translation(_Body):
     text: str
     attention: Attention | None = None
-    scores: TranslationScores | None = None
+    scores: ConfidenceScores | None = None
 
 
 class ServedModel(_Body):
@@ -196,4 +198,5 @@ class SummarizeResponse(_Body):
     attention: list[SentenceAttention] | None = None
     words: list[SummaryWord] | None = Field(None, description="Abstractive, on request: each summary word.")
     alignment: Attention | None = Field(None, description="Abstractive, on request: attention over document words.")
+    scores: ConfidenceScores | None = Field(None, description="Abstractive, on request: confidence figures.")
     model: ServedModel

@@ -21,11 +21,11 @@ from attnops.pipelines.translation.translate import translate
 from attnops.serving.replica import LoadedModel, ModelReplica, RequestRejected, observed
 from attnops.serving.schemas import (
     Attention,
+    ConfidenceScores,
     ServedModel,
     TranslateRequest,
     TranslateResponse,
     Translation,
-    TranslationScores,
 )
 from attnops.serving.settings import TranslationSettings
 
@@ -143,5 +143,5 @@ def _decode(model: LoadedModel, items: list[_Sentence]) -> list[_Decoded]:
     return results
 
 
-def _scores(signals: Signals) -> TranslationScores:
-    return TranslationScores(mean_logprob=signals.mean_log_prob, attention_entropy=signals.attention_entropy)
+def _scores(signals: Signals) -> ConfidenceScores:
+    return ConfidenceScores(mean_logprob=signals.mean_log_prob, attention_entropy=signals.attention_entropy)

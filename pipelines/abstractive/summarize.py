@@ -19,6 +19,7 @@ class Summary:
         copy: the probability of copying at each step ``(steps,)`` (None from a backend that does not report it).
         copied: per summary word, True when it is a source word outside the vocabulary (only the copy
             distribution can write it).
+        score: the search's score (total log-probability, divided by the length penalty in beam search).
     """
 
     text: str
@@ -27,6 +28,7 @@ class Summary:
     attention: Tensor
     copy: Tensor | None
     copied: list[bool]
+    score: float
 
 
 def summarize(
@@ -53,5 +55,6 @@ def summarize(
                 attention=hypothesis.attention,
                 copy=hypothesis.copy,
                 copied=[t >= codec.size for t in hypothesis.tokens],
+                score=hypothesis.score,
             )
     return results

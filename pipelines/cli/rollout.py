@@ -5,20 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 
+from attnops.pipelines.command_args import comma_list
 from attnops.pipelines.errors import UserError
 
 DEFAULT_STEPS = "5,25,50,100"
 
 
-def percents(text: str) -> list[float]:
-    """``5,25,50,100`` → shares 0.05 … 1.0, each in (0, 100] and rising."""
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give percentages separated by commas, e.g. 5,25,50,100") from None
-    if not all(0 < v <= 100 for v in values) or values != sorted(set(values)):
-        raise argparse.ArgumentTypeError(f"{text!r}: percentages must rise within (0, 100]")
-    return [v / 100 for v in values]
+def percentage(text: str) -> float:
+    """``25`` → the share 0.25."""
+    return float(text) / 100
+
+
+def _rising_shares(shares: list[float]) -> str | None:
+    if not all(0 < s <= 1 for s in shares) or shares != sorted(set(shares)):
+        return "percentages must rise within (0, 100], e.g. 5,25,50,100"
+    return None
+
+
+percents = comma_list(percentage, _rising_shares)
+"""``5,25,50,100`` → shares 0.05 … 1.0."""
 
 
 def seconds(text: str) -> float:

@@ -7,19 +7,11 @@ import signal
 import time
 from pathlib import Path
 
-from attnops.pipelines.command_args import positive
+from attnops.pipelines.command_args import comma_list, positive
 
 EXPERIMENT = "attnops-study"
 
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 1,2,3; got {text!r}") from None
-    if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"seeds repeat: {text!r}")
-    return seeds
+_seeds = comma_list(int, lambda seeds: "seeds repeat" if len(set(seeds)) != len(seeds) else None)
 
 
 def _study(args: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ from attnops.pipelines.errors import UserError
 from attnops.pipelines.registry import promote
 from attnops.serving.auth import client_headers
 from attnops.serving.rollout.guards import Guards, judge
+from attnops.serving.rollout.probes import PROBES
 from attnops.serving.rollout.router import RolloutReport
 from attnops.serving.rollout.split import Split
 
@@ -90,7 +91,7 @@ def roll_out(state: rollout.RolloutState, service: Service, guards: Guards, dwel
                 raise Ended("failed", f"the candidate is not serving: {exc}") from exc
             rollout.record(state, "traffic", share=share)
             report = _dwell(service, state, split, guards, dwell_s, loaded_at)
-            verdicts = judge(report.candidate, report.champion, guards)
+            verdicts = judge(report.candidate, report.champion, guards, PROBES[state.task].guards)
             passed = all(v.passed for v in verdicts)
             rollout.record(
                 state,

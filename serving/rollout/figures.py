@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import statistics
-from collections import deque
+from collections import Counter, deque
 
 from pydantic import BaseModel, Field
+
+from attnops.serving.rollout.probes import ItemScores
 
 WINDOW = 20_000
 """Most recent observations kept per figure; a step rarely sees more on one gateway."""
@@ -23,6 +25,7 @@ class Summary(BaseModel):
     agreement: float | None = Field(None, description="Mean similarity of its answers to the champion's, 0 to 1.")
     mean_logprob: float | None = None
     attention_entropy: float | None = None
+    labels: dict[str, int] = Field(default_factory=dict, description="Classes it gave, with their counts.")
 
 
 class Figures:
@@ -36,19 +39,20 @@ class Figures:
         self.agreement: deque[float] = deque(maxlen=WINDOW)
         self.mean_logprob: deque[float] = deque(maxlen=WINDOW)
         self.attention_entropy: deque[float] = deque(maxlen=WINDOW)
+        self.labels: Counter[str] = Counter()
 
-    def answered(self, version: str | None, latency_s: float, scores: list[tuple[float, float]]) -> None:
-        """A request the version answered, with each item's (mean log-probability, attention entropy)."""
+    def answered(self, version: str | None, latency_s: float, scores: list[ItemScores]) -> None:
+        """A request the version answered, with each item's figures."""
         self.version = version or self.version
         self.requests += 1
         self.latencies.append(latency_s)
-        self.scored(scores)
-
-    def scored(self, scores: list[tuple[float, float]]) -> None:
-        """Each item's (mean log-probability, attention entropy) of one of the version's answers."""
-        for logprob, entropy in scores:
-            self.mean_logprob.append(logprob)
-            self.attention_entropy.append(entropy)
+        for item in scores:
+            if item.mean_logprob is not None:
+                self.mean_logprob.append(item.mean_logprob)
+            if item.attention_entropy is not None:
+                self.attention_entropy.append(item.attention_entropy)
+            if item.label is not None:
+                self.labels[item.label] += 1
 
     def failed(self, latency_s: float) -> None:
         self.requests += 1
@@ -66,6 +70,7 @@ class Figures:
             agreement=_mean(self.agreement),
             mean_logprob=_mean(self.mean_logprob),
             attention_entropy=_mean(self.attention_entropy),
+            labels=dict(self.labels),
         )
 
 

@@ -27,6 +27,9 @@ class Guards(BaseModel):
     """Most the candidate's mean log-probability per token may lie below the champion's."""
     max_entropy_rise: float = Field(0.15, ge=0.0)
     """Most the candidate's attention entropy (0 to 1) may lie above the champion's."""
+    max_class_shift: float = Field(0.2, ge=0.0, le=1.0)
+    """Most the candidate's distribution of predicted classes may differ from the champion's (total variation
+    distance, 0 to 1)."""
 
     @classmethod
     def parse(cls, overrides: list[str]) -> Guards:
@@ -47,6 +50,10 @@ class Guards(BaseModel):
             raise UserError(f"--guard {key}: {first['msg']}{allowed}") from exc
 
 
+SERVICE_GUARDS = ("requests", "error_rate", "p95_ratio")
+"""Guards every task's rollout is judged by; the quality guards depend on the task (its probe)."""
+
+
 @dataclass(frozen=True)
 class Verdict:
     guard: str
@@ -62,12 +69,14 @@ class Verdict:
         return f"{self.guard} {value} ({'ok' if self.passed else 'FAILED'}, limit {self.limit:g})"
 
 
-def judge(candidate: Summary, champion: Summary, guards: Guards) -> list[Verdict]:
-    """Every guard's verdict on one step. A figure that could not be measured fails its guard."""
+def judge(candidate: Summary, champion: Summary, guards: Guards, quality: tuple[str, ...]) -> list[Verdict]:
+    """Every guard's verdict on one step: the service's, and the ``quality`` guards the task's figures feed
+    (its probe's). A figure that could not be measured fails its guard."""
     p95_ratio = _ratio(candidate.p95_latency_s, champion.p95_latency_s)
     drop = _difference(champion.mean_logprob, candidate.mean_logprob)
     rise = _difference(candidate.attention_entropy, champion.attention_entropy)
-    return [
+    shift = class_shift(candidate.labels, champion.labels)
+    verdicts = [
         Verdict("requests", candidate.requests, guards.min_requests, candidate.requests >= guards.min_requests),
         Verdict(
             "error_rate", candidate.error_rate, guards.max_error_rate, candidate.error_rate <= guards.max_error_rate
@@ -83,7 +92,18 @@ def judge(candidate: Summary, champion: Summary, guards: Guards) -> list[Verdict
         ),
         Verdict("logprob_drop", drop, guards.max_logprob_drop, drop is not None and drop <= guards.max_logprob_drop),
         Verdict("entropy_rise", rise, guards.max_entropy_rise, rise is not None and rise <= guards.max_entropy_rise),
+        Verdict("class_shift", shift, guards.max_class_shift, shift is not None and shift <= guards.max_class_shift),
     ]
+    return [v for v in verdicts if v.guard in SERVICE_GUARDS or v.guard in quality]
+
+
+def class_shift(ours: dict[str, int], theirs: dict[str, int]) -> float | None:
+    """Total variation distance between two label distributions given as counts: half the summed absolute
+    differences of the shares, 0 (the same) to 1 (no class in common)."""
+    total_ours, total_theirs = sum(ours.values()), sum(theirs.values())
+    if not total_ours or not total_theirs:
+        return None
+    return sum(abs(ours.get(k, 0) / total_ours - theirs.get(k, 0) / total_theirs) for k in {*ours, *theirs}) / 2
 
 
 def _ratio(ours: float | None, theirs: float | None) -> float | None:

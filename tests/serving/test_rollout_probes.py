@@ -1,0 +1,143 @@
+"""Rollouts of the other tasks with probes, on the real service and registry: a document classifier (class
+shift, agreement on labels) and an abstractive summarizer (agreement, log-probability, attention entropy)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from attnops.pipelines import rollout
+from attnops.pipelines.config import REPO_ROOT, load_config
+from attnops.pipelines.export import export_run
+from attnops.pipelines.registry import promote, register
+from attnops.pipelines.train import train
+from attnops.serving.rollout.controller import Service, roll_out
+from attnops.serving.rollout.guards import Guards
+from attnops.serving.server import free_port, start_local_serve
+from tests.abstractive.test_abstractive_integration import EMAIL
+from tests.abstractive.test_abstractive_integration import TINY as ABSTRACTIVE_TINY
+from tests.documents.test_documents_integration import TINY as DOCUMENTS_TINY
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+CLASSIFIER, SUMMARIZER = "han-rollout-it", "aeslc-rollout-it"
+DWELL_S = 4.0
+FAST = Guards(min_requests=5, max_p95_ratio=10)
+"""The default quality thresholds judged on a few requests, latency loosely: replicas share two loaded cores."""
+ARTICLE = (
+    "The company reported record profits for the third quarter.\n\n"
+    "Shares rose sharply after the announcement, and analysts raised their forecasts for the year."
+)
+
+
+def _ship(config_file: str, overrides: list[str], name: str) -> None:
+    """v1 @champion, v2 the same export (a candidate that agrees with it)."""
+    run_id = train(
+        load_config(REPO_ROOT / "pipelines/configs" / config_file, [*overrides, f"registry.model_name={name}"])
+    ).run_id
+    export_run(run_id)
+    promote(name, str(register(run_id, name).version))
+    register(run_id, name)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, new_store):
+    import ray
+    from ray import serve
+
+    from attnops.serving.build import application
+
+    root = tmp_path_factory.mktemp("rollout-probes")
+    tracking_uri = new_store(root)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        env.chdir(root)
+        _ship("classification/bbc-han.yaml", DOCUMENTS_TINY, CLASSIFIER)
+        _ship("summarization/aeslc-pointer.yaml", [a for a in ABSTRACTIVE_TINY if "model_name" not in a], SUMMARIZER)
+        port = free_port()
+        start_local_serve(
+            {"host": "127.0.0.1", "port": port},
+            {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"},
+            num_cpus=2,
+        )
+        cpu = {"ray_actor_options": {"num_cpus": 0.5}}
+        options = {
+            "Gateway": {"ray_actor_options": {"num_cpus": 0}},
+            "Classifier": {**cpu, "user_config": {"model_uri": f"models:/{CLASSIFIER}@champion"}},
+            "AbstractiveSummarizer": {**cpu, "user_config": {"model_uri": f"models:/{SUMMARIZER}@champion"}},
+        }
+        serve.run(application(options, ("classification", "abstractive")), name="attnops", route_prefix="/")
+        try:
+            yield f"http://127.0.0.1:{port}", tracking_uri
+        finally:
+            serve.shutdown()
+            ray.shutdown()
+
+
+@pytest.fixture
+def service(app, monkeypatch) -> str:
+    url, tracking_uri = app
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    return url
+
+
+@contextmanager
+def load(url: str, path: str, body: dict, clients: int = 3):
+    """Clients posting ``body`` until the block ends; yields (HTTP status, answering version, answer) of each."""
+    outcomes: list[tuple[int, str | None, dict]] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(timeout=60) as http:
+            while not stop.is_set():
+                response = http.post(f"{url}{path}", json=body)
+                answer = response.json() if response.status_code == 200 else {"error": response.text}
+                outcomes.append((response.status_code, answer.get("model", {}).get("version"), answer))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield outcomes
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def _last_step(name: str) -> dict:
+    return [e for e in rollout.history(name) if e["event"] in ("step passed", "step failed")][-1]
+
+
+def test_a_classifier_shadow_compares_labels_and_class_shares(service):
+    with load(service, "/v1/classify", {"texts": [ARTICLE, EMAIL]}) as outcomes:
+        line = roll_out(rollout.start(CLASSIFIER, "2", "shadow", [1.0]), Service(service), FAST, DWELL_S)
+    assert "shadow passed" in line, line
+    assert {(status, version) for status, version, _ in outcomes} == {(200, "1")}
+    step = _last_step(CLASSIFIER)
+    candidate, champion = step["candidate"], step["champion"]
+    assert candidate["agreement"] == pytest.approx(1.0) and candidate["requests"] >= 5
+    assert sum(candidate["labels"].values()) == 2 * candidate["requests"]
+    assert any(g.startswith("class_shift 0 (ok") for g in step["guards"]), step["guards"]
+    assert not any(g.startswith("entropy_rise") for g in step["guards"])
+    assert set(candidate["labels"]) == set(champion["labels"])
+
+
+def test_an_abstractive_canary_is_judged_on_its_confidence_and_promoted(service):
+    with load(service, "/v1/summarize", {"text": EMAIL, "mode": "abstractive"}) as outcomes:
+        line = roll_out(rollout.start(SUMMARIZER, "2", "canary", [0.5, 1.0]), Service(service), FAST, DWELL_S)
+    assert "every step passed" in line, line
+    assert Counter(status for status, _, _ in outcomes) == Counter({200: len(outcomes)})
+    assert {version for _, version, _ in outcomes} == {"1", "2"}
+    assert all("scores" not in answer for _, _, answer in outcomes)  # figures only for clients that ask
+    step = _last_step(SUMMARIZER)
+    assert step["candidate"]["mean_logprob"] == pytest.approx(step["champion"]["mean_logprob"], abs=1e-4)
+    assert 0 <= step["candidate"]["attention_entropy"] <= 1
+    asked = httpx.post(
+        f"{service}/v1/summarize", json={"text": EMAIL, "mode": "abstractive", "return_scores": True}, timeout=60
+    ).json()
+    assert asked["model"]["version"] == "2" and asked["scores"]["mean_logprob"] <= 0
