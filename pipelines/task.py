@@ -85,6 +85,44 @@ class Lazy:
 
 
 @dataclass(frozen=True)
+class Route:
+    """A REST endpoint of the gateway that hands its body to a method of the task's deployment.
+
+    The gateway's process builds the endpoint from this record alone: the schemas are named, not imported,
+    so that it loads neither the task nor its model runtime.
+    """
+
+    path: str
+    """e.g. ``/v1/translate``; tasks that share a path share one endpoint (see ``when``)."""
+    method: str
+    """The deployment's method that answers, and the endpoint's name."""
+    request: Lazy
+    """The pydantic body (JSON); with ``reader``, the type that reader returns."""
+    response: Lazy
+    """The pydantic answer."""
+    description: str = ""
+    summary: str | None = None
+    when: tuple[str, str] | None = None
+    """``(field, value)``: on a shared path, the bodies whose ``field`` is ``value`` go to this task; the route
+    without ``when`` takes the others."""
+    reader: Lazy | None = None
+    """``async (Request) -> body``, for a body that is not one JSON object (e.g. a file upload)."""
+    request_body: Lazy | None = None
+    """``() -> dict``: the OpenAPI ``requestBody`` of a route with a ``reader``."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """How a task is served: its Serve deployment and the gateway's routes to it (small, picklable, light)."""
+
+    deployment: str
+    """The Serve deployment that serves the task (its name in the Serve config)."""
+    replica: Lazy
+    """That deployment's class."""
+    routes: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True)
 class Headline:
     """What a study (``attnops study``) and the results tables (``attnops report``) show of a task's runs."""
 
@@ -136,10 +174,10 @@ class Task(Protocol):
     config_type: type[ExperimentConfig]
     model_name: str
     """Default registered model name (the service deploys ``models:/<model_name>@champion``)."""
-    deployment: str
-    """The Serve deployment that serves the task (its name in the Serve config)."""
-    replica: Lazy
-    """That deployment's class."""
+    service: Service | None
+    """How the task is served over REST (None: it is not)."""
+    commands: Lazy | None
+    """``(subparsers) -> None``: adds the task's own ``attnops`` commands (None: the lifecycle's only)."""
     splits: tuple[str, ...]
     """Splits ``attnops evaluate --split`` accepts."""
     quantizations: tuple[str, ...]

@@ -1,7 +1,8 @@
 """The Serve application: the gateway (:mod:`attnops.serving.app`) and one model deployment per task.
 
-``serve run serving/serve_config.yaml`` (or ``attnops serve``) builds it with :func:`build_app`. This module reads
-the task registry; the gateway's process never imports it.
+``serve run serving/serve_config.yaml`` (or ``attnops serve``) builds it with :func:`build_app`. Everything task
+specific comes from the registry: each task's :class:`~attnops.pipelines.task.Service` names its deployment, its
+class and the gateway's routes to it. This module reads the registry; the gateway's process never imports it.
 """
 
 from __future__ import annotations
@@ -11,14 +12,28 @@ from typing import Any
 from ray import serve
 
 from attnops.pipelines.inference.artifacts import CHALLENGER_ALIAS
-from attnops.pipelines.tasks import TASKS
+from attnops.pipelines.task import Service
+from attnops.pipelines.tasks import TASKS, all_tasks, task_named
 from attnops.serving.app import Gateway
 from attnops.serving.rollout.probes import PROBES
 
 
+def service(task: str) -> Service:
+    """How ``task`` is served; ValueError for a task that is not served over REST."""
+    served = task_named(task).service
+    if served is None:
+        raise ValueError(f"task {task!r} is not served over REST")
+    return served
+
+
 def deployment_name(task: str) -> str:
     """The Serve deployment that serves ``task`` (its name in the Serve config)."""
-    return TASKS[task].deployment
+    return service(task).deployment
+
+
+def services() -> dict[str, Service]:
+    """Every served task's :class:`Service`, by task, in registry order: the gateway routes to each of them."""
+    return {name: task.service for name, task in all_tasks().items() if task.service is not None}
 
 
 def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("translation",)) -> serve.Application:
@@ -32,15 +47,14 @@ def application(options: dict[str, dict[str, Any]], tasks: tuple[str, ...] = ("t
         settings = options.get(name, {})
         # A deployment class may serve several tasks (documents): say which, and what it serves by default.
         user_config = {"model_uri": default_model_uri(task), **(settings.get("user_config") or {}), "task": task}
-        models[task] = TASKS[task].replica.load().options(name=name, **{**settings, "user_config": user_config}).bind()
+        replica = service(task).replica.load()
+        models[task] = replica.options(name=name, **{**settings, "user_config": user_config}).bind()
         uri = challenger_uri(user_config["model_uri"])
         if task in PROBES and uri is not None:
             name, settings = f"{name}Challenger", options.get(f"{name}Challenger", _one_replica(settings))
             user_config = {**user_config, **(settings.get("user_config") or {}), "model_uri": uri, "optional": True}
-            challengers[task] = (
-                TASKS[task].replica.load().options(name=name, **{**settings, "user_config": user_config}).bind()
-            )
-    return Gateway.options(**options.get("Gateway", {})).bind(models, challengers)
+            challengers[task] = replica.options(name=name, **{**settings, "user_config": user_config}).bind()
+    return Gateway.options(**options.get("Gateway", {})).bind(services(), models, challengers)
 
 
 def challenger_uri(uri: str) -> str | None:
