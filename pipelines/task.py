@@ -112,6 +112,16 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Tab:
+    """A tab of the web playground (``serving/ui``)."""
+
+    label: str
+    panel: str = ""
+    """The page's panel that shows it (empty: the task's own). The page has a panel of its own for the tasks
+    it knows; any other gets a panel that sends a JSON body to the task's first route and shows the answer."""
+
+
+@dataclass(frozen=True)
 class Service:
     """How a task is served: its Serve deployment and the gateway's routes to it (small, picklable, light)."""
 
@@ -120,6 +130,8 @@ class Service:
     replica: Lazy
     """That deployment's class."""
     routes: tuple[Route, ...] = ()
+    tab: Tab | None = None
+    """Its tab in the playground (None: none). Tasks that name the same ``panel`` share one tab."""
 
 
 @dataclass(frozen=True)

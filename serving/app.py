@@ -118,7 +118,7 @@ def gateway_api(
     )
     api.add_middleware(StrictJSONMiddleware, max_bytes=MAX_UPLOAD_BYTES)
     api.add_middleware(TokenMiddleware)  # outermost: no body is read for a request without the token
-    mount_playground(api)
+    mount_playground(api, services)
     gateway = Forwarder(models, challengers or {})
     _add_service_routes(api, gateway)
     for path, routes in _routes_by_path(services).items():

@@ -47,7 +47,7 @@ from attnops.pipelines.inference.onnx_runtime import create_session
 from attnops.pipelines.onnx_export import export_graph
 from attnops.pipelines.predict import predict
 from attnops.pipelines.registry import list_versions, promote, register
-from attnops.pipelines.task import Graphs, Lazy, ParityCheck, Route, Service, Training
+from attnops.pipelines.task import Graphs, Lazy, ParityCheck, Route, Service, Tab, Training
 from attnops.pipelines.tasks import TASKS
 from attnops.pipelines.train import train
 from attnops.pipelines.translation.config import DataConfig
@@ -212,6 +212,7 @@ class ToyTask:
                 "Whether each text is German or English.",
             ),
         ),
+        Tab("Language"),
     )
     commands = Lazy("tests.test_task_registry:add_commands")
     splits = ("val", "test")
@@ -323,7 +324,11 @@ class ToyReplica(ModelReplica):
     unit = "texts"
 
     def __init__(self) -> None:
-        TASKS.setdefault(TOY.name, ENTRY)  # the same entry, in the replica's process
+        # The same entry in the replica's process. Serve sends this class by value, with a copy of what it
+        # names at module level: the registry is imported here, in the replica.
+        from attnops.pipelines.tasks import TASKS
+
+        TASKS.setdefault("toy", Lazy("tests.test_task_registry:TOY"))
         super().__init__()
 
     @observed
@@ -375,6 +380,7 @@ def test_a_task_defined_outside_the_package_runs_the_whole_lifecycle_and_is_serv
     assert served["probability"].tolist() == pytest.approx(local["probability"].tolist(), abs=1e-6)
 
     # Its command, from the entry's ``commands``.
+    capsys.readouterr()  # what training printed
     assert main(["detect-language", "--model", "models:/toy-language@champion", *frame["text"]]) == 0
     assert capsys.readouterr().out.split() == ["de", "en"]
 
@@ -395,6 +401,8 @@ def test_a_task_defined_outside_the_package_runs_the_whole_lifecycle_and_is_serv
         paths = httpx.get(f"{url}/openapi.json", timeout=60).json()["paths"]
         assert {"/v1/language", "/v1/translate"} <= set(paths)
         assert [s["task"] for s in httpx.get(f"{url}/v1/models", timeout=60).json()] == ["toy"]
+        tab = {"panel": "toy", "label": "Language", "tasks": ["toy"], "path": "/v1/language"}
+        assert httpx.get(f"{url}/ui/tabs.json", timeout=60).json()[-1] == tab  # the playground's tab
     finally:
         serve.shutdown()
         ray.shutdown()

@@ -19,7 +19,7 @@ from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param
 from attnops.pipelines.inference.graphs import graph_specs
 from attnops.pipelines.inference.onnx_runtime import OnnxBackend
-from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle, Route, Service
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle, Route, Service, Tab
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -41,6 +41,7 @@ class AbstractiveTask(LazyLifecycle):
                 when=("mode", "abstractive"),
             ),
         ),
+        Tab("Summarize", panel="summarization"),  # one tab for both kinds of summary
     )
     commands = None  # ``attnops summarize`` (the summarization task's) takes abstractive models too
     splits = ("val", "test")

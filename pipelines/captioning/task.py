@@ -21,7 +21,7 @@ from attnops.pipelines.captioning.image_input import open_image, photo_tensor
 from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param, search_settings
 from attnops.pipelines.inference.graphs import graph_specs
-from attnops.pipelines.task import Headline, InputSpec, Lazy, LazyLifecycle, Route, Service
+from attnops.pipelines.task import Headline, InputSpec, Lazy, LazyLifecycle, Route, Service, Tab
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -46,6 +46,7 @@ class CaptioningTask(LazyLifecycle):
                 request_body=Lazy("attnops.serving.caption_schemas:caption_request_body"),
             ),
         ),
+        Tab("Caption"),
     )
     commands = Lazy("attnops.pipelines.captioning.commands:add_commands")
     splits = ("val", "test")

@@ -24,7 +24,7 @@ from attnops.pipelines.documents.config import (
 from attnops.pipelines.documents.graph import OnnxDocumentBackend
 from attnops.pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize
 from attnops.pipelines.documents.sentences import split_sentences
-from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle, Route, Service
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle, Route, Service, Tab
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -44,11 +44,12 @@ class DocumentTask(LazyLifecycle):
         config_type: type[DocumentConfig],
         deployment: str,
         route: Route,
+        tab: Tab,
         commands: Lazy,
         headline: Headline,
     ) -> None:
         self.name, self.config_type, self.commands, self.headline = name, config_type, commands, headline
-        self.service = Service(deployment, Lazy("attnops.serving.document_replica:DocumentReplica"), (route,))
+        self.service = Service(deployment, Lazy("attnops.serving.document_replica:DocumentReplica"), (route,), tab)
         self.model_name = MODEL_NAMES[name]
 
     def load_codec(self, folder: Path) -> DocumentCodec:
@@ -89,6 +90,7 @@ CLASSIFICATION = DocumentTask(
         Lazy("attnops.serving.schemas:ClassifyResponse"),
         "The label and class probabilities of each document; word and sentence weights on request.",
     ),
+    Tab("Classify"),
     Lazy("attnops.pipelines.documents.commands:add_classify"),
     Headline(
         test_metrics=(GATE_METRICS["classification"],),
@@ -109,6 +111,7 @@ SUMMARIZATION = DocumentTask(
         "``mode: extractive`` (default): the document's best sentences, in document order, with their scores.\n"
         "``mode: abstractive``: a summary written by the abstractive model, copy probabilities on request.",
     ),
+    Tab("Summarize"),
     Lazy("attnops.pipelines.documents.commands:add_summarize"),
     Headline(
         test_metrics=(GATE_METRICS["summarization"],),

@@ -15,7 +15,7 @@ from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param, search_settings
 from attnops.pipelines.inference.graphs import graph_specs
 from attnops.pipelines.inference.onnx_runtime import OnnxBackend
-from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle, Route, Service
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle, Route, Service, Tab
 from attnops.pipelines.translation.config import MODEL_NAME, SPLITS, TRAIN_TOKENS_PARAM, TranslationConfig
 from attnops.pipelines.translation.tokenizer import TextCodec
 from attnops.pipelines.translation.translate import translate
@@ -42,6 +42,7 @@ class TranslationTask(LazyLifecycle):
                 "to\nthe same version.",
             ),
         ),
+        Tab("Translate"),
     )
     commands = Lazy("attnops.pipelines.translation.commands:add_commands")
     splits = tuple(split for split in SPLITS if split != "train")

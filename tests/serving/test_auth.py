@@ -19,7 +19,7 @@ from attnops.serving.server import check_bind
 
 TOKEN = "auth-test-token"
 api = gateway_api(services(), models={})  # every registered task's routes; no model deployed
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/"), ("GET", "/ui")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/"), ("GET", "/ui"), ("GET", "/ui/tabs.json")}
 
 
 def _requests(routes: list, prefix: str = "") -> list[tuple[str, str]]:
