@@ -72,8 +72,10 @@ class ParityCheck:
 class Lazy:
     """What a task names without importing it: ``module`` or ``module:attribute``, imported on :meth:`load`.
 
-    A task's lifecycle module (the training stack), its Serve deployment class and its study's speed probe
-    are named this way, so that loading the task for inference imports none of them.
+    The registry names each task this way (so that the config and the inference runtime can look tasks up
+    without an import loop), and a task names so its lifecycle module (the training stack), its commands, its
+    Serve deployment class, its REST schemas and its study's speed probe: loading the task for inference
+    imports none of them, and the gateway imports only the schemas.
     """
 
     path: str
