@@ -4,9 +4,9 @@
 
 import { ApiError, call, hasToken, setToken } from "./api.js";
 import { mergePieces, shade, wordGrid } from "./attention.js";
+import tabs from "./tabs.json" with { type: "json" }; // {panel, label, tasks, path}, in registry order
 
 const $ = (selector, root = document) => root.querySelector(selector);
-let tabs = []; // {panel, label, tasks, path}, in registry order
 const panels = {};
 
 function element(tag, { text, className, title, style, data } = {}) {
@@ -22,8 +22,7 @@ function element(tag, { text, className, title, style, data } = {}) {
 // ---- service, token and tabs -------------------------------------------------------------------------
 
 /** One tab per entry of tabs.json, on the page's own panel for it or on a JSON panel; panels without a tab go. */
-async function loadTabs() {
-  tabs = await call("ui/tabs.json");
+function showTabs() {
   for (const tab of tabs) {
     panels[tab.panel] = $(`.panel[data-task=${tab.panel}]`) || jsonPanel(tab);
     const button = element("button", { text: tab.label, data: { task: tab.panel } });
@@ -390,11 +389,7 @@ $("#translate-form").addEventListener("submit", translate);
 $("#classify-form").addEventListener("submit", classify);
 $("#summarize-form").addEventListener("submit", summarize);
 $("#caption-form").addEventListener("submit", (event) => event.preventDefault());
+showTabs();
 watchUploads();
-try {
-  await loadTabs();
-} catch (err) {
-  $("#service").textContent = `Could not ask the service for its tabs: ${err.message}`;
-}
 select(location.hash.slice(1));
 loadService();
