@@ -44,11 +44,12 @@ def cluster_serve_config(
     env.update({"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"})
     if tasks is not None:
         from attnops.pipelines.tasks import TASKS
+        from attnops.serving.build import deployment_name
 
         unknown = sorted(set(tasks) - set(TASKS))
         if unknown:
             raise ValueError(f"unknown tasks {unknown}; known: {', '.join(TASKS)}")
-        keep = {"Gateway", *(TASKS[task].deployment for task in tasks)}
+        keep = {"Gateway", *(deployment_name(task) for task in tasks)}
         app["args"] = {**app.get("args", {}), "tasks": list(tasks)}
         app["deployments"] = [d for d in app.get("deployments", []) if d["name"] in keep]
     if deployment_options:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 from attnops.models.config import OptimConfig
 from attnops.pipelines.data.location import data_dir
 from attnops.pipelines.errors import UserError
+from attnops.pipelines.tasks import task_named
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The folder that holds ``models/``, ``pipelines/`` and ``serving/``: the checkout, or the installed ``attnops/``
@@ -235,9 +236,6 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     for override in overrides:
         _apply_override(tree, override)
     tree.setdefault("task", DEFAULT_TASK)
-    # The registry imports every task's config class, each built on this module's sections.
-    from attnops.pipelines.tasks import task_named
-
     schema = task_named(str(tree["task"])).config_type
     try:
         return schema.model_validate(tree)

@@ -6,12 +6,12 @@ from attnops.pipelines.errors import UserError
 from attnops.pipelines.inference.decoding import CONFIG_SEARCH, SearchOverride
 from attnops.pipelines.runs import load_run_config
 from attnops.pipelines.task import Report
-from attnops.pipelines.tasks import TASKS, task_for
+from attnops.pipelines.tasks import all_tasks, task_for
 
 
 def known_splits() -> tuple[str, ...]:
     """Every split some task evaluates on."""
-    return tuple(dict.fromkeys(split for task in TASKS.values() for split in task.splits))
+    return tuple(dict.fromkeys(split for task in all_tasks().values() for split in task.splits))
 
 
 def evaluate_run(run_id: str, split: str | None = None, search: SearchOverride = CONFIG_SEARCH) -> Report:

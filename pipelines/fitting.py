@@ -150,13 +150,8 @@ def fit(
     """Train ``module`` and return the checkpoint with the best ``monitor`` value (``max`` or ``min``).
 
     Per-epoch metrics go to the active MLflow run; the full state goes to ``work/last.ckpt`` at each
-    epoch end, and ``resume`` (such a checkpoint) continues a fit where it stopped. With
-    ``config.workers`` > 1 the fit runs on Ray Train.
+    epoch end, and ``resume`` (such a checkpoint) continues a fit where it stopped.
     """
-    if config.workers > 1:
-        from attnops.pipelines.distributed import fit_on_ray
-
-        return fit_on_ray(module, train_loader, val_loader, config, monitor, mode, work)
     # One name for the best checkpoint: a resumed fit finds the folder full and would otherwise write best-v1.ckpt.
     checkpoint = ModelCheckpoint(
         dirpath=work / "checkpoints",

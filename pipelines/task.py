@@ -72,8 +72,10 @@ class ParityCheck:
 class Lazy:
     """What a task names without importing it: ``module`` or ``module:attribute``, imported on :meth:`load`.
 
-    A task's lifecycle module (the training stack), its Serve deployment class and its study's speed probe
-    are named this way, so that loading the task for inference imports none of them.
+    The registry names each task this way (so that the config and the inference runtime can look tasks up
+    without an import loop), and a task names so its lifecycle module (the training stack), its commands, its
+    Serve deployment class, its REST schemas and its study's speed probe: loading the task for inference
+    imports none of them, and the gateway imports only the schemas.
     """
 
     path: str
@@ -82,6 +84,56 @@ class Lazy:
         module, _, attribute = self.path.partition(":")
         loaded = importlib.import_module(module)
         return getattr(loaded, attribute) if attribute else loaded
+
+
+@dataclass(frozen=True)
+class Route:
+    """A REST endpoint of the gateway that hands its body to a method of the task's deployment.
+
+    The gateway's process builds the endpoint from this record alone: the schemas are named, not imported,
+    so that it loads neither the task nor its model runtime.
+    """
+
+    path: str
+    """e.g. ``/v1/translate``; tasks that share a path share one endpoint (see ``when``)."""
+    method: str
+    """The deployment's method that answers, and the endpoint's name."""
+    request: Lazy
+    """The pydantic body (JSON); with ``reader``, the type that reader returns."""
+    response: Lazy
+    """The pydantic answer."""
+    description: str = ""
+    summary: str | None = None
+    when: tuple[str, str] | None = None
+    """``(field, value)``: on a shared path, the bodies whose ``field`` is ``value`` go to this task; the route
+    without ``when`` takes the others."""
+    reader: Lazy | None = None
+    """``async (Request) -> body``, for a body that is not one JSON object (e.g. a file upload)."""
+    request_body: Lazy | None = None
+    """``() -> dict``: the OpenAPI ``requestBody`` of a route with a ``reader``."""
+
+
+@dataclass(frozen=True)
+class Tab:
+    """A tab of the web playground (``serving/ui``)."""
+
+    label: str
+    panel: str = ""
+    """The page's panel that shows it (empty: the task's own). The page has a panel of its own for the tasks
+    it knows; any other gets a panel that sends a JSON body to the task's first route and shows the answer."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """How a task is served: its Serve deployment and the gateway's routes to it (small, picklable, light)."""
+
+    deployment: str
+    """The Serve deployment that serves the task (its name in the Serve config)."""
+    replica: Lazy
+    """That deployment's class."""
+    routes: tuple[Route, ...] = ()
+    tab: Tab | None = None
+    """Its tab in the playground (None: none). Tasks that name the same ``panel`` share one tab."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +188,10 @@ class Task(Protocol):
     config_type: type[ExperimentConfig]
     model_name: str
     """Default registered model name (the service deploys ``models:/<model_name>@champion``)."""
-    deployment: str
-    """The Serve deployment that serves the task (its name in the Serve config)."""
-    replica: Lazy
-    """That deployment's class."""
+    service: Service | None
+    """How the task is served over REST (None: it is not)."""
+    commands: Lazy | None
+    """``(subparsers) -> None``: adds the task's own ``attnops`` commands (None: the lifecycle's only)."""
     splits: tuple[str, ...]
     """Splits ``attnops evaluate --split`` accepts."""
     quantizations: tuple[str, ...]

@@ -15,7 +15,7 @@ from attnops.pipelines.fitting import fit, training_run
 from attnops.pipelines.inference.artifacts import CHECKPOINT_ARTIFACT
 from attnops.pipelines.resume import LAST_CHECKPOINT, OWNER_TAG, last_checkpoint, owner_gone
 from attnops.pipelines.runs import load_run_config
-from attnops.pipelines.task import Report
+from attnops.pipelines.task import Report, Training
 from attnops.pipelines.tasks import task_for
 
 
@@ -60,16 +60,7 @@ def train(
             tracking.log_dataset(lineage.name, lineage.source, lineage.digest, lineage.splits)
         training = task.prepare_training(config, data, work)
         started = time.perf_counter()
-        best = fit(
-            training.module,
-            training.train_loader,
-            training.val_loader,
-            config.train,
-            training.monitor,
-            training.mode,
-            work,
-            checkpoint,
-        )
+        best = _fit(training, config, work, checkpoint)
         train_seconds = time.perf_counter() - started
         tracking.log_metrics({"train_seconds": train_seconds})
         tracking.log_artifact(best, str(Path(CHECKPOINT_ARTIFACT).parent))
@@ -90,3 +81,14 @@ def resume(run_id: str) -> TrainResult:
     if config.train.workers > 1:
         raise UserError(f"run {run_id} trained on {config.train.workers} Ray Train workers; only one process resumes")
     return train(config, resume=run_id)
+
+
+def _fit(training: Training, config: ExperimentConfig, work: Path, resume: Path | None) -> Path:
+    """The shared fit: in this process, or on Ray Train with ``train.workers`` > 1 (which starts over, not resumes)."""
+    t = training
+    shared = (t.module, t.train_loader, t.val_loader, config.train, t.monitor, t.mode, work)
+    if config.train.workers > 1:
+        from attnops.pipelines.distributed import fit_on_ray
+
+        return fit_on_ray(*shared)
+    return fit(*shared, resume)

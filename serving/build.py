@@ -1,7 +1,8 @@
 """The Serve application: the gateway (:mod:`attnops.serving.app`) and one model deployment per task.
 
-``serve run serving/serve_config.yaml`` (or ``attnops serve``) builds it with :func:`build_app`. This module reads
-the task registry; the gateway's process never imports it.
+``serve run serving/serve_config.yaml`` (or ``attnops serve``) builds it with :func:`build_app`. Everything task
+specific comes from the registry: each task's :class:`~attnops.pipelines.task.Service` names its deployment, its
+class and the gateway's routes to it. This module reads the registry; the gateway's process never imports it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from ray import serve
 
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.inference.artifacts import CHALLENGER_ALIAS
-from attnops.pipelines.tasks import TASKS
+from attnops.pipelines.task import Service
+from attnops.pipelines.tasks import TASKS, all_tasks, task_named
 from attnops.serving.app import Gateway
 from attnops.serving.one_hop import ModelGateway
 from attnops.serving.rollout.probes import PROBES
@@ -21,9 +23,22 @@ from attnops.serving.rollout.probes import PROBES
 log = logging.getLogger(__name__)
 
 
+def service(task: str) -> Service:
+    """How ``task`` is served; ValueError for a task that is not served over REST."""
+    served = task_named(task).service
+    if served is None:
+        raise ValueError(f"task {task!r} is not served over REST")
+    return served
+
+
 def deployment_name(task: str) -> str:
     """The Serve deployment that serves ``task`` (its name in the Serve config)."""
-    return TASKS[task].deployment
+    return service(task).deployment
+
+
+def services() -> dict[str, Service]:
+    """Every served task's :class:`Service`, by task, in registry order: the gateway routes to each of them."""
+    return {name: task.service for name, task in all_tasks().items() if task.service is not None}
 
 
 def application(
@@ -42,25 +57,20 @@ def application(
         settings = options.get(name, {})
         # A deployment class may serve several tasks (documents): say which, and what it serves by default.
         user_config = {"model_uri": default_model_uri(task), **(settings.get("user_config") or {}), "task": task}
+        replica = service(task).replica.load()
         if one_hop:
             gateway = _one_hop_options(gateway, settings, user_config, task)
         else:
-            models[task] = (
-                TASKS[task].replica.load().options(name=name, **{**settings, "user_config": user_config}).bind()
-            )
+            models[task] = replica.options(name=name, **{**settings, "user_config": user_config}).bind()
         uri = challenger_uri(user_config["model_uri"])
         if task in PROBES and uri is not None:
             name, settings = f"{name}Challenger", options.get(f"{name}Challenger", _one_replica(settings))
             user_config = {**user_config, **(settings.get("user_config") or {}), "model_uri": uri, "optional": True}
-            challengers[task] = (
-                TASKS[task].replica.load().options(name=name, **{**settings, "user_config": user_config}).bind()
-            )
+            challengers[task] = replica.options(name=name, **{**settings, "user_config": user_config}).bind()
     if one_hop:
         (task,) = tasks
-        return ModelGateway.options(name="Gateway", **gateway).bind(
-            task, TASKS[task].replica, deployment_name(task), challengers
-        )
-    return Gateway.options(**gateway).bind(models, challengers)
+        return ModelGateway.options(name="Gateway", **gateway).bind(service(task), task, challengers)
+    return Gateway.options(**gateway).bind(services(), models, challengers)
 
 
 def _one_hop_options(

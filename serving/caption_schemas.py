@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field
+from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field, ValidationError
 
 from attnops.serving.schemas import MAX_BEAM_SIZE, ServedModel, _Body
 
@@ -54,3 +57,26 @@ def caption_request_body() -> dict[str, Any]:
             "application/json": {"schema": CaptionRequest.model_json_schema()},
         },
     }
+
+
+async def read_caption_upload(request: Request) -> CaptionUpload:
+    """The image file and options of a caption request, from multipart form data or JSON (base64)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if kind == "application/json":
+            body = CaptionRequest.model_validate_json(await request.body())
+            try:
+                data = base64.b64decode(body.image, validate=True)
+            except ValueError as exc:  # binascii.Error, or characters outside ASCII
+                raise HTTPException(400, f"image: not valid base64 ({exc})") from exc
+            return CaptionUpload(data, CaptionOptions.model_validate(body.model_dump(exclude={"image"})))
+        if kind == "multipart/form-data":
+            form = await request.form()
+            upload = form.get("image")
+            if upload is None or isinstance(upload, str):
+                raise HTTPException(422, "multipart body needs a file field named 'image'")
+            fields = {key: value for key, value in form.items() if key != "image"}
+            return CaptionUpload(await upload.read(), CaptionOptions.model_validate(fields))
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+    raise HTTPException(415, "send the image as multipart/form-data (field 'image') or application/json (base64)")

@@ -17,7 +17,7 @@ from typing import Any
 
 from ray import serve
 
-from attnops.pipelines.task import Lazy
+from attnops.pipelines.task import Service
 from attnops.serving.app import RETRY_AFTER_S, Gateway
 from attnops.serving.replica import ModelReplica
 
@@ -50,10 +50,10 @@ class ModelGateway(Gateway.func_or_class):
     The model deployment's request limits are the replica's own: beyond ``max_queued_requests`` waiting, Serve
     answers 503 with ``Retry-After`` before the gateway sees the request."""
 
-    async def __init__(self, task: str, replica: Lazy, deployment: str, challengers: dict[str, Any]) -> None:
-        self.replica: ModelReplica = replica.load().func_or_class()
-        self.replica.deployment = deployment  # metrics and inference log name the model deployment, not the gateway
-        await super().__init__({task: LocalHandle(self.replica)}, challengers)
+    async def __init__(self, service: Service, task: str, challengers: dict[str, Any]) -> None:
+        self.replica: ModelReplica = service.replica.load().func_or_class()
+        self.replica.deployment = service.deployment  # metrics and inference log name the model deployment
+        await super().__init__({task: service}, {task: LocalHandle(self.replica)}, challengers)
 
     def reconfigure(self, user_config: dict) -> None:
         self.replica.reconfigure(user_config)

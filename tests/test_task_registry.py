@@ -1,28 +1,42 @@
-"""A task defined here, in the test, runs the whole shared lifecycle: train → export → register → promote → predict.
+"""A task defined here, in the test, runs the whole shared lifecycle: train → export → register → promote → predict,
+and is served: its command, its route on the gateway and its Serve deployment come from its registry entry.
 
 The toy task tells German from English sentences of the real Multi30k data with a bag of byte embeddings.
-Nothing under ``pipelines/`` or ``serving/`` knows it: it is registered in ``TASKS`` for the test only.
+Nothing under ``pipelines/`` or ``serving/`` knows it: one entry in ``TASKS``, for the test only, adds it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import mlflow
 import pandas as pd
 import pytest
 import pytorch_lightning as pl
+import ray
 import torch
 import torch.nn.functional as F
 from pydantic import Field
+from ray import serve
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from attnops.cli import main
 from attnops.pipelines import tracking
-from attnops.pipelines.config import ExperimentConfig, RegistryConfig, RuntimeConfig, Section, TrainConfig, load_config
+from attnops.pipelines.config import (
+    REPO_ROOT,
+    ExperimentConfig,
+    RegistryConfig,
+    RuntimeConfig,
+    Section,
+    TrainConfig,
+    load_config,
+)
 from attnops.pipelines.export import export_run
 from attnops.pipelines.fitting import load_weights
 from attnops.pipelines.inference.artifacts import CHECKPOINT_ARTIFACT, TOKENIZER_ARTIFACT
@@ -33,13 +47,18 @@ from attnops.pipelines.inference.onnx_runtime import create_session
 from attnops.pipelines.onnx_export import export_graph
 from attnops.pipelines.predict import predict
 from attnops.pipelines.registry import list_versions, promote, register
-from attnops.pipelines.task import Graphs, ParityCheck, Training
+from attnops.pipelines.task import Graphs, Lazy, ParityCheck, Route, Service, Tab, Training
 from attnops.pipelines.tasks import TASKS
 from attnops.pipelines.train import train
 from attnops.pipelines.translation.config import DataConfig
 from attnops.pipelines.translation.data import load_corpus
+from attnops.serving.build import application
+from attnops.serving.replica import ModelReplica, observed
+from attnops.serving.server import free_port, start_local_serve
+from attnops.serving.settings import ReplicaSettings
+from tests.toy_schemas import LanguageRequest, LanguageResponse
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 LANGUAGES = ("de", "en")
 GRAPH = GraphSpec(
@@ -181,7 +200,21 @@ class ToyTask:
     name = "toy"
     config_type = ToyConfig
     model_name = "toy-language"
-    deployment = replica = ""  # not served over REST here
+    service = Service(
+        "LanguageDetector",
+        Lazy("tests.test_task_registry:ToyReplica"),
+        (
+            Route(
+                "/v1/language",
+                "detect",
+                Lazy("tests.toy_schemas:LanguageRequest"),
+                Lazy("tests.toy_schemas:LanguageResponse"),
+                "Whether each text is German or English.",
+            ),
+        ),
+        Tab("Language"),
+    )
+    commands = Lazy("tests.test_task_registry:add_commands")
     splits = ("val", "test")
     quantizations = ()
 
@@ -268,14 +301,60 @@ class ToyTask:
         return pd.DataFrame({"text": trained.examples.texts[:2]})
 
 
+def _detect_language(args: argparse.Namespace) -> None:
+    for language in predict(args.model, pd.DataFrame({"text": args.texts}))["language"]:
+        print(language)
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    detect = commands.add_parser("detect-language", help="German or English? One answer per TEXT")
+    detect.add_argument("texts", nargs="+", metavar="TEXT")
+    detect.add_argument("--model", required=True)
+    detect.set_defaults(func=_detect_language)
+
+
+class ToySettings(ReplicaSettings):
+    task: Literal["toy"] = "toy"
+    model_uri: str = "models:/toy-language@champion"
+
+
+@serve.deployment
+class ToyReplica(ModelReplica):
+    settings_type = ToySettings
+    unit = "texts"
+
+    def __init__(self) -> None:
+        # The same entry in the replica's process. Serve sends this class by value, with a copy of what it
+        # names at module level: the registry is imported here, in the replica.
+        from attnops.pipelines.tasks import TASKS
+
+        TASKS.setdefault("toy", Lazy("tests.test_task_registry:TOY"))
+        super().__init__()
+
+    @observed
+    async def detect(self, request: LanguageRequest) -> LanguageResponse:
+        model = self.loaded()
+        languages = [await self.submit(text) for text in request.texts]
+        return LanguageResponse(languages=languages, model=model.served())
+
+    async def run_batch(self, texts: list[str]) -> list[str]:
+        model = self.model
+        logits = model.backend(*model.resolved.bundle.codec.encode(texts))  # (B, 2)
+        return [LANGUAGES[i] for i in logits.argmax(1).tolist()]
+
+
+TOY = ToyTask()
+ENTRY = Lazy("tests.test_task_registry:TOY")
+"""The toy task's registry entry: one line, as in ``attnops.pipelines.tasks``."""
+
+
 @pytest.fixture
 def toy_task(monkeypatch) -> ToyTask:
-    task = ToyTask()
-    monkeypatch.setitem(TASKS, task.name, task)
-    return task
+    monkeypatch.setitem(TASKS, TOY.name, ENTRY)
+    return TOY
 
 
-def test_a_task_defined_outside_the_package_runs_the_whole_lifecycle(toy_task, tmp_path):
+def test_a_task_defined_outside_the_package_runs_the_whole_lifecycle_and_is_served(toy_task, tmp_path, capsys):
     config = load_config(None, ["task=toy", "tracking.system_metrics=false", "tracking.experiment=toy"])
     assert isinstance(config, ToyConfig) and config.registry.model_name == "toy-language"
 
@@ -299,3 +378,31 @@ def test_a_task_defined_outside_the_package_runs_the_whole_lifecycle(toy_task, t
     served = mlflow.pyfunc.load_model("models:/toy-language@champion").predict(frame)
     assert served["language"].tolist() == ["de", "en"]
     assert served["probability"].tolist() == pytest.approx(local["probability"].tolist(), abs=1e-6)
+
+    # Its command, from the entry's ``commands``.
+    capsys.readouterr()  # what training printed
+    assert main(["detect-language", "--model", "models:/toy-language@champion", *frame["text"]]) == 0
+    assert capsys.readouterr().out.split() == ["de", "en"]
+
+    # Its deployment and its route, from the entry's ``service``, on a real Serve.
+    port = free_port()
+    tracking_uri = mlflow.get_tracking_uri()
+    start_local_serve({"host": "127.0.0.1", "port": port}, {"MLFLOW_TRACKING_URI": tracking_uri,
+                      "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(REPO_ROOT)}, num_cpus=2)  # fmt: skip
+    options = {"LanguageDetector": {"user_config": {"poll_interval_s": 0, "inference_log": {"enabled": False}}}}
+    try:
+        serve.run(application(options, ("toy",)), name="attnops", route_prefix="/")
+        assert "LanguageDetector" in serve.status().applications["attnops"].deployments
+        url = f"http://127.0.0.1:{port}"
+        answer = httpx.post(f"{url}/v1/language", json={"texts": frame["text"].tolist()}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["languages"] == ["de", "en"] and answer.json()["model"]["name"] == "toy-language"
+        assert httpx.post(f"{url}/v1/language", json={"texts": []}, timeout=60).status_code == 422
+        paths = httpx.get(f"{url}/openapi.json", timeout=60).json()["paths"]
+        assert {"/v1/language", "/v1/translate"} <= set(paths)
+        assert [s["task"] for s in httpx.get(f"{url}/v1/models", timeout=60).json()] == ["toy"]
+        tab = {"panel": "toy", "label": "Language", "tasks": ["toy"], "path": "/v1/language"}
+        assert httpx.get(f"{url}/ui/tabs.json", timeout=60).json()[-1] == tab  # the playground's tab
+    finally:
+        serve.shutdown()
+        ray.shutdown()

@@ -19,7 +19,7 @@ from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param
 from attnops.pipelines.inference.graphs import graph_specs
 from attnops.pipelines.inference.onnx_runtime import OnnxBackend
-from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle, Route, Service, Tab
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -29,8 +29,21 @@ class AbstractiveTask(LazyLifecycle):
     name = "abstractive"
     config_type = AbstractiveConfig
     model_name = MODEL_NAME
-    deployment = "AbstractiveSummarizer"
-    replica = Lazy("attnops.serving.abstractive_replica:AbstractiveReplica")
+    service = Service(
+        "AbstractiveSummarizer",
+        Lazy("attnops.serving.abstractive_replica:AbstractiveReplica"),
+        (
+            Route(
+                "/v1/summarize",
+                "summarize",
+                Lazy("attnops.serving.schemas:SummarizeRequest"),
+                Lazy("attnops.serving.schemas:SummarizeResponse"),
+                when=("mode", "abstractive"),
+            ),
+        ),
+        Tab("Summarize", panel="summarization"),  # one tab for both kinds of summary
+    )
+    commands = None  # ``attnops summarize`` (the summarization task's) takes abstractive models too
     splits = ("val", "test")
     quantizations = ("int8",)
     headline = Headline(

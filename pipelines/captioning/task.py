@@ -21,7 +21,7 @@ from attnops.pipelines.captioning.image_input import open_image, photo_tensor
 from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param, search_settings
 from attnops.pipelines.inference.graphs import graph_specs
-from attnops.pipelines.task import Headline, InputSpec, Lazy, LazyLifecycle
+from attnops.pipelines.task import Headline, InputSpec, Lazy, LazyLifecycle, Route, Service, Tab
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -31,8 +31,24 @@ class CaptioningTask(LazyLifecycle):
     name = "captioning"
     config_type = CaptioningConfig
     model_name = MODEL_NAME
-    deployment = "Captioner"
-    replica = Lazy("attnops.serving.caption_replica:CaptionReplica")
+    service = Service(
+        "Captioner",
+        Lazy("attnops.serving.caption_replica:CaptionReplica"),
+        (
+            Route(
+                "/v1/caption",
+                "caption",
+                Lazy("attnops.serving.caption_schemas:CaptionUpload"),
+                Lazy("attnops.serving.caption_schemas:CaptionResponse"),
+                "The photo's caption; with ``return_attention``, each word's attention over the region grid.",
+                summary="caption a photo: multipart upload (field 'image') or JSON with the file base64-encoded",
+                reader=Lazy("attnops.serving.caption_schemas:read_caption_upload"),
+                request_body=Lazy("attnops.serving.caption_schemas:caption_request_body"),
+            ),
+        ),
+        Tab("Caption"),
+    )
+    commands = Lazy("attnops.pipelines.captioning.commands:add_commands")
     splits = ("val", "test")
     quantizations = ()
     headline = Headline(

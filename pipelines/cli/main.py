@@ -1,8 +1,8 @@
 """The ``attnops`` command line: one entry point; each command group lives in its own module.
 
-The lifecycle commands (:mod:`attnops.cli.lifecycle`) work for every task; each task package adds
-its predict commands (``translate``, ``classify``, ``summarize``, ``caption``) in its ``commands``
-module. Command modules import their work when a command runs, so ``--help`` stays fast.
+The lifecycle commands (:mod:`attnops.cli.lifecycle`) work for every task; each registered task adds its
+own commands (``translate``, ``classify``, ``summarize``, ``caption``) through its registry entry's
+``commands``. Command modules import their work when a command runs, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,21 +14,12 @@ import sys
 import warnings
 
 from attnops.cli import bench, data, lifecycle, monitor, predict, report, rollout, serve, stack, study
-from attnops.pipelines.captioning import commands as captioning_commands
-from attnops.pipelines.documents import commands as document_commands
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.redact import redact, redact_logs, redact_uncaught
-from attnops.pipelines.translation import commands as translation_commands
+from attnops.pipelines.tasks import all_tasks
 
-COMMAND_GROUPS = (
-    lifecycle.add_commands,
-    data.add_commands,
-    study.add_commands,
-    report.add_commands,
-    translation_commands.add_commands,
-    document_commands.add_classify,
-    document_commands.add_summarize,
-    captioning_commands.add_commands,
+BEFORE_TASKS = (lifecycle.add_commands, data.add_commands, study.add_commands, report.add_commands)
+AFTER_TASKS = (
     predict.add_commands,
     serve.add_commands,
     rollout.add_commands,
@@ -36,7 +27,7 @@ COMMAND_GROUPS = (
     bench.add_commands,
     stack.add_commands,
 )
-"""Each adds its commands to the parser, in the order ``--help`` lists them."""
+"""Each adds its commands to the parser; ``--help`` lists them in this order, the tasks' own between."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         "($MLFLOW_TRACKING_URI, default sqlite:///mlflow.db in the working directory).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add_commands in COMMAND_GROUPS:
+    task_commands = tuple(task.commands.load() for task in all_tasks().values() if task.commands is not None)
+    for add_commands in (*BEFORE_TASKS, *task_commands, *AFTER_TASKS):
         add_commands(commands)
     return parser
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from attnops.pipelines.config import ExperimentConfig
 from attnops.pipelines.data.records import FORMATS, RecordFormat, data_file, read_jsonl
 from attnops.pipelines.errors import UserError
+
+if TYPE_CHECKING:
+    from attnops.pipelines.config import ExperimentConfig
 
 LISTED = 20
 """Bad records listed per kind of problem (the count says how many more)."""

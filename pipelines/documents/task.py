@@ -24,7 +24,7 @@ from attnops.pipelines.documents.config import (
 from attnops.pipelines.documents.graph import OnnxDocumentBackend
 from attnops.pipelines.documents.predict import DocumentBackend, classify, predict_documents, summarize
 from attnops.pipelines.documents.sentences import split_sentences
-from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle, Route, Service, Tab
 
 if TYPE_CHECKING:
     from attnops.pipelines.inference.bundle import Bundle, Manifest
@@ -33,14 +33,23 @@ if TYPE_CHECKING:
 class DocumentTask(LazyLifecycle):
     """A hierarchical attention model over documents; ``name`` says what it predicts."""
 
-    replica = Lazy("attnops.serving.document_replica:DocumentReplica")
     splits = DOCUMENT_SPLITS
     quantizations = ()
     input = TEXT_INPUT
     lifecycle = Lazy("attnops.pipelines.documents.lifecycle")
 
-    def __init__(self, name: str, config_type: type[DocumentConfig], deployment: str, headline: Headline) -> None:
-        self.name, self.config_type, self.deployment, self.headline = name, config_type, deployment, headline
+    def __init__(
+        self,
+        name: str,
+        config_type: type[DocumentConfig],
+        deployment: str,
+        route: Route,
+        tab: Tab,
+        commands: Lazy,
+        headline: Headline,
+    ) -> None:
+        self.name, self.config_type, self.commands, self.headline = name, config_type, commands, headline
+        self.service = Service(deployment, Lazy("attnops.serving.document_replica:DocumentReplica"), (route,), tab)
         self.model_name = MODEL_NAMES[name]
 
     def load_codec(self, folder: Path) -> DocumentCodec:
@@ -74,6 +83,15 @@ class DocumentTask(LazyLifecycle):
 
 CLASSIFICATION = DocumentTask(
     "classification", ClassificationConfig, "Classifier",
+    Route(
+        "/v1/classify",
+        "classify",
+        Lazy("attnops.serving.schemas:ClassifyRequest"),
+        Lazy("attnops.serving.schemas:ClassifyResponse"),
+        "The label and class probabilities of each document; word and sentence weights on request.",
+    ),
+    Tab("Classify"),
+    Lazy("attnops.pipelines.documents.commands:add_classify"),
     Headline(
         test_metrics=(GATE_METRICS["classification"],),
         curve="val_accuracy",
@@ -85,6 +103,16 @@ CLASSIFICATION = DocumentTask(
 )  # fmt: skip
 SUMMARIZATION = DocumentTask(
     "summarization", SummarizationConfig, "Summarizer",
+    Route(
+        "/v1/summarize",
+        "summarize",
+        Lazy("attnops.serving.schemas:SummarizeRequest"),
+        Lazy("attnops.serving.schemas:SummarizeResponse"),
+        "``mode: extractive`` (default): the document's best sentences, in document order, with their scores.\n"
+        "``mode: abstractive``: a summary written by the abstractive model, copy probabilities on request.",
+    ),
+    Tab("Summarize"),
+    Lazy("attnops.pipelines.documents.commands:add_summarize"),
     Headline(
         test_metrics=(GATE_METRICS["summarization"],),
         curve="val_precision_at_3",

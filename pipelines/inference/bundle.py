@@ -17,6 +17,7 @@ from attnops.pipelines.config import ExperimentConfig, RuntimeConfig, load_confi
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.inference.checksums import TamperedBundle, digests, verify
 from attnops.pipelines.inference.graphs import GraphSpecs, graph_specs
+from attnops.pipelines.tasks import task_named
 
 MANIFEST, CONFIG, TOKENIZER = "manifest.json", "config.yaml", "tokenizer"
 
@@ -78,7 +79,7 @@ class Bundle:
                 f"this export has no {runtime.precision} graphs (has: {', '.join(self.manifest.precisions)}); "
                 "re-export with --quantize int8 --overwrite"
             )
-        return _task(self.config.task).open_backend(self.folder, self.manifest, runtime)
+        return task_named(self.config.task).open_backend(self.folder, self.manifest, runtime)
 
 
 def write_bundle(folder: Path, config: ExperimentConfig, codec: Any, manifest: Manifest) -> Path:
@@ -105,11 +106,4 @@ def load_bundle(folder: Path) -> Bundle:
         )
     verify(folder, manifest.files, exclude=(MANIFEST,))
     config = load_config(folder / CONFIG)
-    return Bundle(folder, config, _task(config.task).load_codec(folder / TOKENIZER), manifest)
-
-
-def _task(name: str) -> Any:
-    # The registry imports the task packages, whose inference modules take bundles.
-    from attnops.pipelines.tasks import task_named
-
-    return task_named(name)
+    return Bundle(folder, config, task_named(config.task).load_codec(folder / TOKENIZER), manifest)

@@ -15,7 +15,7 @@ from attnops.pipelines.config import RuntimeConfig
 from attnops.pipelines.inference.decoding import beam_param, search_settings
 from attnops.pipelines.inference.graphs import graph_specs
 from attnops.pipelines.inference.onnx_runtime import OnnxBackend
-from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle
+from attnops.pipelines.task import TEXT_INPUT, Headline, Lazy, LazyLifecycle, Route, Service, Tab
 from attnops.pipelines.translation.config import MODEL_NAME, SPLITS, TRAIN_TOKENS_PARAM, TranslationConfig
 from attnops.pipelines.translation.tokenizer import TextCodec
 from attnops.pipelines.translation.translate import translate
@@ -28,8 +28,23 @@ class TranslationTask(LazyLifecycle):
     name = "translation"
     config_type = TranslationConfig
     model_name = MODEL_NAME
-    deployment = "Translator"
-    replica = Lazy("attnops.serving.translation_replica:TranslationReplica")
+    service = Service(
+        "Translator",
+        Lazy("attnops.serving.translation_replica:TranslationReplica"),
+        (
+            Route(
+                "/v1/translate",
+                "translate",
+                Lazy("attnops.serving.schemas:TranslateRequest"),
+                Lazy("attnops.serving.schemas:TranslateResponse"),
+                "Each sentence's translation; the answer names the model version that gave it. During a rollout a\n"
+                "share of requests is answered by the candidate; requests with the same ``X-Rollout-Key`` header go "
+                "to\nthe same version.",
+            ),
+        ),
+        Tab("Translate"),
+    )
+    commands = Lazy("attnops.pipelines.translation.commands:add_commands")
     splits = tuple(split for split in SPLITS if split != "train")
     quantizations = ("int8",)
     headline = Headline(

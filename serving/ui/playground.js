@@ -1,11 +1,13 @@
 // The playground: one tab per task, each a form that calls the REST API and draws the attention it returns.
+// The tabs come from tabs.json (the service's task registry); a task this page has no panel for gets a panel
+// that sends a JSON body to its route and shows the answer.
 
 import { ApiError, call, hasToken, setToken } from "./api.js";
 import { mergePieces, shade, wordGrid } from "./attention.js";
+import tabs from "./tabs.json" with { type: "json" }; // {panel, label, tasks, path}, in registry order
 
-const TASKS = ["translation", "summarization", "classification", "captioning"];
-const panels = Object.fromEntries(TASKS.map((task) => [task, document.querySelector(`.panel[data-task=${task}]`)]));
 const $ = (selector, root = document) => root.querySelector(selector);
+const panels = {};
 
 function element(tag, { text, className, title, style, data } = {}) {
   const node = document.createElement(tag);
@@ -18,6 +20,59 @@ function element(tag, { text, className, title, style, data } = {}) {
 }
 
 // ---- service, token and tabs -------------------------------------------------------------------------
+
+/** One tab per entry of tabs.json, on the page's own panel for it or on a JSON panel; panels without a tab go. */
+function showTabs() {
+  for (const tab of tabs) {
+    panels[tab.panel] = $(`.panel[data-task=${tab.panel}]`) || jsonPanel(tab);
+    const button = element("button", { text: tab.label, data: { task: tab.panel } });
+    button.id = `tab-${tab.panel}`;
+    button.setAttribute("role", "tab");
+    button.addEventListener("click", () => select(tab.panel));
+    $("nav").append(button);
+  }
+  for (const panel of document.querySelectorAll(".panel")) if (!panels[panel.dataset.task]) panel.remove();
+}
+
+/** A panel for a task this page does not know: a JSON body to its route, the JSON answer. */
+function jsonPanel(tab) {
+  const panel = element("section", { className: "panel", data: { task: tab.panel } });
+  panel.setAttribute("role", "tabpanel");
+  panel.hidden = true;
+  const absent = `No ${tab.panel} model is deployed on this service.`;
+  const unavailable = element("p", { className: "unavailable", text: absent });
+  unavailable.hidden = true;
+  const form = element("form", { className: "card" });
+  const label = element("label", { text: `Request body (JSON) of POST ${tab.path}` });
+  const input = element("textarea");
+  input.id = label.htmlFor = `${tab.panel}-body`;
+  input.rows = 4;
+  input.value = "{}";
+  const button = element("button", { text: "Send" });
+  button.type = "submit";
+  form.append(label, input, button);
+  const error = element("p", { className: "error" });
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+  const result = element("div", { className: "result" });
+  result.hidden = true;
+  const output = element("pre", { className: "output" });
+  result.append(output, element("p", { className: "served note" }));
+  panel.append(unavailable, form, error, result);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit(panel, () => call(tab.path.slice(1), { json: JSON.parse(input.value) }), (body) => {
+      output.textContent = JSON.stringify(body, null, 2);
+    });
+  });
+  document.body.append(panel);
+  return panel;
+}
+
+/** The panel that shows `task` (one tab may show several tasks). */
+function panelOf(task) {
+  return tabs.find((tab) => tab.tasks.includes(task))?.panel;
+}
 
 function askForToken(message) {
   $("#token-form").hidden = false;
@@ -42,30 +97,31 @@ async function loadService() {
   }
   $("#token-form").hidden = true;
   const byTask = Object.fromEntries(statuses.map((status) => [status.task, status]));
-  byTask.summarization ||= byTask.abstractive; // one tab for both kinds of summary
-  for (const task of TASKS) {
-    const status = byTask[task];
-    const tab = $(`#tab-${task}`);
+  const deployed = new Set();
+  for (const { panel, tasks } of tabs) {
+    const status = tasks.map((task) => byTask[task]).find(Boolean);
+    if (status) deployed.add(panel);
+    const tab = $(`#tab-${panel}`);
     tab.classList.toggle("unavailable", !status);
     tab.title = status ? "" : "not deployed on this service";
-    $(".unavailable", panels[task]).hidden = Boolean(status);
-    $("form", panels[task]).hidden = !status;
+    $(".unavailable", panels[panel]).hidden = Boolean(status);
+    $("form", panels[panel]).hidden = !status;
   }
   $("#service").textContent = statuses.length
     ? `Serving: ${statuses.map((s) => `${s.task} (${s.model ? served(s.model) : `loading${s.last_error ? `: ${s.last_error}` : ""}`})`).join(", ")}.`
     : "This service has no model deployed.";
-  if (!byTask[location.hash.slice(1)] && statuses.length) select(statuses[0].task);
+  if (!deployed.has(location.hash.slice(1)) && statuses.length) select(panelOf(statuses[0].task));
   await loadSummaryModes(new Set(statuses.map((status) => status.task)));
   return true;
 }
 
-function select(task) {
-  if (!panels[task]) task = TASKS[0];
-  for (const name of TASKS) {
-    $(`#tab-${name}`).setAttribute("aria-selected", String(name === task));
-    panels[name].hidden = name !== task;
+function select(panel) {
+  if (!panels[panel]) panel = tabs[0]?.panel;
+  for (const { panel: name } of tabs) {
+    $(`#tab-${name}`).setAttribute("aria-selected", String(name === panel));
+    panels[name].hidden = name !== panel;
   }
-  history.replaceState(null, "", `#${task}`);
+  if (panel) history.replaceState(null, "", `#${panel}`);
 }
 
 function served(model) {
@@ -86,7 +142,7 @@ async function submit(panel, request, render) {
     const body = await request();
     error.hidden = true;
     render(body);
-    $(".served", panel).textContent = `Answered by ${served(body.model)}.`;
+    $(".served", panel).textContent = body.model ? `Answered by ${served(body.model)}.` : "";
     result.hidden = false;
     panel.dataset.state = "done";
   } catch (err) {
@@ -324,7 +380,6 @@ function watchUploads() {
 
 // ---- start -------------------------------------------------------------------------------------------
 
-for (const task of TASKS) $(`#tab-${task}`).addEventListener("click", () => select(task));
 $("#token-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   setToken($("#token-input").value);
@@ -334,6 +389,7 @@ $("#translate-form").addEventListener("submit", translate);
 $("#classify-form").addEventListener("submit", classify);
 $("#summarize-form").addEventListener("submit", summarize);
 $("#caption-form").addEventListener("submit", (event) => event.preventDefault());
+showTabs();
 watchUploads();
 select(location.hash.slice(1));
 loadService();

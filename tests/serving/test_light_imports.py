@@ -46,10 +46,10 @@ def test_the_gateway_loads_no_model_runtime_and_no_task():
     assert _probe("attnops.serving.app", stack=MODEL_RUNTIME)["loaded"] == []
 
 
-def test_the_probe_sees_the_model_runtime_of_the_application_builder():
-    assert {"torch", "onnxruntime", "attnops.pipelines.tasks"} <= set(
-        _probe("attnops.serving.build", stack=MODEL_RUNTIME)["loaded"]
-    )
+def test_the_probe_sees_the_model_runtime_of_a_task_and_the_registry_of_the_application_builder():
+    # The registry names its tasks: a task's own module loads the runtime, when the builder looks the task up.
+    assert {"torch", "onnxruntime"} <= set(_probe("attnops.pipelines.captioning.task", stack=MODEL_RUNTIME)["loaded"])
+    assert "attnops.pipelines.tasks" in _probe("attnops.serving.build", stack=MODEL_RUNTIME)["loaded"]
 
 
 def test_every_replica_and_the_inference_side_stay_light():

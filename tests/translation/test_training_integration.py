@@ -107,8 +107,21 @@ def test_the_command_line_against_a_tracking_server_prints_figures_without_mlflo
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     env.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)
     shown = subprocess.run(
-        [sys.executable, "-m", "attnops.cli", "evaluate", result.run_id, "--split", "test_2016_flickr", "--beam-size", "1"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "attnops.cli",
+            "evaluate",
+            result.run_id,
+            "--split",
+            "test_2016_flickr",
+            "--beam-size",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert shown.returncode == 0, shown.stderr
     assert "BLEU" in shown.stdout
