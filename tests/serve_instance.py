@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
 from attnops.pipelines.config import REPO_ROOT
 from attnops.serving.server import free_port, start_local_serve
@@ -61,11 +62,15 @@ def serve_instance() -> Iterator[ServeInstance]:
     from ray import serve
 
     port = free_port()
-    start_local_serve(
-        {**HTTP_OPTIONS, "port": port},
-        {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(REPO_ROOT)},  # replicas import this checkout
-        num_cpus=2,
-    )
+    with pytest.MonkeyPatch.context() as env:
+        # A deleted app's gateway port goes straight back to Serve's pool, so the next module's gateway answers
+        # on the instance's port (the quarantine, 150 s by default, is there for HAProxy, which is not used).
+        env.setenv("RAY_SERVE_PORT_QUARANTINE_S", "0")
+        start_local_serve(
+            {**HTTP_OPTIONS, "port": port},
+            {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(REPO_ROOT)},  # replicas import this checkout
+            num_cpus=2,
+        )
     try:
         yield ServeInstance(port)
     finally:
