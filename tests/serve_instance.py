@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 from attnops.pipelines.config import REPO_ROOT
-from attnops.serving.server import free_port, start_local_serve
+from attnops.serving.server import GATEWAY_PORTS, free_port, start_local_serve
 
 HTTP_OPTIONS = {"host": "127.0.0.1", "request_timeout_s": 30, "keep_alive_timeout_s": 3}
 """Serve's HTTP options are the instance's, not an app's: the slow-client and keep-alive tests of the serving
@@ -23,10 +22,6 @@ APP = "attnops"
 @dataclass(frozen=True)
 class ServeInstance:
     port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @contextmanager
     def deployed(
@@ -42,10 +37,22 @@ class ServeInstance:
         options = {name: _with_env(options.get(name, {}), env) for name in names}
         serve.run(application(options, tasks), name=APP, route_prefix="/")
         try:
-            httpx.get(f"{self.url}/healthz", timeout=30).raise_for_status()
-            yield self.url
+            yield self._gateway_url()
         finally:
             serve.delete(APP)
+
+    def _gateway_url(self) -> str:
+        """Where the app's gateway answers. With direct ingress it takes a port of the instance's range: the
+        first unless Serve still holds that one for a deleted app's gateway (a freed port waits in quarantine,
+        or is blocked while the operating system still holds it)."""
+        for port in range(self.port, self.port + GATEWAY_PORTS):
+            url = f"http://127.0.0.1:{port}"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                continue
+        raise RuntimeError(f"no gateway answers /healthz on ports {self.port}-{self.port + GATEWAY_PORTS - 1}")
 
 
 def _with_env(settings: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -62,15 +69,11 @@ def serve_instance() -> Iterator[ServeInstance]:
     from ray import serve
 
     port = free_port()
-    with pytest.MonkeyPatch.context() as env:
-        # A deleted app's gateway port goes straight back to Serve's pool, so the next module's gateway answers
-        # on the instance's port (the quarantine, 150 s by default, is there for HAProxy, which is not used).
-        env.setenv("RAY_SERVE_PORT_QUARANTINE_S", "0")
-        start_local_serve(
-            {**HTTP_OPTIONS, "port": port},
-            {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(REPO_ROOT)},  # replicas import this checkout
-            num_cpus=2,
-        )
+    start_local_serve(
+        {**HTTP_OPTIONS, "port": port},
+        {"MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(REPO_ROOT)},  # replicas import this checkout
+        num_cpus=2,
+    )
     try:
         yield ServeInstance(port)
     finally:
