@@ -130,6 +130,7 @@ class TinyModels:
         shutil.copyfile(self.root / "mlflow.db", folder / "mlflow.db")
         shutil.copytree(self.root / "mlruns", folder / "mlruns")
         _rewrite_paths(folder / "mlflow.db", str(self.root), str(folder))
+        _forget_artifact_locations()
         return f"sqlite:///{folder / 'mlflow.db'}", trained
 
 
@@ -145,6 +146,15 @@ def train_tiny(task: str, tracking_uri: str, folder: Path) -> Trained:
         config_path = CONFIGS / recipe.config_file
         run = train(load_config(config_path, list(recipe.overrides)), config_path)
         return Trained(run, export_run(run.run_id, quantize=recipe.quantize))
+
+
+def _forget_artifact_locations() -> None:
+    """MLflow keeps each run's artifact repository in a process-wide cache keyed by run id, whatever the store:
+    without this, an artifact logged to a copied run (a drift reference) would land in the store it was
+    copied from."""
+    from mlflow.tracking._tracking_service import utils
+
+    utils._artifact_repos_cache.clear()
 
 
 def _rewrite_paths(database: Path, old: str, new: str) -> None:
