@@ -30,8 +30,14 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 SERVER_FIXTURES = {
     "mlflow_server": ("mlflow_server", "slow"),
     "postgres_mlflow_server": ("postgres", "mlflow_server", "slow"),
+    "tiny_models": ("slow",),
+    "ray_serve": ("ray", "slow"),
 }
 """Markers a test gets from the session fixtures it uses, so `-m` selects by what a test needs."""
+
+
+SHARED_RAY = "ray_serve"
+"""The session fixture of the one shared Ray instance."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,6 +46,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if fixture in getattr(item, "fixturenames", ()):
                 for marker in markers:
                     item.add_marker(marker)
+    # The modules on the shared Ray run last, together: a module that starts its own Ray (Train, Data, a
+    # cluster, a killed head) cannot while this process holds the shared one, which lives to the session's end.
+    shared = {item.path for item in items if SHARED_RAY in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: item.path in shared)
 
 
 def tiny_model_config(**overrides) -> Seq2SeqConfig:
@@ -89,6 +99,24 @@ def new_store(tmp_path_factory) -> Callable[[Path], str]:
         return f"sqlite:///{folder / 'mlflow.db'}"
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory, new_store):
+    """One tiny trained and exported model per task (:mod:`tests.tiny_models`), each trained on first use;
+    ``.copy(folder, *tasks)`` makes a module's own store holding them."""
+    from tests.tiny_models import TinyModels
+
+    return TinyModels(tmp_path_factory.mktemp("tiny-models"), new_store)
+
+
+@pytest.fixture(scope="session")
+def ray_serve():
+    """Ray and Serve started once for the modules that deploy the app (``ray_serve.deployed(...)``)."""
+    from tests.serve_instance import serve_instance
+
+    with serve_instance() as instance:
+        yield instance
 
 
 @pytest.fixture(autouse=True)

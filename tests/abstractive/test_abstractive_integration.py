@@ -11,45 +11,13 @@ import pandas as pd
 import pytest
 
 from attnops.cli import main
-from attnops.pipelines.config import REPO_ROOT, load_config
-from attnops.pipelines.export import export_run
 from attnops.pipelines.predict import predict
 from attnops.pipelines.registry import promote, register
-from attnops.pipelines.train import train
-from attnops.serving.server import free_port, start_local_serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 MAX_BYTES = 5_000
 ABSTRACTIVE, EXTRACTIVE = "aeslc-it", "extractive-it"
-TINY = [
-    "data.max_train_examples=300",
-    "data.max_val_examples=16",
-    "data.max_test_examples=24",
-    "data.max_source_words=60",
-    "data.vocab_size=800",
-    "model.embedding_dim=16",
-    "model.hidden_size=24",
-    "train.max_epochs=2",
-    "train.batch_size=32",
-    "train.eval_beam_size=2",
-    "tracking.heatmap_sentences=2",
-    "tracking.system_metrics=false",
-    f"registry.model_name={ABSTRACTIVE}",
-]
-EXTRACTIVE_TINY = [
-    "data.max_train_examples=200",
-    "data.max_sentences=12",
-    "data.max_words=30",
-    "data.vocab_size=3000",
-    "model.embedding_dim=16",
-    "model.word_hidden_size=16",
-    "model.sentence_hidden_size=16",
-    "train.max_epochs=1",
-    "tracking.heatmap_sentences=0",
-    "tracking.system_metrics=false",
-    f"registry.model_name={EXTRACTIVE}",
-]
 EMAIL = (
     "Greg, Attached is the Grandecommunications service agreement for Bishops Corner.\n"
     "Please sign it and send it back to Hunter Williams by Friday.\nThanks, Phillip"
@@ -57,31 +25,17 @@ EMAIL = (
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, new_store):
-    import ray
-    from ray import serve
-
-    from attnops.serving.build import application
-
+def app(tmp_path_factory, tiny_models, ray_serve):
+    """The tiny pointer-generator (exported with INT8 graphs) and extractive summarizer, registered, promoted and
+    served in both modes on the shared Ray."""
     root = tmp_path_factory.mktemp("abstractive")
-    tracking_uri = new_store(root)
+    tracking_uri, trained = tiny_models.copy(root, "abstractive", "summarization")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.chdir(root)
-        config_path = REPO_ROOT / "pipelines/configs/summarization/aeslc-pointer.yaml"
-        result = train(load_config(config_path, TINY), config_path)
-        exported = export_run(result.run_id, quantize="int8")
-        promote(ABSTRACTIVE, str(register(result.run_id).version))
-        extractive = train(load_config(REPO_ROOT / "pipelines/configs/summarization/bbc-extractive.yaml",
-                                       EXTRACTIVE_TINY))  # fmt: skip
-        export_run(extractive.run_id)
-        promote(EXTRACTIVE, str(register(extractive.run_id).version))
-        port = free_port()
-        start_local_serve(
-            {"host": "127.0.0.1", "port": port},
-            {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"},
-            num_cpus=2,
-        )
+        abstractive, extractive = trained["abstractive"], trained["summarization"]
+        promote(ABSTRACTIVE, str(register(abstractive.run_id, ABSTRACTIVE).version))
+        promote(EXTRACTIVE, str(register(extractive.run_id, EXTRACTIVE).version))
         limits = {"max_document_bytes": MAX_BYTES, "batch_wait_timeout_s": 0.1}
         cpu = {"ray_actor_options": {"num_cpus": 1}}
         options = {
@@ -89,12 +43,9 @@ def app(tmp_path_factory, new_store):
             "Summarizer": {**cpu, "user_config": {"model_uri": f"models:/{EXTRACTIVE}@champion", **limits}},
             "AbstractiveSummarizer": {**cpu, "user_config": {"model_uri": f"models:/{ABSTRACTIVE}@champion", **limits}},
         }
-        serve.run(application(options, ("summarization", "abstractive")), name="attnops", route_prefix="/")
-        try:
-            yield {"url": f"http://127.0.0.1:{port}", "tracking_uri": tracking_uri, "run": result, "export": exported}
-        finally:
-            serve.shutdown()
-            ray.shutdown()
+        tasks = ("summarization", "abstractive")
+        with ray_serve.deployed(options, tasks, {"MLFLOW_TRACKING_URI": tracking_uri}) as url:
+            yield {"url": url, "tracking_uri": tracking_uri, "run": abstractive.run, "export": abstractive.export}
 
 
 @pytest.fixture

@@ -14,12 +14,8 @@ import pytest
 from PIL import Image
 
 from attnops.pipelines.captioning.captions import load_captions
-from attnops.pipelines.config import REPO_ROOT, load_config
-from attnops.pipelines.export import export_run
 from attnops.pipelines.registry import promote, register
-from attnops.pipelines.train import train
 from attnops.pipelines.translation.config import DataConfig
-from attnops.serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -27,20 +23,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 NAME = "captioning-serve-it"
 FLICKR = DataConfig().data_root() / "flickr8k_mini"
 MAX_BYTES = 300_000
-TINY = [
-    "data.max_train_examples=60",
-    "data.max_eval_examples=8",
-    "data.min_word_frequency=2",
-    "model.embedding_dim=32",
-    "model.hidden_size=48",
-    "train.max_epochs=1",
-    "train.batch_size=32",
-    "train.num_threads=1",
-    "train.max_decode_length=12",
-    "tracking.heatmap_sentences=1",
-    "tracking.system_metrics=false",
-    "export.parity_split=val",
-]
 
 
 @dataclass
@@ -50,33 +32,15 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, new_store):
-    """Ray and a caption-only app serving a tiny captioner registered and promoted to @champion."""
-    import ray
-    from ray import serve
-
-    from attnops.serving.build import application
-
+def app(tmp_path_factory, tiny_models, ray_serve):
+    """A caption-only app on the shared Ray serving the tiny captioner registered and promoted to @champion."""
     root = tmp_path_factory.mktemp("caption-serve")
-    tracking_uri = new_store(root)
+    tracking_uri, trained = tiny_models.copy(root, "captioning")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.setenv("ATTNOPS_CACHE_DIR", str(root / "cache"))
         env.chdir(root)
-        config = load_config(REPO_ROOT / "pipelines/configs/captioning/flickr8k-soft.yaml", TINY)
-        run_id = train(config).run_id
-        export_run(run_id)
-        promote(NAME, str(register(run_id, NAME).version))
-        port = free_port()
-        start_local_serve(
-            {"host": "127.0.0.1", "port": port},
-            {
-                "MLFLOW_TRACKING_URI": tracking_uri,
-                "MLFLOW_DISABLE_TELEMETRY": "true",
-                "PYTHONPATH": str(REPO_ROOT),  # replicas import this checkout, whatever is installed
-            },
-            num_cpus=2,
-        )
+        promote(NAME, str(register(trained["captioning"].run_id, NAME).version))
         options = {
             "Gateway": {"ray_actor_options": {"num_cpus": 0}},
             "Captioner": {
@@ -90,13 +54,9 @@ def app(tmp_path_factory, new_store):
                 },
             },
         }
-        serve.run(application(options, ("captioning",)), name="attnops", route_prefix="/")
         names = load_captions(FLICKR)["test"].images[:4]
-        try:
-            yield Service(f"http://127.0.0.1:{port}", [(FLICKR / "images" / n).read_bytes() for n in names])
-        finally:
-            serve.shutdown()
-            ray.shutdown()
+        with ray_serve.deployed(options, ("captioning",), {"MLFLOW_TRACKING_URI": tracking_uri}) as url:
+            yield Service(url, [(FLICKR / "images" / n).read_bytes() for n in names])
 
 
 def _upload(url: str, data: bytes, filename: str = "photo.jpg", **fields) -> httpx.Response:

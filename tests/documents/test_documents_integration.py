@@ -16,29 +16,13 @@ from attnops.cli import main
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.documents.data import load_documents
 from attnops.pipelines.documents.train import SPLITS_ARTIFACT
-from attnops.pipelines.export import export_run
 from attnops.pipelines.registry import promote, register
-from attnops.pipelines.train import train
-from attnops.serving.server import free_port, start_local_serve
 from tests.serving.fuzz import fuzz_every_route
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 MAX_BYTES = 20_000
 CATEGORIES = {"business", "entertainment", "politics", "sport", "tech"}
-TINY = [
-    "data.max_train_examples=300",
-    "data.max_sentences=12",
-    "data.max_words=30",
-    "data.vocab_size=6000",
-    "model.embedding_dim=24",
-    "model.word_hidden_size=24",
-    "model.sentence_hidden_size=24",
-    "train.max_epochs=2",
-    "train.batch_size=32",
-    "tracking.heatmap_sentences=2",
-    "tracking.system_metrics=false",
-]
 
 
 @dataclass
@@ -56,35 +40,22 @@ class App:
     summarizer: Trained
 
 
-def _train_and_ship(config_file: str, name: str) -> Trained:
-    config = load_config(REPO_ROOT / "pipelines/configs" / config_file, [*TINY, f"registry.model_name={name}"])
-    result = train(config)
-    export = export_run(result.run_id)
-    assert export.bundle.manifest.parity.passed
-    promote(name, str(register(result.run_id).version))
-    return Trained(result.run_id, result.evaluation.metrics, name)
+def _ship(trained, name: str) -> Trained:
+    assert trained.export.bundle.manifest.parity.passed
+    promote(name, str(register(trained.run_id, name).version))
+    return Trained(trained.run_id, trained.run.evaluation.metrics, name)
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, new_store):
-    import ray
-    from ray import serve
-
-    from attnops.serving.build import application
-
+def app(tmp_path_factory, tiny_models, ray_serve):
+    """The tiny HAN classifier and extractive summarizer, registered and promoted, served on the shared Ray."""
     root = tmp_path_factory.mktemp("documents")
-    tracking_uri = new_store(root)
+    tracking_uri, trained = tiny_models.copy(root, "classification", "summarization")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.chdir(root)
-        classifier = _train_and_ship("classification/bbc-han.yaml", "han-it")
-        summarizer = _train_and_ship("summarization/bbc-extractive.yaml", "extractive-it")
-        port = free_port()
-        start_local_serve(
-            {"host": "127.0.0.1", "port": port},
-            {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"},
-            num_cpus=2,
-        )
+        classifier = _ship(trained["classification"], "han-it")
+        summarizer = _ship(trained["summarization"], "extractive-it")
         limits = {"max_texts": 4, "max_document_bytes": MAX_BYTES, "batch_wait_timeout_s": 0.05}
         cpu = {"ray_actor_options": {"num_cpus": 1}}
         options = {
@@ -92,12 +63,9 @@ def app(tmp_path_factory, new_store):
             "Classifier": {**cpu, "user_config": {"model_uri": "models:/han-it@champion", **limits}},
             "Summarizer": {**cpu, "user_config": {"model_uri": "models:/extractive-it@champion", **limits}},
         }
-        serve.run(application(options, ("classification", "summarization")), name="attnops", route_prefix="/")
-        try:
-            yield App(f"http://127.0.0.1:{port}", tracking_uri, classifier, summarizer)
-        finally:
-            serve.shutdown()
-            ray.shutdown()
+        tasks = ("classification", "summarization")
+        with ray_serve.deployed(options, tasks, {"MLFLOW_TRACKING_URI": tracking_uri}) as url:
+            yield App(url, tracking_uri, classifier, summarizer)
 
 
 @pytest.fixture

@@ -22,14 +22,10 @@ from attnops.pipelines import tracking
 from attnops.pipelines.captioning.captions import load_captions
 from attnops.pipelines.config import REPO_ROOT, load_config
 from attnops.pipelines.documents.data import load_documents
-from attnops.pipelines.export import export_run
 from attnops.pipelines.registry import promote, register
-from attnops.pipelines.train import train
 from attnops.pipelines.translation.config import DataConfig
 from attnops.serving.server import free_port
-from tests.captioning.test_caption_serving import TINY as CAPTION_TINY
-from tests.documents.test_documents_integration import TINY as DOCUMENT_TINY
-from tests.serving.test_serving_integration import TINY as TRANSLATION_TINY
+from tests.tiny_models import train_tiny
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.browser]
 
@@ -40,6 +36,7 @@ FLICKR = DataConfig().data_root() / "flickr8k_mini"
 CONFIGS = REPO_ROOT / "pipelines/configs"
 WORD_START = "\u2581"
 WAIT_S = 90
+TASKS = ("translation", "classification", "summarization", "captioning")
 STORE_ENV, MODELS_ENV = "ATTNOPS_PLAYGROUND_STORE", "ATTNOPS_PLAYGROUND_MODELS"
 
 
@@ -54,18 +51,8 @@ class Service:
     """The version each name's @champion points at."""
 
 
-def _ship(task: str, config_file: str, overrides: list[str]) -> str:
-    """Train, export, register and promote a tiny model of ``task``; its registered name."""
-    name = f"{task}-playground"
-    config = load_config(CONFIGS / config_file, [*overrides, f"registry.model_name={name}"])
-    run_id = train(config).run_id
-    export_run(run_id)
-    promote(name, str(register(run_id, name).version))
-    return name
-
-
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, new_store):
+def service(tmp_path_factory, tiny_models):
     """Ray and the app with every task (token required), plus a translation-only app under a prefix."""
     import ray
     from ray import serve
@@ -73,20 +60,20 @@ def service(tmp_path_factory, new_store):
     from attnops.serving.build import application
 
     root = tmp_path_factory.mktemp("playground")
-    tracking_uri = os.environ.get(STORE_ENV) or new_store(root)
-    trained = dict(item.split("=", 1) for item in os.environ.get(MODELS_ENV, "").split(",") if item)
-    one_epoch = "train.max_epochs=1"  # what the page draws is checked against the API, whatever the quality
-    tiny = {
-        "translation": ("translation/demo.yaml", [*TRANSLATION_TINY, one_epoch, "data.max_train_examples=500"]),
-        "classification": ("classification/bbc-han.yaml", [*DOCUMENT_TINY, one_epoch]),
-        "summarization": ("summarization/bbc-extractive.yaml", [*DOCUMENT_TINY, one_epoch]),
-        "captioning": ("captioning/flickr8k-soft.yaml", CAPTION_TINY),
-    }
+    given = dict(item.split("=", 1) for item in os.environ.get(MODELS_ENV, "").split(",") if item)
+    tiny = [task for task in TASKS if task not in given]
+    if os.environ.get(STORE_ENV):
+        tracking_uri = os.environ[STORE_ENV]
+        trained = {task: train_tiny(task, tracking_uri, root) for task in tiny}
+    else:
+        tracking_uri, trained = tiny_models.copy(root, *tiny)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.setenv("ATTNOPS_CACHE_DIR", str(root / "cache"))
         env.chdir(root)
-        names = {task: trained.get(task) or _ship(task, *tiny[task]) for task in tiny}
+        names = {task: given.get(task) or f"{task}-playground" for task in TASKS}
+        for task in tiny:
+            promote(names[task], str(register(trained[task].run_id, names[task]).version))
         versions = {
             task: str(tracking.client().get_model_version_by_alias(name, "champion").version)
             for task, name in names.items()

@@ -13,20 +13,12 @@ import pytest
 
 from attnops.cli.main import main
 from attnops.pipelines import rollout, tracking
-from attnops.pipelines.config import REPO_ROOT, load_config
-from attnops.pipelines.export import export_run
 from attnops.pipelines.inference.artifacts import CHALLENGER_ALIAS, DIGEST_TAG
 from attnops.pipelines.inference.resolve import alias_holder
 from attnops.pipelines.registry import promote, register
-from attnops.pipelines.train import train
 from attnops.serving.rollout.controller import Service, roll_out
 from attnops.serving.rollout.guards import Guards
 from attnops.serving.rollout.split import STICKY_HEADER, Split
-from attnops.serving.server import free_port, start_local_serve
-from tests.serving.test_serving_integration import TINY
-
-SMALLEST = [*TINY, "data.max_train_examples=200", "train.max_epochs=1"]
-"""Quality does not matter here: the candidates are copies of one export."""
 
 pytestmark = pytest.mark.slow
 
@@ -38,42 +30,27 @@ FAST = Guards(min_requests=5, max_p95_ratio=10)
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """Ray and the app with its challenger deployment; v1 @champion, v2 the same export (a candidate that
-    agrees with it), v3 the same with a wrong digest (it cannot load)."""
-    import ray
-    from ray import serve
-
-    from attnops.serving.build import application
-
+def app(tmp_path_factory, tiny_models, ray_serve):
+    """The app with its challenger deployment on the shared Ray; v1 @champion, v2 the same export (a candidate
+    that agrees with it), v3 the same with a wrong digest (it cannot load). Quality does not matter here: the
+    candidates are copies of the tiny translator's export."""
     root = tmp_path_factory.mktemp("rollout")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracking_uri, trained = tiny_models.copy(root, "translation")
+    run_id = trained["translation"].run_id
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.chdir(root)
-        run_id = train(load_config(REPO_ROOT / "pipelines/configs/translation/demo.yaml", SMALLEST)).run_id
-        export_run(run_id)
         promote(NAME, str(register(run_id, NAME).version))
         register(run_id, NAME)
         broken = register(run_id, NAME)
         tracking.client().set_model_version_tag(NAME, broken.version, DIGEST_TAG, "0" * 64)
-        port = free_port()
-        start_local_serve(
-            {"host": "127.0.0.1", "port": port},
-            {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"},
-            num_cpus=2,
-        )
         user_config = {"model_uri": f"models:/{NAME}@champion", "max_batch_size": 16, "poll_interval_s": 1}
         options = {
             "Gateway": {"ray_actor_options": {"num_cpus": 0}},
             "Translator": {"ray_actor_options": {"num_cpus": 1}, "user_config": user_config},
         }
-        serve.run(application(options), name="attnops", route_prefix="/")
-        try:
-            yield f"http://127.0.0.1:{port}", tracking_uri
-        finally:
-            serve.shutdown()
-            ray.shutdown()
+        with ray_serve.deployed(options, ("translation",), {"MLFLOW_TRACKING_URI": tracking_uri}) as url:
+            yield url, tracking_uri
 
 
 @pytest.fixture

@@ -21,16 +21,16 @@ import yaml
 from attnops.benchmarks.load_generator import run_load
 from attnops.benchmarks.overload import overload
 from attnops.pipelines.config import REPO_ROOT, load_config
-from attnops.pipelines.export import export_run
 from attnops.pipelines.monitor.drift import MIN_RECORDS
 from attnops.pipelines.monitor.reference import log_reference
 from attnops.pipelines.monitor.report import monitor
 from attnops.pipelines.monitor.store import ParquetStore
 from attnops.pipelines.registry import promote, register
-from attnops.pipelines.train import train
 from attnops.pipelines.translation.data import load_corpus
-from attnops.serving.server import free_port, start_local_serve
+from attnops.serving.server import free_port
+from tests.serve_instance import HTTP_OPTIONS
 from tests.serving.fuzz import fuzz_every_route, refuses_non_strict_json
+from tests.tiny_models import RECIPES
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -38,25 +38,13 @@ NAME = "translation-serve-it"
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAX_TEXTS, MAX_TOKENS = 4, 30
-REQUEST_TIMEOUT_S, KEEP_ALIVE_S = 30, 3
+REQUEST_TIMEOUT_S, KEEP_ALIVE_S = HTTP_OPTIONS["request_timeout_s"], HTTP_OPTIONS["keep_alive_timeout_s"]
 SLOW_CLIENTS = 16
 OVERLOAD_S = float(os.environ.get("ATTNOPS_OVERLOAD_S", "4"))
 """Seconds of overload: 4 already draws hundreds of 503s here; the figures in docs/hardening.md come from 30."""
 CAPACITY_REQUESTS = 60
 """Requests of the capacity probe that sets the overload rate (a rate, not a figure: a short probe does)."""
-TINY = [
-    "data.max_train_examples=800",
-    "data.max_eval_examples=12",
-    "data.tokenizer.vocab_size=400",
-    "model.embedding_dim=32",
-    "model.hidden_size=48",
-    "train.max_epochs=2",
-    "train.batch_size=32",
-    "train.eval_beam_size=2",
-    "train.max_decode_length=20",
-    "tracking.heatmap_sentences=0",
-    "tracking.system_metrics=false",
-]
+TINY = list(RECIPES["translation"].overrides)
 
 
 @dataclass
@@ -69,33 +57,16 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, new_store):
-    """Ray and the app, started once: a tiny trained model registered as v1 (@champion) and v2."""
-    import ray
-    from ray import serve
-
-    from attnops.serving.build import application
-
+def app(tmp_path_factory, tiny_models, ray_serve):
+    """The app on the shared Ray: the tiny trained translator registered as v1 (@champion) and v2."""
     root = tmp_path_factory.mktemp("serve")
-    tracking_uri = new_store(root)
+    tracking_uri, trained = tiny_models.copy(root, "translation")
+    run_id = trained["translation"].run_id
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.chdir(root)
-        run_id = train(load_config(REPO_ROOT / "pipelines/configs/translation/demo.yaml", TINY)).run_id
-        export_run(run_id)
         promote(NAME, str(register(run_id, NAME).version))
         register(run_id, NAME)  # v2, promoted during the swap test
-        port = free_port()
-        start_local_serve(
-            {
-                "host": "127.0.0.1",
-                "port": port,
-                "request_timeout_s": REQUEST_TIMEOUT_S,
-                "keep_alive_timeout_s": KEEP_ALIVE_S,
-            },
-            {"MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_DISABLE_TELEMETRY": "true"},
-            num_cpus=2,
-        )
         options = {
             "Gateway": {
                 "ray_actor_options": {"num_cpus": 0, "runtime_env": {"env_vars": {"ATTNOPS_API_TOKEN": TOKEN}}}
@@ -115,12 +86,8 @@ def app(tmp_path_factory, new_store):
                 },
             },
         }
-        serve.run(application(options), name="attnops", route_prefix="/")
-        try:
-            yield Service(f"http://127.0.0.1:{port}", tracking_uri, run_id, root / "inference-log")
-        finally:
-            serve.shutdown()
-            ray.shutdown()
+        with ray_serve.deployed(options, ("translation",), {"MLFLOW_TRACKING_URI": tracking_uri}) as url:
+            yield Service(url, tracking_uri, run_id, root / "inference-log")
 
 
 @pytest.fixture
@@ -441,7 +408,8 @@ def test_metrics_relays_per_version_series_behind_the_token(service):
 
     def exported():
         text = httpx.get(f"{service}/metrics", headers=AUTH, timeout=30).text
-        return text if 'status="422"' in text and "attnops_inference_log_records_total" in text else None
+        counted = any(f'model="{NAME}"' in line and 'status="422"' in line for line in text.splitlines())
+        return text if counted and "attnops_inference_log_records_total" in text else None
 
     text = _wait_for(exported, what="Ray's metrics export")
     assert "attnops_requests_total{" in text and f'model="{NAME}"' in text and "ray_attnops_" not in text
