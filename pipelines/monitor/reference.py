@@ -41,7 +41,7 @@ def reference_frame(bundle: Bundle, sources: list[str]) -> pd.DataFrame:
     settings = search_settings(bundle.config, bundle.codec)
     backend = bundle.backend()
     rows = []
-    for start in tqdm(range(0, len(sources), CHUNK), desc="reference", unit="batch"):
+    for start in tqdm(range(0, len(sources), CHUNK), desc="reference", unit="batch", disable=None):
         for out in translate(backend, bundle.codec, sources[start : start + CHUNK], settings, batch_size=CHUNK):
             rows.append(translation_signals(out, settings).as_dict())
     return pd.DataFrame(rows)

@@ -128,7 +128,7 @@ def _dwell(
     at ``loaded_at`` still serves it; the figures at its end."""
     deadline, last_seen = time.monotonic() + dwell_s, time.monotonic()
     report: RolloutReport | None = None
-    with tqdm(total=round(dwell_s), desc=f"{split.share:.0%} {split.mode}", unit="s", leave=False) as bar:
+    with tqdm(total=round(dwell_s), desc=f"{split.share:.0%} {split.mode}", unit="s", leave=False, disable=None) as bar:
         while True:
             try:
                 report = service.report(state.task)

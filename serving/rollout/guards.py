@@ -21,9 +21,9 @@ class Guards(BaseModel):
     """Most requests the candidate may fail (each is answered by the champion instead)."""
     max_p95_ratio: float = Field(2.0, gt=0.0)
     """Most the candidate's p95 latency may be, as a multiple of the champion's over the same step."""
-    min_agreement: float = Field(0.5, ge=0.0, le=1.0)
+    min_agreement: float = Field(0.35, ge=0.0, le=1.0)
     """Least mean similarity of the candidate's answers to the champion's on the same requests."""
-    max_logprob_drop: float = Field(0.5, ge=0.0)
+    max_logprob_drop: float = Field(0.2, ge=0.0)
     """Most the candidate's mean log-probability per token may lie below the champion's."""
     max_entropy_rise: float = Field(0.15, ge=0.0)
     """Most the candidate's attention entropy (0 to 1) may lie above the champion's."""
