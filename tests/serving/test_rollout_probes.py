@@ -11,16 +11,11 @@ import httpx
 import pytest
 
 from attnops.pipelines import rollout
-from attnops.pipelines.config import REPO_ROOT, load_config
-from attnops.pipelines.export import export_run
 from attnops.pipelines.registry import promote, register
-from attnops.pipelines.train import train
 from attnops.serving.rollout.controller import Service, roll_out
 from attnops.serving.rollout.guards import Guards
 from attnops.serving.server import free_port, start_local_serve
 from tests.abstractive.test_abstractive_integration import EMAIL
-from tests.abstractive.test_abstractive_integration import TINY as ABSTRACTIVE_TINY
-from tests.documents.test_documents_integration import TINY as DOCUMENTS_TINY
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -34,30 +29,26 @@ ARTICLE = (
 )
 
 
-def _ship(config_file: str, overrides: list[str], name: str) -> None:
+def _ship(run_id: str, name: str) -> None:
     """v1 @champion, v2 the same export (a candidate that agrees with it)."""
-    run_id = train(
-        load_config(REPO_ROOT / "pipelines/configs" / config_file, [*overrides, f"registry.model_name={name}"])
-    ).run_id
-    export_run(run_id)
     promote(name, str(register(run_id, name).version))
     register(run_id, name)
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, new_store):
+def app(tmp_path_factory, tiny_models):
     import ray
     from ray import serve
 
     from attnops.serving.build import application
 
     root = tmp_path_factory.mktemp("rollout-probes")
-    tracking_uri = new_store(root)
+    tracking_uri, trained = tiny_models.copy(root, "classification", "abstractive")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         env.chdir(root)
-        _ship("classification/bbc-han.yaml", DOCUMENTS_TINY, CLASSIFIER)
-        _ship("summarization/aeslc-pointer.yaml", [a for a in ABSTRACTIVE_TINY if "model_name" not in a], SUMMARIZER)
+        _ship(trained["classification"].run_id, CLASSIFIER)
+        _ship(trained["abstractive"].run_id, SUMMARIZER)
         port = free_port()
         start_local_serve(
             {"host": "127.0.0.1", "port": port},
