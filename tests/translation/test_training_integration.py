@@ -124,5 +124,5 @@ def test_the_command_line_against_a_tracking_server_prints_figures_without_mlflo
         timeout=300,
     )
     assert shown.returncode == 0, shown.stderr
-    assert "BLEU" in shown.stdout
+    assert "test_2016_flickr_bleu_beam1:" in shown.stdout
     assert "View run" not in shown.stdout + shown.stderr
