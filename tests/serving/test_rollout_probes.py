@@ -111,9 +111,12 @@ def test_a_classifier_shadow_compares_labels_and_class_shares(service):
     assert {(status, version) for status, version, _ in outcomes} == {(200, "1")}
     step = _last_step(CLASSIFIER)
     candidate, champion = step["candidate"], step["champion"]
-    assert candidate["agreement"] == pytest.approx(1.0) and candidate["requests"] >= 5
+    # The same export on both sides, but each side batches the requests its own way and a batch's shape changes
+    # the arithmetic (INT8 scales by the whole batch): a near-tie of the untrained classifier may flip (1 in 924 seen).
+    assert candidate["agreement"] >= 0.99 and candidate["requests"] >= 5
     assert sum(candidate["labels"].values()) == 2 * candidate["requests"]
-    assert any(g.startswith("class_shift 0 (ok") for g in step["guards"]), step["guards"]
+    shift = next(g for g in step["guards"] if g.startswith("class_shift "))
+    assert float(shift.split()[1]) <= 0.01 and "(ok" in shift, step["guards"]
     assert not any(g.startswith("entropy_rise") for g in step["guards"])
     assert set(candidate["labels"]) == set(champion["labels"])
 
