@@ -63,8 +63,11 @@ def test_report_writes_tagged_runs_into_the_docs_with_their_seeds_overrides_and_
     assert main(["report", "--tag", third, "--root", str(root)]) == 0
     assert "(3 seeds, mean ± std)" in _docs(root)[0] and f"`{third}`" in _docs(root)[1]
     capsys.readouterr()
+    experiment = tracking.client().get_run(third).info.experiment_id
+    training = tracking.client().create_run(experiment, tags={HEADLINE_TAG: "true"})  # a headline still training
     assert main(["report", "--root", str(root)]) == 0
     assert "the docs were up to date" in capsys.readouterr().out
+    assert training.info.run_id not in _docs(root)[1]
 
 
 def test_a_hand_copied_row_goes_once_its_config_is_regenerated_and_the_table_with_its_last_row():

@@ -60,11 +60,13 @@ class Headline:
 
 
 def headline_runs() -> list[HeadlineRun]:
-    """Every run of the store tagged as a headline, oldest first."""
+    """Every finished run of the store tagged as a headline, oldest first (one still training has no figures)."""
     client = tracking.client()
     experiments = [e.experiment_id for e in client.search_experiments()]
     found = client.search_runs(
-        experiments, filter_string=f"tags.`{HEADLINE_TAG}` = 'true'", order_by=["attributes.start_time ASC"]
+        experiments,
+        filter_string=f"tags.`{HEADLINE_TAG}` = 'true' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time ASC"],
     )
     return [_headline_run(run) for run in found]
 
