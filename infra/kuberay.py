@@ -9,6 +9,7 @@ them); ``infra/k8s/network-policies.yaml`` admits only the Serve port from outsi
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,13 +214,12 @@ def rayjob_predict(
     The driver runs on the head pod (``K8sJobMode``): it reads the inputs and writes the output folder, so only
     the head mounts the predictions volume, writable. The head schedules nothing (``num-cpus: 0``): the
     ``actors`` × ``threads`` CPUs come from the worker group, which the autoscaler grows when they do not fit.
-    Every pod runs as the image's non-root user; ``fsGroup`` gives it the volume's files.
+    Every pod runs as the image's non-root user; ``fsGroup`` lets that user write the volume.
     """
     model = model or f"models:/{task_named('translation').model_name}@champion"
-    entrypoint = (
-        f"attnops predict --model {model} --input {inputs} --output {output} --actors {actors} --threads {threads}"
-    )
-    job = _job("attnops-predict", entrypoint, spec)
+    command = ["attnops", "predict", "--model", model, "--input", inputs, "--output", output]
+    command += ["--actors", str(actors), "--threads", str(threads)]
+    job = _job("attnops-predict", shlex.join(command), spec)
     cluster = job["spec"]["rayClusterSpec"]
     pods = [group["template"]["spec"] for group in (cluster["headGroupSpec"], *cluster["workerGroupSpecs"])]
     for pod in (*pods, job["spec"]["submitterPodTemplate"]["spec"]):

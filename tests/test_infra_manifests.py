@@ -476,7 +476,7 @@ def test_the_prediction_job_runs_as_the_images_user_inside_the_network_policies(
 
 
 def test_prediction_job_arguments_reach_its_entrypoint():
-    model, inputs, output = "models:/captioner@challenger", "/data/inputs/photos", "/predictions/p"
+    model, inputs, output = "models:/captioner@challenger", "/data/inputs/my photos", "/predictions/p"
     job = rayjob_predict(ClusterSpec(), model=model, inputs=inputs, output=output, actors=3)
     args = build_parser().parse_args(shlex.split(job["spec"]["entrypoint"])[1:])
     assert (args.model, [str(p) for p in args.input], str(args.output)) == (model, [inputs], output)
