@@ -74,6 +74,7 @@ def _serve_config(folder: Path, model_uri: str, system: System, gpus: float) -> 
             deployment["user_config"].update(
                 model_uri=model_uri,
                 max_batch_size=system.max_batch_size,
+                batch_by_length=system.batch_by_length,
                 poll_interval_s=0,
                 runtime={"precision": system.precision},
                 inference_log={"enabled": system.inference_log, "store": str(folder / "inference-log")},

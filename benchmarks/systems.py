@@ -21,6 +21,9 @@ class System:
     """The Translator writes its inference log (Parquet, in the benchmark's temp folder)."""
     one_hop: bool = False
     """The gateway runs the Translator in its own process (the Serve config's ``args.one_hop``)."""
+    batch_by_length: bool = True
+    """The Translator's batch queue groups sentences of similar length (``user_config.batch_by_length``); False:
+    first come, first served."""
 
 
 SYSTEMS = {
@@ -33,8 +36,19 @@ SYSTEMS = {
     "a-split": System("service, dynamic batching, rollout split", split=True),
     "one-hop": System("service, the Translator in the gateway's process", one_hop=True),
     "one-hop-int8": System("service, the Translator in the gateway's process, INT8", precision="int8", one_hop=True),
+    "a-fifo": System("service, dynamic batching, first come", batch_by_length=False),
+    "one-hop-fifo": System(
+        "service, the Translator in the gateway's process, first come", one_hop=True, batch_by_length=False
+    ),
 }
 """Every system the benchmark knows; ``--systems`` picks some (a, b and c give the headline ratios)."""
 RATIOS = (("a", "b"), ("a", "c"), ("a", "before"), ("a-int8", "a"), ("a", "a-nolog"), ("one-hop", "a"))
-PAIRED = (("a", "a-nolog"), ("a-split", "a"), ("one-hop", "a"), ("one-hop-int8", "a-int8"))
+PAIRED = (
+    ("a", "a-nolog"),
+    ("a-split", "a"),
+    ("one-hop", "a"),
+    ("one-hop-int8", "a-int8"),
+    ("a", "a-fifo"),
+    ("one-hop", "one-hop-fifo"),
+)
 """Pairs whose p50 difference and throughput ratio are reported at every client count, round by round."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -14,11 +15,24 @@ import ray
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
+from attnops.cli.main import build_parser
 from attnops.infra import secrets as cluster_secrets
-from attnops.infra.kuberay import RAYJOB_FILE, RAYSERVICE_FILE, SERVE_PORT, ClusterSpec, rayservice, stale_manifests
+from attnops.infra.kuberay import (
+    IMAGE_USER,
+    POD_LABELS,
+    RAYJOB_FILE,
+    RAYJOB_PREDICT_FILE,
+    RAYSERVICE_FILE,
+    SERVE_PORT,
+    ClusterSpec,
+    rayjob_predict,
+    rayservice,
+    stale_manifests,
+)
 from attnops.infra.serve_cluster import cluster_serve_config
 from attnops.pipelines.config import REPO_ROOT
 from attnops.pipelines.errors import UserError
+from attnops.pipelines.tasks import task_named
 from attnops.serving.server import DEFAULT_CONFIG, read_serve_config
 
 K8S_VERSION = kubernetes_validate.latest_version()
@@ -36,6 +50,8 @@ COMPOSE_SECRETS = {
 }
 """What the compose file needs from its environment: generated per deployment, never committed."""
 SECRET_ENV = re.compile(r"PASSWORD|TOKEN|SECRET")
+RAYJOB_FILES = [RAYJOB_FILE, RAYJOB_PREDICT_FILE]
+GENERATED = [RAYSERVICE_FILE, *RAYJOB_FILES]
 
 
 def _docs(path) -> list[dict]:
@@ -216,9 +232,16 @@ def test_rayservice_and_rayjob_have_what_kuberay_requires():
     assert cluster["rayVersion"] == ray.__version__
     for group in cluster["workerGroupSpecs"]:
         assert group["groupName"] and 0 < group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
+    predict = yaml.safe_load(RAYJOB_PREDICT_FILE.read_text())
+    assert (predict["apiVersion"], predict["kind"]) == ("ray.io/v1", "RayJob")
     assert job["spec"]["entrypoint"].startswith("attnops train ")
-    assert job["spec"]["shutdownAfterJobFinishes"] is True and "rayClusterSpec" in job["spec"]
-    for spec in (cluster, job["spec"]["rayClusterSpec"]):
+    assert predict["spec"]["entrypoint"].startswith("attnops predict ")
+    assert job["metadata"]["name"] != predict["metadata"]["name"]
+    for each in (job, predict):
+        assert each["spec"]["shutdownAfterJobFinishes"] is True and "rayClusterSpec" in each["spec"]
+        assert each["spec"]["submissionMode"] == "K8sJobMode"
+        assert each["spec"]["rayClusterSpec"]["rayVersion"] == ray.__version__
+    for spec in (cluster, job["spec"]["rayClusterSpec"], predict["spec"]["rayClusterSpec"]):
         assert "rayStartParams" in spec["headGroupSpec"]
         for group in _groups(spec):
             (container,) = group["template"]["spec"]["containers"]
@@ -235,12 +258,15 @@ def test_model_replicas_fit_on_a_worker():
         assert deployment.get("ray_actor_options", {}).get("num_cpus", 1) <= worker_cpus, deployment["name"]
 
 
-@pytest.mark.parametrize("path", [RAYSERVICE_FILE, RAYJOB_FILE], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.name)
 def test_pod_templates_validate_against_the_kubernetes_schema(path):
     manifest = yaml.safe_load(path.read_text())
     cluster = manifest["spec"].get("rayClusterConfig") or manifest["spec"]["rayClusterSpec"]
-    for group in _groups(cluster):
-        template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": group["template"]}
+    templates = [group["template"] for group in _groups(cluster)]
+    templates += [manifest["spec"]["submitterPodTemplate"]] if "submitterPodTemplate" in manifest["spec"] else []
+    assert len(templates) == 2 + (path in RAYJOB_FILES)
+    for pod in templates:
+        template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": pod}
         kubernetes_validate.validate(template, K8S_VERSION, strict=True)
 
 
@@ -309,15 +335,15 @@ def _secret_ref(container: dict, name: str) -> dict | None:
     return entry and entry.get("valueFrom", {}).get("secretKeyRef")
 
 
-@pytest.mark.parametrize("path", [RAYSERVICE_FILE, RAYJOB_FILE], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.name)
 def test_every_ray_pod_uses_token_auth_from_a_secret(path):
     containers = _containers(yaml.safe_load(path.read_text()))
-    assert len(containers) >= 2 + (path == RAYJOB_FILE)
+    assert len(containers) >= 2 + (path in RAYJOB_FILES)
     for container in containers:
         env = {entry["name"]: entry for entry in container["env"]}
         assert env["RAY_AUTH_MODE"]["value"] == "token", container["name"]
         assert _secret_ref(container, "RAY_AUTH_TOKEN") == {"name": cluster_secrets.RAY_TOKEN_SECRET, "key": "token"}
-    for container in containers[:-1] if path == RAYJOB_FILE else containers:  # the submitter needs no MLflow
+    for container in containers[:-1] if path in RAYJOB_FILES else containers:  # the submitter needs no MLflow
         assert _secret_ref(container, "MLFLOW_TRACKING_PASSWORD")["name"] == cluster_secrets.MLFLOW_ADMIN_SECRET
         assert _secret_ref(container, "ATTNOPS_API_TOKEN")["name"] == cluster_secrets.API_TOKEN_SECRET
 
@@ -396,3 +422,63 @@ def test_generated_secrets_cover_every_reference_and_differ_on_each_call():
 def test_a_tracking_uri_with_credentials_stays_out_of_the_serve_config():
     with pytest.raises(UserError, match="MLFLOW_TRACKING_USERNAME"):
         cluster_serve_config("http://admin:hunter2@mlflow:5000", host="0.0.0.0")
+
+
+def _predict_job() -> tuple[dict, dict, list[dict]]:
+    """The prediction RayJob, its head pod spec and its worker pod specs."""
+    job = yaml.safe_load(RAYJOB_PREDICT_FILE.read_text())
+    head, *workers = [group["template"]["spec"] for group in _groups(job["spec"]["rayClusterSpec"])]
+    return job, head, workers
+
+
+def _mount_of(pod: dict, path: str) -> tuple[dict, dict]:
+    """The volume mount of ``pod``'s container that holds ``path``, and the volume it mounts."""
+    (container,) = pod["containers"]
+    mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/"))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    return mount, volume
+
+
+def test_the_prediction_job_reads_the_data_volume_and_writes_a_volume_of_its_own():
+    job, head, workers = _predict_job()
+    command = shlex.split(job["spec"]["entrypoint"])
+    args = build_parser().parse_args(command[1:])  # the real command line parser of `attnops predict`
+    assert command[0] == "attnops" and args.func.__module__ == "attnops.cli.predict"
+    assert args.model == f"models:/{task_named('translation').model_name}@champion"
+    (source,) = args.input
+    mount, volume = _mount_of(head, str(source))  # the driver reads the input on the head pod (K8sJobMode)
+    assert mount["readOnly"] is True
+    assert volume["persistentVolumeClaim"] == {"claimName": "attnops-data", "readOnly": True}
+    mount, volume = _mount_of(head, str(args.output))
+    assert not mount.get("readOnly") and not volume["persistentVolumeClaim"].get("readOnly")
+    claims = {doc["metadata"]["name"]: doc for doc in _docs(REPO_ROOT / "infra/k8s/data.yaml")}
+    claim = claims[volume["persistentVolumeClaim"]["claimName"]]  # declared beside the data volume, so it outlives jobs
+    assert claim["kind"] == "PersistentVolumeClaim" and claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    for worker in workers:  # the actors read no file and write none: only the driver does
+        assert [v["name"] for v in worker["volumes"]] == ["data"]
+    most_cpus = sum(int(g["maxReplicas"]) * int(g["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
+                    for g in job["spec"]["rayClusterSpec"]["workerGroupSpecs"])  # fmt: skip
+    assert args.actors * args.threads <= most_cpus  # the actor pool fits the autoscaled worker group
+
+
+def test_the_prediction_job_runs_as_the_images_user_inside_the_network_policies():
+    job, head, workers = _predict_job()
+    uid = re.search(r"useradd .*--uid (\d+) attnops", (REPO_ROOT / "infra/Dockerfile").read_text()).group(1)
+    for pod in (head, *workers, job["spec"]["submitterPodTemplate"]["spec"]):
+        assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": int(uid), "fsGroup": IMAGE_USER}
+    service = yaml.safe_load(RAYSERVICE_FILE.read_text())["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]
+    cluster = job["spec"]["rayClusterSpec"]
+    for group in _groups(cluster):  # the labels the policies select: default deny, Ray among its own pods, MLflow
+        assert group["template"]["metadata"]["labels"] == service["metadata"]["labels"] == POD_LABELS
+    submitter = job["spec"]["submitterPodTemplate"]["metadata"]["labels"]
+    assert submitter == yaml.safe_load(RAYJOB_FILE.read_text())["spec"]["submitterPodTemplate"]["metadata"]["labels"]
+    assert submitter["app.kubernetes.io/component"] == "ray-submitter"  # admitted to the dashboard to submit
+
+
+def test_prediction_job_arguments_reach_its_entrypoint():
+    model, inputs, output = "models:/captioner@challenger", "/data/inputs/my photos", "/predictions/p"
+    job = rayjob_predict(ClusterSpec(), model=model, inputs=inputs, output=output, actors=3)
+    args = build_parser().parse_args(shlex.split(job["spec"]["entrypoint"])[1:])
+    assert (args.model, [str(p) for p in args.input], str(args.output)) == (model, [inputs], output)
+    assert (args.actors, args.threads) == (3, 2)
+    assert job != rayjob_predict(ClusterSpec())

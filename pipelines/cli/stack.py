@@ -141,8 +141,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ).set_defaults(func=_down)
     k8s = actions.add_parser(
         "k8s",
-        help="regenerate infra/k8s/rayservice.yaml and rayjob-train.yaml from the Serve config",
-        description="Write the KubeRay RayService (serveConfigV2 from serving/serve_config.yaml) and RayJob.",
+        help="regenerate infra/k8s/rayservice.yaml, rayjob-train.yaml and rayjob-predict.yaml",
+        description="Write the KubeRay RayService (serveConfigV2 from serving/serve_config.yaml) and the training "
+        "and prediction RayJobs.",
     )
     k8s.add_argument("--check", action="store_true", help="only check that the files are up to date")
     k8s.set_defaults(func=_k8s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,3 +58,52 @@ def test_length_aware_batches_pad_less_than_first_come():
     by_length, _ = _serve(lengths, 4, None, by_length=True)
     assert first_come == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
     assert padded(by_length) < padded(first_come) == 4 * (30 + 28 + 31)
+
+
+def _batches_after_a_switch(by_length_after: bool) -> list[list[int]]:
+    """Item 0 runs alone; items 1..8 (lengths mixed) wait meanwhile; then the replica's ``batch_by_length`` is set
+    as ``reconfigure`` sets it, and the waiting items are served in batches of 4."""
+    lengths = [5, 3, 30, 4, 28, 5, 31, 3, 29]
+    batches: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def run(items: list[int]) -> list[int]:
+        batches.append(items)
+        if items == [0]:
+            await release.wait()
+        return items
+
+    async def main() -> None:
+        queue = BatchQueue(run, 4, 0.0, lengths.__getitem__)
+        first = asyncio.create_task(queue.submit(0))
+        while not batches:
+            await asyncio.sleep(0)
+        rest = [asyncio.create_task(queue.submit(i)) for i in range(1, len(lengths))]
+        await asyncio.sleep(0)
+        queue.length = lengths.__getitem__ if by_length_after else None
+        release.set()
+        assert await asyncio.gather(first, *rest) == list(range(len(lengths)))
+
+    asyncio.run(main())
+    return batches
+
+
+def test_length_grouping_switched_off_live_serves_first_come():
+    assert _batches_after_a_switch(by_length_after=False) == [[0], [1, 2, 3, 4], [5, 6, 7, 8]]
+    by_length = _batches_after_a_switch(by_length_after=True)
+    assert by_length[0] == [0] and by_length[1] == [1, 3, 5, 7]  # the oldest (1) with the short ones
+    assert sorted(by_length[2]) == [2, 4, 6, 8]
+
+
+def test_batch_by_length_is_a_typed_settings_key_on_by_default():
+    from pydantic import ValidationError
+
+    from attnops.serving.settings import TranslationSettings
+
+    assert TranslationSettings().batch_by_length is True
+    assert TranslationSettings.model_validate({"batch_by_length": False}).batch_by_length is False
+    with pytest.raises(ValidationError, match="batch_by_length") as refused:
+        TranslationSettings.model_validate({"batch_by_length": "fifo"})
+    assert "valid boolean" in str(refused.value)
+    with pytest.raises(ValidationError, match="batch_by_lenght"):  # a misspelt key is refused, not ignored
+        TranslationSettings.model_validate({"batch_by_lenght": False})
