@@ -93,9 +93,11 @@ stack-status: setup
 stack-down: setup
 	$(BIN)/attnops stack down
 
+# One worker per core (pytest-xdist): a module is a unit of work, and the modules that drive Ray one unit
+# (tests/worker_groups.py).
 test: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q --durations=10
+	$(BIN)/python -m pytest -q -n auto --dist loadscope --durations=10
 
 # The edit-test loop: no training, no servers, no Ray, no fresh interpreters (markers: pyproject.toml).
 test-unit: setup

@@ -39,6 +39,21 @@ SERVER_FIXTURES = {
 SHARED_RAY = "ray_serve"
 """The session fixture of the one shared Ray instance."""
 
+RAY_DRIVERS = "ray-drivers"
+"""The worker group (:mod:`tests.worker_groups`) of the modules that drive Ray from the test process or share the
+tiny models: `make test` runs them one after another on one worker while the other workers take the rest."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if (
+        config.pluginmanager.hasplugin("xdist")
+        and config.getoption("numprocesses", None)
+        and not hasattr(config, "workerinput")
+    ):
+        from tests.worker_groups import Controller
+
+        config.pluginmanager.register(Controller(), "attnops-worker-groups")
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -46,10 +61,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if fixture in getattr(item, "fixturenames", ()):
                 for marker in markers:
                     item.add_marker(marker)
-    # The modules on the shared Ray run last, together: a module that starts its own Ray (Train, Data, a
-    # cluster, a killed head) cannot while this process holds the shared one, which lives to the session's end.
+    # A process holds one Ray: the modules that start their own (Train, Data, Serve) run before those on the
+    # shared instance, which lives to the session's end. A module starting Ray only in processes of its own
+    # (`subprocess`) runs on any worker.
     shared = {item.path for item in items if SHARED_RAY in getattr(item, "fixturenames", ())}
-    items.sort(key=lambda item: item.path in shared)
+    drivers = {
+        item.path
+        for item in items
+        if "tiny_models" in getattr(item, "fixturenames", ())
+        or (item.get_closest_marker("ray") and not item.get_closest_marker("subprocess"))
+    } | shared
+    items.sort(key=lambda item: (item.path not in drivers, item.path in shared))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        from tests.worker_groups import announce, module_of
+
+        announce({module_of(item.nodeid): RAY_DRIVERS for item in items if item.path in drivers})
 
 
 def tiny_model_config(**overrides) -> Seq2SeqConfig:

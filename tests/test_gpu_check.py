@@ -15,7 +15,7 @@ import pytest
 
 from attnops.pipelines.config import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.ray]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.subprocess]
 
 
 def test_gpu_check_dry_run_trains_checks_parity_and_prints_both_benchmarks(tmp_path):

@@ -32,7 +32,7 @@ from attnops.pipelines.export import export_run
 from attnops.pipelines.registry import promote, register
 from attnops.pipelines.train import train
 
-pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.ray, pytest.mark.postgres, pytest.mark.subprocess]
 
 TINY = [
     "registry.model_name=translation-de-en",

@@ -17,7 +17,7 @@ from attnops.pipelines.study.runner import STUDY_TAG, resume_study, start_study
 from attnops.pipelines.study.spec import Budget, StudySpec, read_configs
 from attnops.pipelines.study.trial import DONE_TAG, PARENT_TAG, TRIAL_TAG
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ray]  # trials run as tasks of a local Ray in this process
 
 EXPERIMENT = "study-test"
 TINY = {

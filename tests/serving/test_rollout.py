@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from attnops.pipelines.registry import promote, register
 from attnops.serving.rollout.controller import Service, roll_out
 from attnops.serving.rollout.guards import Guards
 from attnops.serving.rollout.split import STICKY_HEADER, Split
+from tests.serving.clients import looping_clients
 
 pytestmark = pytest.mark.slow
 
@@ -63,29 +63,16 @@ def service(app, monkeypatch) -> str:
     httpx.delete(f"{url}/v1/rollout/translation")
 
 
-@contextmanager
 def load(url: str, clients: int = 4):
     """Clients translating until the block ends, each with its own sticky key; yields the outcomes:
     (client, HTTP status, version that answered)."""
-    outcomes: list[tuple[int, int, str | None]] = []
-    stop = threading.Event()
 
-    def client(number: int) -> None:
-        with httpx.Client(timeout=60, headers={STICKY_HEADER: f"user-{number}"}) as http:
-            while not stop.is_set():
-                response = http.post(f"{url}/v1/translate", json={"text": SENTENCES[number % len(SENTENCES)]})
-                version = response.json()["model"]["version"] if response.status_code == 200 else None
-                outcomes.append((number, response.status_code, version))
+    def send(number: int, http: httpx.Client) -> tuple[int, int, str | None]:
+        text, sticky = SENTENCES[number % len(SENTENCES)], {STICKY_HEADER: f"user-{number}"}
+        response = http.post(f"{url}/v1/translate", json={"text": text}, headers=sticky)
+        return number, response.status_code, response.json()["model"]["version"] if response.is_success else None
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield outcomes
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
+    return looping_clients(clients, send)
 
 
 def _champion() -> str:

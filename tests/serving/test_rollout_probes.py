@@ -3,9 +3,7 @@ shift, agreement on labels) and an abstractive summarizer (agreement, log-probab
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -16,6 +14,7 @@ from attnops.serving.rollout.controller import Service, roll_out
 from attnops.serving.rollout.guards import Guards
 from attnops.serving.server import free_port, start_local_serve
 from tests.abstractive.test_abstractive_integration import EMAIL
+from tests.serving.clients import looping_clients
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -76,28 +75,15 @@ def service(app, monkeypatch) -> str:
     return url
 
 
-@contextmanager
 def load(url: str, path: str, body: dict, clients: int = 3):
     """Clients posting ``body`` until the block ends; yields (HTTP status, answering version, answer) of each."""
-    outcomes: list[tuple[int, str | None, dict]] = []
-    stop = threading.Event()
 
-    def client() -> None:
-        with httpx.Client(timeout=60) as http:
-            while not stop.is_set():
-                response = http.post(f"{url}{path}", json=body)
-                answer = response.json() if response.status_code == 200 else {"error": response.text}
-                outcomes.append((response.status_code, answer.get("model", {}).get("version"), answer))
+    def send(number: int, http: httpx.Client) -> tuple[int, str | None, dict]:
+        response = http.post(f"{url}{path}", json=body)
+        answer = response.json() if response.is_success else {"error": response.text}
+        return response.status_code, answer.get("model", {}).get("version"), answer
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield outcomes
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
+    return looping_clients(clients, send)
 
 
 def _last_step(name: str) -> dict:
