@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "attnops-predict"
 ACTORS_START_S = 600
 """How long the actor pool may take to start (a cluster may add nodes first) before the job fails."""
+RAY_DATA_LOGGING = Path(__file__).with_name("ray_data_logging.yaml")
+"""Ray Data's logging: its INFO lines to its log file only, so a job prints what it did and no more."""
 NODE_ID_CHARS = 12
 """Leading characters of a Ray node id that name it in metrics and output (Ray prints the same prefix)."""
 
@@ -156,6 +158,7 @@ def _run_blocks(
 ) -> tuple[list[tuple[float, int]], dict[str, int]]:
     """Predict the blocks ``todo`` on Ray Data, writing each one's part as soon as all its rows are back;
     (seconds since ``start``, rows) of each block as it finished, and the rows predicted on each node."""
+    os.environ.setdefault("RAY_DATA_LOGGING_CONFIG", str(RAY_DATA_LOGGING))  # read when ray.data is imported
     import ray
 
     start_ray()
