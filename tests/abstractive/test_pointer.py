@@ -135,5 +135,5 @@ def test_loss_with_coverage_falls_on_a_small_batch(word_codec, aeslc):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
