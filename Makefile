@@ -23,12 +23,13 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 setup: $(STAMP)
 
 # torch first, so nothing pulls another torch build; then every other package at the version and hash the
-# lock file records; then the project itself, resolving nothing more.
+# lock file records; then the project itself, resolving nothing more. -qq: errors only (pip's and setuptools'
+# notices, e.g. on editable installs, are not the user's to act on).
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install -qq "$(TORCH_SPEC)"
+	$(BIN)/pip install -qq --require-hashes -r $(LOCK)
+	$(BIN)/pip install -qq --no-deps -e .
 	touch $(STAMP)
 
 # Regenerate the lock file from pyproject.toml (runtime and dev packages, with hashes). torch stays out of
