@@ -68,7 +68,7 @@ def one_hop(tmp_path_factory, new_store):
             "Gateway": {"ray_actor_options": {"runtime_env": {"env_vars": {"ATTNOPS_API_TOKEN": TOKEN}}}},
             "Translator": {
                 "max_ongoing_requests": 16,
-                "max_queued_requests": 8,
+                "max_queued_requests": 16,  # the 12-request burst fits the queue alone; the 60-request flood does not
                 "autoscaling_config": {"min_replicas": 1, "max_replicas": 2},
                 "ray_actor_options": {"num_cpus": 1},  # the gateway's runtime_env (the token) is kept
                 "user_config": {
