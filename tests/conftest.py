@@ -72,10 +72,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         or (item.get_closest_marker("ray") and not item.get_closest_marker("subprocess"))
     } | shared
     items.sort(key=lambda item: (item.path not in drivers, item.path in shared))
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        from tests.worker_groups import announce, module_of
+    from tests.worker_groups import announce, module_of  # announces only in an xdist worker
 
-        announce({module_of(item.nodeid): RAY_DRIVERS for item in items if item.path in drivers})
+    announce({module_of(item.nodeid): RAY_DRIVERS for item in items if item.path in drivers})
 
 
 def tiny_model_config(**overrides) -> Seq2SeqConfig:
