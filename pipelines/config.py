@@ -86,6 +86,17 @@ class TrainConfig(Section):
     """Data-parallel workers (>1: DDP on Ray Train, on $RAY_ADDRESS's cluster or a local one)."""
     deterministic: bool = False
     """Deterministic algorithms only: a continued run then repeats an uninterrupted one exactly."""
+    average_last_epochs: int = Field(0, ge=0)
+    """Average the weights of the last N of ``max_epochs`` epochs (checkpoint averaging) and keep the average when
+    it validates at least as well as the best epoch (0: off; one process only)."""
+
+    @model_validator(mode="after")
+    def _averaging_fits(self) -> TrainConfig:
+        if self.average_last_epochs > self.max_epochs:
+            raise ValueError(f"average_last_epochs={self.average_last_epochs} exceeds max_epochs={self.max_epochs}")
+        if self.average_last_epochs and self.workers > 1:
+            raise ValueError("average_last_epochs needs workers=1 (Ray Train fits do not average)")
+        return self
 
 
 class DecodingTrainConfig(TrainConfig):

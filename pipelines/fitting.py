@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from attnops.pipelines import tracking
+from attnops.pipelines.averaging import LastEpochsAverage, validate_average
 from attnops.pipelines.config import ExperimentConfig, TrainConfig
 from attnops.pipelines.errors import UserError
 from attnops.pipelines.inference.artifacts import CONFIG_ARTIFACT
@@ -150,7 +151,8 @@ def fit(
     """Train ``module`` and return the checkpoint with the best ``monitor`` value (``max`` or ``min``).
 
     Per-epoch metrics go to the active MLflow run; the full state goes to ``work/last.ckpt`` at each
-    epoch end, and ``resume`` (such a checkpoint) continues a fit where it stopped.
+    epoch end, and ``resume`` (such a checkpoint) continues a fit where it stopped. With
+    ``average_last_epochs``, the returned checkpoint holds the average when it validates at least as well.
     """
     # One name for the best checkpoint: a resumed fit finds the folder full and would otherwise write best-v1.ckpt.
     checkpoint = ModelCheckpoint(
@@ -161,14 +163,26 @@ def fit(
         save_weights_only=True,
         enable_version_counter=False,
     )
-    callbacks: list[pl.Callback] = [checkpoint, *progress_callbacks(config.seed), EpochCheckpoint(work)]
+    average = LastEpochsAverage(config.max_epochs - config.average_last_epochs) if config.average_last_epochs else None
+    callbacks: list[pl.Callback] = [
+        checkpoint,
+        *progress_callbacks(config.seed),
+        *([average] if average else []),
+        EpochCheckpoint(work),
+    ]
     if config.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience))
     if train_loader.generator is None:  # its per-epoch seed draws would shift the global RNG after EpochSeed
         train_loader.generator = torch.Generator().manual_seed(config.seed)
     trainer = pl.Trainer(callbacks=callbacks, **trainer_settings(config, len(train_loader), work))
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=resume, weights_only=True)
-    return Path(checkpoint.best_model_path)
+    best = Path(checkpoint.best_model_path)
+    if average is not None:
+        best_score = float(checkpoint.best_model_score)
+        averaged = validate_average(average, module, val_loader, best, best_score, monitor, mode)
+        if averaged is not None:
+            log_to_run({f"best_epoch_{monitor}": best_score, f"averaged_{monitor}": averaged})
+    return best
 
 
 def trainer_settings(config: TrainConfig, steps_per_epoch: int, work: Path) -> dict[str, Any]:

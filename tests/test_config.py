@@ -81,6 +81,8 @@ def test_overrides_reach_nested_keys_with_yaml_types():
         (["train.optim.scheduler=step"], r"scheduler='step' is not allowed; choose one of: constant, plateau, cosine"),
         (["data.source_lang=fr"], r"data.source_lang: Input should be 'de' or 'en'"),
         (["max_epochs"], r"expected KEY=VALUE"),
+        (["train.max_epochs=3", "train.average_last_epochs=4"], r"train: .*average_last_epochs=4 exceeds max_epochs=3"),
+        (["train.average_last_epochs=2", "train.workers=2"], r"train: .*average_last_epochs needs workers=1"),
     ],
 )
 def test_bad_values_fail_naming_key_and_choices(overrides, message):
