@@ -10,7 +10,7 @@ from attnops.cli.main import main
 from attnops.pipelines import tracking
 from attnops.pipelines.config import REPO_ROOT
 from attnops.pipelines.provenance import COMMIT_TAG, CONFIG_TAG, HEADLINE_TAG, MACHINE_TAG
-from attnops.pipelines.report.docs import drop_replaced
+from attnops.pipelines.report.docs import drop_replaced, replace_block
 from attnops.pipelines.report.headlines import spread
 from attnops.pipelines.report.write import README, RESULTS
 from tests.data.test_lineage import TINY
@@ -36,6 +36,8 @@ def test_report_writes_tagged_runs_into_the_docs_with_their_seeds_overrides_and_
         shutil.copy(REPO_ROOT / doc, root / doc)
     readme_before, _ = _docs(root)
     assert "| translation De→En (`gru-additive.yaml`)" in readme_before
+    earlier = [line for line in readme_before.splitlines() if line.startswith("| captioning (`flickr8k-soft.yaml`)")]
+    assert earlier  # a headline of an earlier store, which this one does not hold
 
     first, second = _train(capsys, 1, "--headline"), _train(capsys, 2, "--headline")
     third = _train(capsys, 3)
@@ -50,6 +52,7 @@ def test_report_writes_tagged_runs_into_the_docs_with_their_seeds_overrides_and_
     row = next(line for line in readme.splitlines() if line.startswith("| translation (`gru-additive.yaml`"))
     assert "`model.hidden_size=16`" in row and "`train.max_steps=2`" in row and "train.seed" not in row
     assert f": {spread(bleu)} / " in row and "(2 seeds, mean ± std)" in row
+    assert earlier[0] in readme.splitlines()
     # Runs with overrides do not stand for the shipped config: its hand-copied row stays, marked.
     assert "| translation De→En (`gru-additive.yaml`)" in readme and "hand-copied at" in readme
     for run_id in (first, second):
@@ -81,6 +84,23 @@ def test_a_hand_copied_row_goes_once_its_config_is_regenerated_and_the_table_wit
     assert "gru-additive.yaml" not in kept and "flickr8k-soft.yaml" in kept and kept.endswith("after\n")
     assert drop_replaced(kept, {"flickr8k-soft.yaml"}) == "before\nafter\n"
     assert drop_replaced(text, {"transformer-tiny.yaml"}) == text
+
+
+def test_a_regenerated_table_keeps_the_rows_of_configs_the_store_does_not_hold_before_its_own():
+    header = "| task (config) | figure |\n|---|---|\n"
+    text = (
+        f"intro\n<!-- begin attnops report: headlines -->\n{header}| captioning (`flickr8k-soft.yaml`) | 15.55 |\n"
+        "| translation (`gru-additive.yaml`) | 30.00 |\n<!-- end attnops report: headlines -->\nafter\n"
+    )
+    table = f"{header}| translation (`gru-additive.yaml`) + `model.dropout=0.3` | 34.21 |\n"
+    written = replace_block(text, "headlines", table, {"gru-additive.yaml"}, README)
+    assert written == (
+        f"intro\n<!-- begin attnops report: headlines -->\n{header}| captioning (`flickr8k-soft.yaml`) | 15.55 |\n"
+        "| translation (`gru-additive.yaml`) + `model.dropout=0.3` | 34.21 |\n<!-- end attnops report: headlines -->\n"
+        "after\n"
+    )
+    assert replace_block(written, "headlines", table, {"gru-additive.yaml"}, README) == written
+    assert replace_block(text, "headlines", header, set(), README) == text
 
 
 def test_report_refuses_an_unknown_run_and_docs_without_markers(tmp_path, capsys):

@@ -17,6 +17,8 @@ from attnops.pipelines.tasks import task_named
 
 SEED_KEY = "train.seed"
 """The one setting that may differ between the runs of one headline (they are its seeds)."""
+SPEED_KEYS = frozenset({"train.num_threads"})
+"""Settings that change how fast a run trains, not what it learns: never counted as overrides."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class HeadlineRun:
     shipped: bool
     """True when that file is in this checkout (so ``overrides`` compares with it)."""
     overrides: tuple[str, ...]
-    """``key=value`` of every resolved setting (but the seed) that differs from the shipped file."""
+    """``key=value`` of every resolved setting (but the seed and thread count) that differs from the shipped file."""
     seed: int
     figures: tuple[float | None, ...]
     """The task's headline metrics, in order (None: the run lacks it)."""
@@ -108,7 +110,8 @@ def _source_config_name(run_id: str) -> str:
 
 def _overrides(ran: ExperimentConfig, shipped: ExperimentConfig) -> tuple[str, ...]:
     want, got = shipped.flat(), ran.flat()
-    differ = [key for key in sorted(set(want) | set(got)) if key != SEED_KEY and want.get(key) != got.get(key)]
+    ignored = SPEED_KEYS | {SEED_KEY}
+    differ = [key for key in sorted(set(want) | set(got)) if key not in ignored and want.get(key) != got.get(key)]
     return tuple(f"{key}={got.get(key)}" for key in differ)
 
 

@@ -36,8 +36,6 @@ def _seeds(headline: Headline) -> str:
 
 def summary_table(headlines: list[Headline], runs_link: str) -> str:
     """The README's table: task, setting, figures ± std over seeds, the baseline from the same runs."""
-    if not headlines:
-        return "No run of the store is tagged as a headline yet.\n"
     lines = [
         "| task (config) | model, test | baseline, same runs | runs |",
         "|---|---|---|---|",
@@ -51,8 +49,6 @@ def summary_table(headlines: list[Headline], runs_link: str) -> str:
 
 def runs_table(headlines: list[Headline]) -> str:
     """``docs/results.md``'s table: every headline run with its figures, baseline and provenance."""
-    if not headlines:
-        return "No run of the store is tagged as a headline yet.\n"
     lines = [
         "| task | run | config | seed | model, test | baseline | config digest | data | code | machine | date |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

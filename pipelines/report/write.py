@@ -37,10 +37,11 @@ def write_report(root: Path) -> Written:
     # A hand-copied row stands for its config as shipped: only a headline of that config without overrides
     # replaces it.
     regenerated = {h.config_file for h in headlines if h.shipped and not h.overrides}
+    covered = {h.config_file for h in headlines}
     changed = []
-    if write_tables(root / README, {HEADLINES_BLOCK: summary_table(headlines, RUNS_ANCHOR)}, regenerated):
+    if write_tables(root / README, {HEADLINES_BLOCK: summary_table(headlines, RUNS_ANCHOR)}, covered, regenerated):
         changed.append(README)
     tables = {HEADLINES_BLOCK: summary_table(headlines, "#headline-runs"), RUNS_BLOCK: runs_table(headlines)}
-    if write_tables(root / RESULTS, tables, regenerated):
+    if write_tables(root / RESULTS, tables, covered, regenerated):
         changed.append(RESULTS)
     return Written(headlines, changed)
