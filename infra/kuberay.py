@@ -2,9 +2,10 @@
 a ``RayJob`` that trains and one that predicts (``attnops predict``), each on a Ray cluster of its own.
 ``attnops stack k8s`` writes them to ``infra/k8s/``.
 
-Every Ray pod turns on Ray's token authentication with the token of a Secret, signs in to MLflow with the
-MLflow admin Secret, and the gateway reads the API token from its Secret (``infra/secrets.py`` generates
-them); ``infra/k8s/network-policies.yaml`` admits only the Serve port from outside the cluster's pods.
+Every pod runs as the image's non-root user without privilege escalation. Every Ray pod turns on Ray's token
+authentication with the token of a Secret, signs in to MLflow with the MLflow admin Secret, and the gateway reads
+the API token from its Secret (``infra/secrets.py`` generates them); ``infra/k8s/network-policies.yaml`` admits
+only the Serve port from outside the cluster's pods.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def _container(name: str, spec: ClusterSpec, cpus: int, memory: str, ports: list
         ],
         "ports": ports,
         "resources": {"requests": resources, "limits": resources},
+        "securityContext": dict(CONTAINER_SECURITY),
         # Graceful stop lets Ray drain the node before the pod goes away.
         "lifecycle": {"preStop": {"exec": {"command": ["/bin/sh", "-c", "ray stop"]}}},
         "volumeMounts": [{"name": "data", "mountPath": DATA_MOUNT, "readOnly": True}],
@@ -95,8 +97,14 @@ def _secret_env() -> list[dict[str, Any]]:
     ]
 
 
+NON_ROOT = {"runAsNonRoot": True, "runAsUser": IMAGE_USER, "fsGroup": IMAGE_USER}
+"""Every pod's security context: the image's user, which ``fsGroup`` lets write the volumes it mounts."""
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 def _pod_template(container: dict[str, Any]) -> dict[str, Any]:
-    """A Ray pod, annotated for Prometheus's pod discovery: its Ray metrics export on :data:`METRICS_PORT`."""
+    """A Ray pod, as the image's non-root user, annotated for Prometheus's pod discovery: its Ray metrics export
+    on :data:`METRICS_PORT`."""
     annotations = {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(METRICS_PORT),
@@ -105,6 +113,7 @@ def _pod_template(container: dict[str, Any]) -> dict[str, Any]:
     return {
         "metadata": {"labels": dict(POD_LABELS), "annotations": annotations},
         "spec": {
+            "securityContext": dict(NON_ROOT),
             "containers": [container],
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "attnops-data", "readOnly": True}}],
         },
@@ -171,9 +180,11 @@ def submitter_template(spec: ClusterSpec) -> dict[str, Any]:
         "image": spec.image,
         "env": [{"name": "RAY_AUTH_MODE", "value": "token"}, _from_secret("RAY_AUTH_TOKEN", RAY_TOKEN_SECRET, "token")],
         "resources": {"requests": resources, "limits": resources},
+        "securityContext": dict(CONTAINER_SECURITY),
     }
     labels = {**POD_LABELS, "app.kubernetes.io/component": "ray-submitter"}
-    return {"metadata": {"labels": labels}, "spec": {"restartPolicy": "Never", "containers": [container]}}
+    spec = {"restartPolicy": "Never", "securityContext": dict(NON_ROOT), "containers": [container]}
+    return {"metadata": {"labels": labels}, "spec": spec}
 
 
 def _job(name: str, entrypoint: str, spec: ClusterSpec) -> dict[str, Any]:
@@ -214,17 +225,12 @@ def rayjob_predict(
     The driver runs on the head pod (``K8sJobMode``): it reads the inputs and writes the output folder, so only
     the head mounts the predictions volume, writable. The head schedules nothing (``num-cpus: 0``): the
     ``actors`` × ``threads`` CPUs come from the worker group, which the autoscaler grows when they do not fit.
-    Every pod runs as the image's non-root user; ``fsGroup`` lets that user write the volume.
     """
     model = model or f"models:/{task_named('translation').model_name}@champion"
     command = ["attnops", "predict", "--model", model, "--input", inputs, "--output", output]
     command += ["--actors", str(actors), "--threads", str(threads)]
     job = _job("attnops-predict", shlex.join(command), spec)
-    cluster = job["spec"]["rayClusterSpec"]
-    pods = [group["template"]["spec"] for group in (cluster["headGroupSpec"], *cluster["workerGroupSpecs"])]
-    for pod in (*pods, job["spec"]["submitterPodTemplate"]["spec"]):
-        pod["securityContext"] = {"runAsNonRoot": True, "runAsUser": IMAGE_USER, "fsGroup": IMAGE_USER}
-    head = pods[0]
+    head = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
     head["containers"][0]["volumeMounts"].append({"name": "predictions", "mountPath": PREDICTIONS_MOUNT})
     head["volumes"].append({"name": "predictions", "persistentVolumeClaim": {"claimName": PREDICTIONS_CLAIM}})
     return job

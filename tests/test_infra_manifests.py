@@ -322,12 +322,16 @@ def test_compose_carries_token_auth_an_internal_database_and_no_literal_password
     assert literal == [], f"secrets with a literal value: {literal}"
 
 
-def _containers(manifest: dict) -> list[dict]:
+def _templates(manifest: dict) -> list[dict]:
+    """Every pod template of a RayService or RayJob: head, worker groups, then a job's submitter."""
     spec = manifest["spec"]
     cluster = spec.get("rayClusterConfig") or spec["rayClusterSpec"]
     templates = [group["template"] for group in _groups(cluster)]
-    templates += [spec["submitterPodTemplate"]] if "submitterPodTemplate" in spec else []
-    return [container for template in templates for container in template["spec"]["containers"]]
+    return templates + ([spec["submitterPodTemplate"]] if "submitterPodTemplate" in spec else [])
+
+
+def _containers(manifest: dict) -> list[dict]:
+    return [container for template in _templates(manifest) for container in template["spec"]["containers"]]
 
 
 def _secret_ref(container: dict, name: str) -> dict | None:
@@ -461,11 +465,21 @@ def test_the_prediction_job_reads_the_data_volume_and_writes_a_volume_of_its_own
     assert args.actors * args.threads <= most_cpus  # the actor pool fits the autoscaled worker group
 
 
-def test_the_prediction_job_runs_as_the_images_user_inside_the_network_policies():
-    job, head, workers = _predict_job()
+@pytest.mark.parametrize("path", GENERATED, ids=lambda p: p.name)
+def test_every_pod_runs_as_the_images_user_without_privilege_escalation(path):
     uid = re.search(r"useradd .*--uid (\d+) attnops", (REPO_ROOT / "infra/Dockerfile").read_text()).group(1)
-    for pod in (head, *workers, job["spec"]["submitterPodTemplate"]["spec"]):
+    templates = _templates(yaml.safe_load(path.read_text()))
+    assert len(templates) >= 2 + (path in RAYJOB_FILES)
+    for template in templates:
+        pod = template["spec"]
         assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": int(uid), "fsGroup": IMAGE_USER}
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def test_the_prediction_job_runs_inside_the_network_policies():
+    job = _predict_job()[0]
     service = yaml.safe_load(RAYSERVICE_FILE.read_text())["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]
     cluster = job["spec"]["rayClusterSpec"]
     for group in _groups(cluster):  # the labels the policies select: default deny, Ray among its own pods, MLflow
