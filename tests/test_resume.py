@@ -1,6 +1,7 @@
 """A training run SIGKILLed at random points and continued with ``attnops train --resume`` ends exactly like an
-uninterrupted run with the same seed: same run, each epoch's metrics logged once, same final figures, the same
-artifacts under the same names — and it goes on through export, register, promote and translate."""
+uninterrupted run with the same seed: same run, each epoch's metrics logged once, same final figures (the average of
+its last epochs' weights included), the same artifacts under the same names — and it goes on through export,
+register, promote and translate."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ TINY = [
     "train.batch_size=32",
     "train.val_every_steps=4",  # a validation (and a best checkpoint) before the first epoch ends
     "train.early_stopping_patience=20",  # restored on resume, never reached
+    "train.average_last_epochs=2",  # the running mean travels in the epoch-end checkpoint
     "train.eval_beam_size=1",
     "train.max_decode_length=10",
     "train.deterministic=true",
@@ -156,6 +158,7 @@ def test_sigkilled_run_resumes_into_the_same_run_and_matches_an_uninterrupted_on
     clock = ("seconds", "elapsed_s")  # wall-clock readings differ between any two runs
     finals = {k: v for k, v in uninterrupted.data.metrics.items() if not any(c in k for c in clock)}
     assert {k: resumed.data.metrics[k] for k in finals} == pytest.approx(finals, rel=1e-6)
+    assert "averaged_val_bleu" in finals and "best_epoch_val_bleu" in finals
     assert _artifacts(client, run_id) == _artifacts(client, reference)
 
     capsys.readouterr()
