@@ -14,10 +14,10 @@ inputs tried against it.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from functools import lru_cache
 
 import pysbd
 from pysbd.lang.english import English
@@ -47,11 +47,15 @@ class _BoundedEnglish(English):
     )
 
 
-@lru_cache(maxsize=1)
+_thread = threading.local()
+
+
 def _segmenter() -> pysbd.Segmenter:
-    segmenter = pysbd.Segmenter(language="en", clean=False)
-    segmenter.language_module = _BoundedEnglish
-    return segmenter
+    """This thread's segmenter: pySBD keeps the text it splits on the segmenter, so threads must not share one."""
+    if not hasattr(_thread, "segmenter"):
+        _thread.segmenter = pysbd.Segmenter(language="en", clean=False)
+        _thread.segmenter.language_module = _BoundedEnglish
+    return _thread.segmenter
 
 
 class SplitTooSlow(UserError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pysbd
 import pytest
@@ -95,3 +96,12 @@ def test_real_articles_split_as_pysbd_splits_them():
         for paragraph in article.split("\n\n"):
             expected = [s.strip() for s in stock.segment(paragraph.strip()) if s.strip()]
             assert split_sentences(paragraph) == expected
+
+
+def test_threads_splitting_at_once_each_get_their_own_texts_sentences():
+    """The replica splits requests in worker threads at once; pySBD keeps the text it splits on its segmenter."""
+    texts = [f"Text {i} starts here. It has a second sentence about item {i}. And a third one." for i in range(64)]
+    expected = [split_sentences(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(20):
+            assert list(pool.map(split_sentences, texts)) == expected
